@@ -1,0 +1,50 @@
+"""Error types: each user-facing failure is one exception with one plain sentence."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    NO_MATCH = 1  # as grep: the query ran and found nothing
+    ERROR = 2
+    INTERRUPTED = 130
+
+
+class SemsearchError(Exception):
+    """A failure the user can act on. Its message is shown as it is, without a traceback."""
+
+    exit_code = ExitCode.ERROR
+
+
+class PathNotFound(SemsearchError):
+    pass
+
+
+class NoIndex(SemsearchError):
+    pass
+
+
+class ModelMismatch(SemsearchError):
+    pass
+
+
+class IndexCorrupt(SemsearchError):
+    pass
+
+
+class IndexBusy(SemsearchError):
+    pass
+
+
+class ModelUnavailable(SemsearchError):
+    pass
+
+
+class ExtractError(Exception):
+    """A file that cannot be turned into text. The run skips it and reports ``reason``."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
