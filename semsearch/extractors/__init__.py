@@ -28,3 +28,24 @@ def extractor_for(path: Path) -> Extractor:
 def extract(path: Path, data: bytes) -> Document:
     """Extract ``data`` (the bytes of ``path``). Raises ExtractError for files to skip."""
     return extractor_for(path)(path, data)
+
+
+# Plain-text formats read by text.extract_text (besides the suffixes registered above).
+TEXT_SUFFIXES: frozenset[str] = frozenset(
+    ".txt .text .org .adoc .asciidoc .tex .log .toml .yaml .yml .ini .cfg .conf .properties .env.example "
+    ".css .scss .less .xml .csv .tsv .json .graphql".split()
+) | text._CODE_SUFFIXES
+
+# Files without a suffix that are text by convention.
+TEXT_NAMES: frozenset[str] = frozenset(
+    "readme license licence copying authors contributing changelog notice todo makefile dockerfile "
+    "containerfile gemfile rakefile procfile vagrantfile justfile".split()
+)
+
+
+def is_supported(path: Path) -> bool:
+    """Whether semsearch knows how to read this file (by name; content is checked when read)."""
+    suffix = path.suffix.lower()
+    if suffix in _BY_SUFFIX or suffix in TEXT_SUFFIXES:
+        return True
+    return not suffix and path.name.lower() in TEXT_NAMES

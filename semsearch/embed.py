@@ -1,0 +1,70 @@
+"""Turn texts into normalized vectors with the index's model (sentence-transformers, loaded on first use)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import numpy as np
+
+from .errors import ModelUnavailable
+from .models import ModelSpec
+
+BATCH_SIZE = 32
+
+_loaded: dict[str, object] = {}
+
+
+def _offline() -> None:
+    # Everything semsearch needs is on disk; never let a library reach for a model hub.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+class TorchEncoder:
+    """The full sentence-transformers path: needed to index, and the fallback for queries."""
+
+    def __init__(self, spec: ModelSpec):
+        self.spec = spec
+        key = f"{spec.path}:{spec.fingerprint}"
+        model = _loaded.get(key)
+        if model is None:
+            _offline()
+            try:
+                from sentence_transformers import SentenceTransformer
+
+                model = SentenceTransformer(str(spec.path), device="cpu", local_files_only=True)
+            except Exception as e:  # a broken or foreign model folder
+                raise ModelUnavailable(f"Could not load the model at {spec.path}: {e}") from e
+            model.max_seq_length = spec.max_seq_length
+            _loaded[key] = model
+        self.model = model
+        self.dim = int(model.get_embedding_dimension())
+
+    def encode(self, texts: list[str], on_batch: Callable[[int], None] | None = None) -> np.ndarray:
+        """Encode in batches of BATCH_SIZE; ``on_batch(n)`` is called after each with the number encoded."""
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        # Longest first, so each batch pads to similar lengths (as sentence-transformers does inside one call).
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        for start in range(0, len(order), BATCH_SIZE):
+            idx = order[start : start + BATCH_SIZE]
+            vectors = self.model.encode(
+                [texts[i] for i in idx],
+                batch_size=BATCH_SIZE,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+            out[idx] = vectors
+            if on_batch:
+                on_batch(len(idx))
+        return out
+
+    def encode_documents(self, texts: list[str], on_batch: Callable[[int], None] | None = None) -> np.ndarray:
+        prefix = self.spec.document_prefix
+        return self.encode([prefix + t for t in texts] if prefix else texts, on_batch)
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        prefix = self.spec.query_prefix
+        return self.encode([prefix + t for t in texts] if prefix else texts)

@@ -1,0 +1,339 @@
+"""Bring an index up to date with its folders: crawl, read what changed, chunk, embed what is new, store."""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import vectors
+from .chunk import Chunker
+from .crawl import CrawlOptions, FoundFile, Skipped, crawl
+from .documents import Chunk
+from .errors import ExtractError, PathNotFound
+from .extractors import BINARY_FORMATS, extract
+from .lock import write_lock
+from .models import ModelSpec, load_tokenizer, resolve_model
+from .paths import IndexPaths
+from .progress import Progress
+from .store import FileRow, Store, file_hash, text_hash
+
+EMBED_BATCH = 128  # chunks gathered before one encoder call and one commit
+QUEUE_FILES = 64  # files read ahead of the encoder
+SNIFF_BYTES = 8192
+
+
+@dataclass
+class IndexOptions:
+    paths: list[Path] = field(default_factory=list)  # empty: every root the index already has
+    model: str | None = None
+    change_model: bool = False
+    rebuild: bool = False  # rebuild the vector structure from the stored vectors
+    crawl: CrawlOptions = field(default_factory=CrawlOptions)
+
+
+@dataclass
+class IndexReport:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    chunks_embedded: int = 0
+    chunks_reused: int = 0
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+    interrupted: bool = False
+    seconds: float = 0.0
+    rebuilt_vectors: str = ""  # why the vector file was rebuilt, when it was
+
+    def summary(self) -> str:
+        text = (
+            f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged, {self.removed} removed; "
+            f"{self.chunks_embedded} chunks embedded"
+        )
+        if self.skipped:
+            text += f", {len(self.skipped)} files skipped"
+        if self.chunks_embedded == 0 and not (self.added or self.updated or self.removed):
+            text = "Index is up to date: " + text
+        return text + f" ({self.seconds:.1f}s)"
+
+
+@dataclass
+class _Work:
+    """One file read and chunked by the reader thread, waiting for its vectors."""
+
+    found: FoundFile
+    existing: FileRow | None
+    sha256: str = ""
+    chunks: list[Chunk] = field(default_factory=list)
+    hashes: list[str] = field(default_factory=list)
+    error: str | None = None  # the file is recorded without chunks, for this reason
+    keep: bool = False  # unreadable now: leave what the index has
+    touch: bool = False  # same bytes, new stat
+
+
+class Indexer:
+    def __init__(self, index_dir: Path, progress: Progress | None = None):
+        self.paths = IndexPaths(index_dir)
+        self.progress = progress or Progress()
+        self._encoder = None
+        self._chunker: Chunker | None = None
+
+    # -- public --------------------------------------------------------------------------------
+
+    def run(self, options: IndexOptions) -> IndexReport:
+        started = time.monotonic()
+        roots = [Path(os.path.normpath(p.expanduser().absolute())) for p in options.paths]
+        for root in roots:
+            if not os.path.lexists(root):
+                raise PathNotFound(f"No such file or folder: {root}")
+        with write_lock(self.paths, self.progress):
+            store, model = self._open(options)
+            try:
+                report = self._run(store, model, roots, options)
+            finally:
+                store.close()
+        report.seconds = time.monotonic() - started
+        return report
+
+    # -- opening --------------------------------------------------------------------------------
+
+    def _open(self, options: IndexOptions) -> tuple[Store, ModelSpec]:
+        if not self.paths.db.exists() and not self.paths.faiss_meta.exists():
+            if not options.paths:
+                Store.open(self.paths)  # raises NoIndex with the message that says how to start
+            model = resolve_model(options.model)
+            encoder = self._load_encoder(model)
+            return Store.create(self.paths, model, encoder.dim), model
+        store = Store.open(self.paths)
+        try:
+            model = resolve_model(options.model or store.model_ref)
+            if options.change_model and model.fingerprint != store.meta("model_fingerprint"):
+                store.set_model(model, self._load_encoder(model).dim)
+            store.check_model(model)
+        except BaseException:
+            store.close()
+            raise
+        return store, model
+
+    def _load_encoder(self, model: ModelSpec):
+        if self._encoder is None:
+            from .embed import TorchEncoder
+
+            self.progress.note(f"loading model {model.name}")
+            self._encoder = TorchEncoder(model)
+        return self._encoder
+
+    def _get_chunker(self, model: ModelSpec) -> Chunker:
+        if self._chunker is None:
+            self._chunker = Chunker(load_tokenizer(model), model.max_seq_length, prefix=model.document_prefix)
+        return self._chunker
+
+    # -- the run -------------------------------------------------------------------------------
+
+    def _run(self, store: Store, model: ModelSpec, roots: list[Path], options: IndexOptions) -> IndexReport:
+        report = IndexReport()
+        with store.write():
+            for root in roots:
+                store.add_root(root)
+        roots = roots or store.roots()
+        existing = store.files()
+        crawl_options = options.crawl
+        crawl_options.exclude_dirs = [*crawl_options.exclude_dirs, self.paths.root]
+        seen: set[Path] = set()
+        todo: list[_Work] = []
+        for item in crawl(roots, crawl_options):
+            if isinstance(item, Skipped):
+                report.skipped.append((item.path, item.reason))
+                continue
+            if item.path in seen:
+                continue
+            seen.add(item.path)
+            old = existing.get(item.path)
+            if old and old.size == item.size and old.mtime_ns == item.mtime_ns:
+                report.unchanged += 1
+            else:
+                todo.append(_Work(item, old))
+        gone = [row for path, row in existing.items() if path not in seen and _under_any(path, roots)]
+
+        self.progress.start(len(todo), sum(w.found.size for w in todo))
+        try:
+            self._process(store, model, todo, report)
+            if gone:
+                with store.write() as gen:
+                    store.delete_files(gen, [row.id for row in gone])
+                report.removed = len(gone)
+        except KeyboardInterrupt:
+            report.interrupted = True
+        finally:
+            self.progress.finish()
+            # Whatever happened, the vector file follows the database (a crash before this is repaired on open).
+            vi = vectors.load(_fresh(store, options.rebuild))
+            report.rebuilt_vectors = vi.damaged
+            vectors.save(vi, self.paths)
+            store.drop_tombstones(vi.generation)
+        if not report.interrupted:
+            store.drop_unused_embeddings()
+        return report
+
+    def _process(self, store: Store, model: ModelSpec, todo: list[_Work], report: IndexReport) -> None:
+        if not todo:
+            return
+        chunker = self._get_chunker(model)
+        ready: queue.Queue[_Work | None] = queue.Queue(maxsize=QUEUE_FILES)
+        stop = threading.Event()
+        failure: list[BaseException] = []
+
+        def read_ahead() -> None:
+            try:
+                for work in todo:
+                    if stop.is_set():
+                        return
+                    _prepare(work, chunker)
+                    while not stop.is_set():
+                        try:
+                            ready.put(work, timeout=0.1)
+                            break
+                        except queue.Full:
+                            continue
+            except BaseException as e:  # surfaced in the main thread
+                failure.append(e)
+            finally:
+                ready.put(None)
+
+        reader = threading.Thread(target=read_ahead, name="semsearch-reader", daemon=True)
+        reader.start()
+        pending: list[_Work] = []
+        pending_texts: dict[str, str] = {}
+        try:
+            while True:
+                work = ready.get()
+                if work is None:
+                    break
+                if work.keep or work.touch or work.error or not work.chunks:
+                    pending.append(work)
+                else:
+                    known = store.known_hashes(h for h in work.hashes if h not in pending_texts)
+                    for h, c in zip(work.hashes, work.chunks):
+                        if h in known or h in pending_texts:
+                            report.chunks_reused += 1
+                        else:
+                            pending_texts[h] = c.embed_text
+                    pending.append(work)
+                if len(pending_texts) >= EMBED_BATCH or (len(pending) >= QUEUE_FILES and ready.empty()):
+                    self._flush(store, model, pending, pending_texts, report)
+                    pending, pending_texts = [], {}
+            self._flush(store, model, pending, pending_texts, report)
+        finally:
+            stop.set()
+            reader.join(timeout=5)
+        if failure:
+            raise failure[0]
+
+    def _flush(self, store: Store, model: ModelSpec, pending: list[_Work], texts: dict[str, str], report: IndexReport):
+        """Embed the new texts (kept as soon as encoded), then record the files in one transaction."""
+        if texts:
+            encoder = self._load_encoder(model)
+            hashes = list(texts)
+            # Encode in slices, storing each: an interruption keeps every vector already computed.
+            step = 32
+            for start in range(0, len(hashes), step):
+                part = hashes[start : start + step]
+                vecs = encoder.encode_documents([texts[h] for h in part])
+                store.put_embeddings(part, vecs)
+                report.chunks_embedded += len(part)
+                self.progress.advance(chunks=len(part))
+        if not pending:
+            return
+        with store.write() as gen:
+            for work in pending:
+                found = work.found
+                if work.keep:
+                    report.skipped.append((found.path, work.error or "unreadable"))
+                    continue
+                if work.touch:
+                    store.touch_file(work.existing.id, found.size, found.mtime_ns)
+                    report.unchanged += 1
+                    continue
+                if work.error:
+                    report.skipped.append((found.path, work.error))
+                store.replace_file(gen, found.path, found.size, found.mtime_ns, work.sha256, work.chunks, work.error)
+                if work.existing:
+                    report.updated += 1
+                else:
+                    report.added += 1
+        for work in pending:
+            self.progress.advance(files=1, nbytes=work.found.size)
+
+
+def _prepare(work: _Work, chunker: Chunker) -> None:
+    """Read, hash, extract and chunk one file (in the reader thread). Never raises for a bad file."""
+    path = work.found.path
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        work.keep = True
+        work.error = "permission denied" if isinstance(e, PermissionError) else (e.strerror or str(e))
+        if work.existing is None:
+            work.keep = False  # nothing to keep: record it as skipped so status can list it
+        return
+    work.sha256 = file_hash(data)
+    if work.existing and work.existing.sha256 == work.sha256 and not work.existing.error:
+        work.touch = True
+        return
+    if path.suffix.lower() not in BINARY_FORMATS and b"\x00" in data[:SNIFF_BYTES]:
+        work.error = "binary file"
+        return
+    try:
+        document = extract(path, data)
+        work.chunks = chunker.chunk(document)
+    except ExtractError as e:
+        work.error = e.reason
+        return
+    except RecursionError:
+        work.error = "too deeply nested to read"
+        return
+    work.hashes = [text_hash(c.embed_text) for c in work.chunks]
+
+
+def _under_any(path: Path, roots: list[Path]) -> bool:
+    return any(path == root or root in path.parents for root in roots)
+
+
+def _fresh(store: Store, rebuild: bool) -> Store:
+    if rebuild:
+        store.paths.faiss_meta.unlink(missing_ok=True)
+    return store
+
+
+@dataclass
+class RemoveReport:
+    files: int
+    root_removed: bool
+
+
+def remove(index_dir: Path, target: Path, progress: Progress | None = None) -> RemoveReport:
+    """Take a root, a folder or a file out of the index (the files on disk are not touched)."""
+    paths = IndexPaths(index_dir)
+    target = Path(os.path.normpath(target.expanduser().absolute()))
+    with write_lock(paths, progress):
+        store = Store.open(paths)
+        try:
+            files = [row for path, row in store.files().items() if _under_any(path, [target])]
+            is_root = target in store.roots()
+            if not files and not is_root:
+                raise PathNotFound(f"Nothing in the index is at or under {target}; see semsearch status for its roots.")
+            with store.write() as gen:
+                store.delete_files(gen, [row.id for row in files])
+                if is_root:
+                    store.remove_root(gen, target)
+            vi = vectors.load(store)
+            vectors.save(vi, paths)
+            store.drop_tombstones(vi.generation)
+            store.drop_unused_embeddings()
+        finally:
+            store.close()
+    return RemoveReport(len(files), is_root)

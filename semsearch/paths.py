@@ -1,0 +1,55 @@
+"""Where things live: the index folder and the files inside it, all resolved here."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+APP_NAME = "semsearch"
+ENV_HOME = "SEMSEARCH_HOME"
+
+
+def default_index_dir() -> Path:
+    """``SEMSEARCH_HOME`` when set, else the user data dir (platformdirs)."""
+    env = os.environ.get(ENV_HOME)
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_data_path
+
+    return user_data_path(APP_NAME, appauthor=False) / "index"
+
+
+def resolve_index_dir(option: Path | None) -> Path:
+    """``--index DIR`` wins over the environment and the default."""
+    return (option.expanduser() if option else default_index_dir()).absolute()
+
+
+class IndexPaths:
+    """The files of one index folder."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    @property
+    def db(self) -> Path:
+        return self.root / "index.sqlite3"
+
+    @property
+    def faiss_meta(self) -> Path:
+        """Names the current vector file and the generation it holds."""
+        return self.root / "vectors.json"
+
+    def faiss_file(self, generation: int) -> Path:
+        return self.root / f"vectors-{generation}.faiss"
+
+    @property
+    def write_lock(self) -> Path:
+        return self.root / "write.lock"
+
+    @property
+    def onnx_dir(self) -> Path:
+        return self.root / "onnx"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "semsearch.log"

@@ -1,0 +1,70 @@
+"""Describe an index: where it is, its model, roots, counts, size on disk and freshness."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .paths import IndexPaths
+from .store import Store
+
+
+@dataclass
+class IndexStatus:
+    index_dir: str
+    model: str
+    dim: int
+    roots: list[str]
+    files: int
+    files_skipped: int
+    chunks: int
+    size_bytes: int
+    updated_at: float | None
+    created_at: float | None
+    vectors_generation: int | None
+    generation: int
+    format_version: int
+
+    @property
+    def vectors_current(self) -> bool:
+        return self.vectors_generation == self.generation
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["vectors_current"] = self.vectors_current
+        return data
+
+
+def index_status(index_dir: Path) -> IndexStatus:
+    paths = IndexPaths(index_dir)
+    store = Store.open(paths)
+    try:
+        with store.snapshot() as gen:
+            counts = store.counts()
+            roots = [str(r) for r in store.roots()]
+            model, dim = store.meta("model_name"), store.dim
+            updated, created = store.meta("updated_at"), store.meta("created_at")
+            version = int(store.meta("format_version"))
+    finally:
+        store.close()
+    try:
+        vectors_gen = int(json.loads(paths.faiss_meta.read_text())["generation"])
+    except (OSError, ValueError, KeyError):
+        vectors_gen = None
+    size = sum(f.stat().st_size for f in paths.root.iterdir() if f.is_file())
+    return IndexStatus(
+        index_dir=str(paths.root),
+        model=model,
+        dim=dim,
+        roots=roots,
+        files=counts["files"],
+        files_skipped=counts["files_skipped"],
+        chunks=counts["chunks"],
+        size_bytes=size,
+        updated_at=float(updated) if updated else None,
+        created_at=float(created) if created else None,
+        vectors_generation=vectors_gen,
+        generation=gen,
+        format_version=version,
+    )

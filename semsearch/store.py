@@ -1,0 +1,380 @@
+"""The index's source of truth: files, chunks and their vectors in one SQLite database."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .documents import Chunk
+from .errors import IndexCorrupt, ModelMismatch, NoIndex
+from .models import ModelSpec
+from .paths import IndexPaths
+
+FORMAT_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE roots (path BLOB PRIMARY KEY, added_at REAL NOT NULL);
+CREATE TABLE files (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    path BLOB NOT NULL UNIQUE,          -- os.fsencode of the absolute path: any bytes a file name may hold
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    indexed_at REAL NOT NULL,
+    error TEXT                          -- why the file gave no chunks (corrupt, binary...), else NULL
+);
+CREATE TABLE chunks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- also the id of its vector in FAISS
+    file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+    ord INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    start_line INTEGER NOT NULL,
+    end_line INTEGER NOT NULL,
+    page INTEGER,
+    heading TEXT NOT NULL DEFAULT '',
+    cell INTEGER,
+    text_hash TEXT NOT NULL,            -- sha256 of the embedded text: the key of its vector
+    gen INTEGER NOT NULL                -- the write generation that added it
+);
+CREATE INDEX chunks_file ON chunks(file_id);
+CREATE INDEX chunks_hash ON chunks(text_hash);
+CREATE INDEX chunks_gen ON chunks(gen);
+CREATE TABLE embeddings (text_hash TEXT PRIMARY KEY, vector BLOB NOT NULL) WITHOUT ROWID;
+-- chunks removed since the vector file was last saved; searches filter them, the next save drops them
+CREATE TABLE tombstones (chunk_id INTEGER PRIMARY KEY, gen INTEGER NOT NULL);
+CREATE INDEX tombstones_gen ON tombstones(gen);
+"""
+
+
+def encode_path(path: Path | str) -> bytes:
+    return os.fsencode(path)
+
+
+def decode_path(raw: bytes) -> Path:
+    return Path(os.fsdecode(raw))
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def file_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class FileRow:
+    id: int
+    path: Path
+    size: int
+    mtime_ns: int
+    sha256: str
+    error: str | None
+
+
+@dataclass(frozen=True)
+class ChunkRow:
+    id: int
+    path: Path
+    text: str
+    start_line: int
+    end_line: int
+    page: int | None
+    heading: str
+    cell: int | None
+
+
+class Store:
+    """One SQLite database in WAL mode: readers see a consistent snapshot while a writer works."""
+
+    def __init__(self, paths: IndexPaths, conn: sqlite3.Connection):
+        self.paths = paths
+        self.conn = conn
+
+    # -- opening -------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, paths: IndexPaths) -> Store:
+        """Open an existing index; NoIndex when there is none, IndexCorrupt when it cannot be read."""
+        if not paths.db.exists():
+            if paths.faiss_meta.exists():
+                raise IndexCorrupt(
+                    f"The index database {paths.db} is missing though the index's other files are there; "
+                    f"nothing was changed. Restore the file or delete {paths.root} and index again."
+                )
+            raise NoIndex(f"No index at {paths.root} yet; create one with: semsearch index PATH")
+        store = cls(paths, cls._connect(paths.db))
+        store._check()
+        return store
+
+    @classmethod
+    def create(cls, paths: IndexPaths, model: ModelSpec, dim: int) -> Store:
+        paths.root.mkdir(parents=True, exist_ok=True)
+        tmp = paths.db.with_name(paths.db.name + ".new")
+        tmp.unlink(missing_ok=True)
+        conn = cls._connect(tmp)
+        with conn:
+            conn.executescript(_SCHEMA)
+            meta = {
+                "format_version": str(FORMAT_VERSION),
+                "created_at": str(time.time()),
+                "updated_at": "",
+                "generation": "0",
+                "dim": str(dim),
+            }
+            meta.update(_model_meta(model))
+            conn.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
+        conn.close()
+        os.replace(tmp, paths.db)  # the index appears whole or not at all
+        return cls.open(paths)
+
+    @staticmethod
+    def _connect(db: Path) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(db, timeout=60, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.DatabaseError as e:
+            raise IndexCorrupt(
+                f"The index database {db} is damaged ({e}); move it aside and index again to rebuild it."
+            ) from e
+        return conn
+
+    def _check(self) -> None:
+        try:
+            rows = dict(self.conn.execute("SELECT key, value FROM meta").fetchall())
+        except sqlite3.DatabaseError as e:
+            raise IndexCorrupt(
+                f"The index database {self.paths.db} is damaged ({e}); move it aside and index again to rebuild it."
+            ) from e
+        version = int(rows.get("format_version", "0"))
+        if version > FORMAT_VERSION:
+            raise IndexCorrupt(
+                f"The index at {self.paths.root} was written by a newer semsearch (format {version}); "
+                "upgrade semsearch to use it."
+            )
+        if version < 1 or "model_ref" not in rows:
+            raise IndexCorrupt(f"{self.paths.db} is not a semsearch index; point --index at another folder.")
+        self._meta = rows
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- metadata --------------------------------------------------------------------------------
+
+    def meta(self, key: str, default: str = "") -> str:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    @property
+    def dim(self) -> int:
+        return int(self.meta("dim"))
+
+    @property
+    def generation(self) -> int:
+        return int(self.meta("generation", "0"))
+
+    @property
+    def model_ref(self) -> str:
+        return self.meta("model_ref")
+
+    def check_model(self, model: ModelSpec) -> None:
+        """Refuse a model other than the one the index was built with."""
+        if self.meta("model_fingerprint") != model.fingerprint:
+            raise ModelMismatch(
+                f"This index was built with the model '{self.meta('model_name')}', not '{model.name}'; "
+                f"to switch, rebuild it with: semsearch index --change-model --model {model.ref} "
+                f"(or use another --index folder)."
+            )
+
+    # -- writing ----------------------------------------------------------------------------------
+
+    @contextmanager
+    def write(self) -> Iterator[int]:
+        """One write transaction; yields its generation number. Readers never see half of it."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            gen = self.generation + 1
+            self.conn.execute("UPDATE meta SET value = ? WHERE key = 'generation'", (str(gen),))
+            self.conn.execute("UPDATE meta SET value = ? WHERE key = 'updated_at'", (str(time.time()),))
+            yield gen
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        else:
+            self.conn.execute("COMMIT")
+
+    def set_model(self, model: ModelSpec, dim: int) -> None:
+        """Record a new model and drop everything embedded with the old one (``--change-model``)."""
+        with self.write() as gen:
+            self.conn.execute(
+                "INSERT INTO tombstones SELECT id, ? FROM chunks ON CONFLICT(chunk_id) DO NOTHING", (gen,)
+            )
+            self.conn.execute("DELETE FROM chunks")
+            self.conn.execute("DELETE FROM files")
+            self.conn.execute("DELETE FROM embeddings")
+            meta = _model_meta(model) | {"dim": str(dim)}
+            self.conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", meta.items())
+
+    def add_root(self, path: Path) -> None:
+        self.conn.execute(
+            "INSERT OR IGNORE INTO roots VALUES (?, ?)", (encode_path(path), time.time())
+        )
+
+    def roots(self) -> list[Path]:
+        return [decode_path(r[0]) for r in self.conn.execute("SELECT path FROM roots ORDER BY path")]
+
+    def put_embeddings(self, hashes: list[str], vectors: np.ndarray) -> None:
+        """Store vectors by the hash of their text (a transaction of its own: embedded work is kept)."""
+        rows = [(h, v.astype(np.float32).tobytes()) for h, v in zip(hashes, vectors)]
+        with self.conn:
+            self.conn.execute("BEGIN")
+            self.conn.executemany("INSERT OR IGNORE INTO embeddings VALUES (?, ?)", rows)
+
+    def known_hashes(self, hashes: Iterable[str]) -> set[str]:
+        hashes = list(set(hashes))
+        found: set[str] = set()
+        for start in range(0, len(hashes), 500):
+            part = hashes[start : start + 500]
+            marks = ",".join("?" * len(part))
+            found.update(r[0] for r in self.conn.execute(f"SELECT text_hash FROM embeddings WHERE text_hash IN ({marks})", part))
+        return found
+
+    def replace_file(
+        self, gen: int, path: Path, size: int, mtime_ns: int, sha256: str, chunks: list[Chunk], error: str | None = None
+    ) -> None:
+        """Inside ``write()``: set a file's row and its chunks (their vectors must already be stored)."""
+        raw = encode_path(path)
+        row = self.conn.execute("SELECT id FROM files WHERE path = ?", (raw,)).fetchone()
+        now = time.time()
+        if row:
+            file_id = row[0]
+            self._tombstone_chunks(gen, "file_id = ?", (file_id,))
+            self.conn.execute(
+                "UPDATE files SET size = ?, mtime_ns = ?, sha256 = ?, indexed_at = ?, error = ? WHERE id = ?",
+                (size, mtime_ns, sha256, now, error, file_id),
+            )
+        else:
+            file_id = self.conn.execute(
+                "INSERT INTO files (path, size, mtime_ns, sha256, indexed_at, error) VALUES (?, ?, ?, ?, ?, ?)",
+                (raw, size, mtime_ns, sha256, now, error),
+            ).lastrowid
+        self.conn.executemany(
+            "INSERT INTO chunks (file_id, ord, text, start_line, end_line, page, heading, cell, text_hash, gen)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (file_id, i, c.text, c.start_line, c.end_line, c.page, c.heading, c.cell, text_hash(c.embed_text), gen)
+                for i, c in enumerate(chunks)
+            ],
+        )
+
+    def touch_file(self, file_id: int, size: int, mtime_ns: int) -> None:
+        """A file whose bytes did not change but whose stat did: remember the new stat, keep the chunks."""
+        self.conn.execute("UPDATE files SET size = ?, mtime_ns = ? WHERE id = ?", (size, mtime_ns, file_id))
+
+    def delete_files(self, gen: int, file_ids: list[int]) -> None:
+        for start in range(0, len(file_ids), 500):
+            part = file_ids[start : start + 500]
+            marks = ",".join("?" * len(part))
+            self._tombstone_chunks(gen, f"file_id IN ({marks})", part)
+            self.conn.execute(f"DELETE FROM files WHERE id IN ({marks})", part)
+
+    def remove_root(self, gen: int, path: Path) -> None:
+        self.conn.execute("DELETE FROM roots WHERE path = ?", (encode_path(path),))
+
+    def _tombstone_chunks(self, gen: int, where: str, args) -> None:
+        self.conn.execute(f"INSERT OR REPLACE INTO tombstones SELECT id, ? FROM chunks WHERE {where}", (gen, *args))
+        self.conn.execute(f"DELETE FROM chunks WHERE {where}", args)
+
+    def drop_unused_embeddings(self) -> int:
+        with self.conn:
+            self.conn.execute("BEGIN")
+            cur = self.conn.execute(
+                "DELETE FROM embeddings WHERE NOT EXISTS (SELECT 1 FROM chunks c WHERE c.text_hash = embeddings.text_hash)"
+            )
+            return cur.rowcount
+
+    def drop_tombstones(self, upto_gen: int) -> None:
+        with self.conn:
+            self.conn.execute("BEGIN")
+            self.conn.execute("DELETE FROM tombstones WHERE gen <= ?", (upto_gen,))
+
+    # -- reading --------------------------------------------------------------------------------
+
+    @contextmanager
+    def snapshot(self) -> Iterator[int]:
+        """A read transaction: every query inside sees the same state. Yields its generation."""
+        self.conn.execute("BEGIN")
+        try:
+            yield self.generation
+        finally:
+            self.conn.execute("COMMIT")
+
+    def files(self) -> dict[Path, FileRow]:
+        return {
+            row.path: row
+            for row in (
+                FileRow(r[0], decode_path(r[1]), r[2], r[3], r[4], r[5])
+                for r in self.conn.execute("SELECT id, path, size, mtime_ns, sha256, error FROM files")
+            )
+        }
+
+    def vectors_since(self, gen: int) -> tuple[np.ndarray, np.ndarray]:
+        """Ids and vectors of the chunks added after generation ``gen`` (all of them for 0)."""
+        rows = self.conn.execute(
+            "SELECT c.id, e.vector FROM chunks c JOIN embeddings e ON e.text_hash = c.text_hash WHERE c.gen > ?",
+            (gen,),
+        ).fetchall()
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), self.dim)
+        return ids, vectors
+
+    def tombstones_since(self, gen: int) -> np.ndarray:
+        rows = self.conn.execute("SELECT chunk_id FROM tombstones WHERE gen > ?", (gen,)).fetchall()
+        return np.array([r[0] for r in rows], dtype=np.int64)
+
+    def chunk_rows(self, ids: list[int]) -> dict[int, ChunkRow]:
+        out: dict[int, ChunkRow] = {}
+        for start in range(0, len(ids), 500):
+            part = [int(i) for i in ids[start : start + 500]]
+            marks = ",".join("?" * len(part))
+            for r in self.conn.execute(
+                "SELECT c.id, f.path, c.text, c.start_line, c.end_line, c.page, c.heading, c.cell"
+                f" FROM chunks c JOIN files f ON f.id = c.file_id WHERE c.id IN ({marks})",
+                part,
+            ):
+                out[r[0]] = ChunkRow(r[0], decode_path(r[1]), r[2], r[3], r[4], r[5], r[6], r[7])
+        return out
+
+    def counts(self) -> dict[str, int]:
+        one = lambda sql: self.conn.execute(sql).fetchone()[0]  # noqa: E731
+        return {
+            "files": one("SELECT COUNT(*) FROM files"),
+            "files_skipped": one("SELECT COUNT(*) FROM files WHERE error IS NOT NULL"),
+            "chunks": one("SELECT COUNT(*) FROM chunks"),
+            "embeddings": one("SELECT COUNT(*) FROM embeddings"),
+        }
+
+    def skipped_files(self) -> list[tuple[Path, str]]:
+        return [(decode_path(r[0]), r[1]) for r in self.conn.execute("SELECT path, error FROM files WHERE error IS NOT NULL")]
+
+
+def _model_meta(model: ModelSpec) -> dict[str, str]:
+    return {
+        "model_ref": model.ref,
+        "model_name": model.name,
+        "model_fingerprint": model.fingerprint,
+        "max_seq_length": str(model.max_seq_length),
+        "model_prefixes": json.dumps({"query": model.query_prefix, "document": model.document_prefix}),
+    }
