@@ -112,6 +112,7 @@ class Indexer:
             model = resolve_model(options.model or store.model_ref)
             if options.change_model and model.fingerprint != store.meta("model_fingerprint"):
                 store.set_model(model, self._load_encoder(model).dim)
+                self.paths.faiss_meta.unlink(missing_ok=True)  # its vectors belong to the old model
             store.check_model(model)
         except BaseException:
             store.close()

@@ -218,10 +218,7 @@ class Store:
     def set_model(self, model: ModelSpec, dim: int) -> None:
         """Record a new model and drop everything embedded with the old one (``--change-model``)."""
         with self.write() as gen:
-            self.conn.execute(
-                "INSERT INTO tombstones SELECT id, ? FROM chunks ON CONFLICT(chunk_id) DO NOTHING", (gen,)
-            )
-            self.conn.execute("DELETE FROM chunks")
+            self._tombstone_chunks(gen, "1", ())
             self.conn.execute("DELETE FROM files")
             self.conn.execute("DELETE FROM embeddings")
             meta = _model_meta(model) | {"dim": str(dim)}

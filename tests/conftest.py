@@ -1,0 +1,162 @@
+"""Shared test fixtures: an isolated index home, no network, a small corpus, and ways to run the CLI."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+# Everything runs offline: the model comes from an installed package, never from a hub.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+
+
+def _check_address(sock: socket.socket, address) -> None:
+    if sock.family == getattr(socket, "AF_UNIX", None):
+        return
+    host = address[0] if isinstance(address, tuple) else address
+    if host not in ("127.0.0.1", "::1", "localhost") and not str(host).startswith("127."):
+        raise AssertionError(f"a test tried to reach the network: {address!r}")
+
+
+def _guarded_connect(self, address):
+    _check_address(self, address)
+    return _real_connect(self, address)
+
+
+def _guarded_connect_ex(self, address):
+    _check_address(self, address)
+    return _real_connect_ex(self, address)
+
+
+socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
+socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path, monkeypatch) -> Path:
+    """Each test gets its own default index folder; nothing touches the user's real one."""
+    home = tmp_path / "semsearch-home"
+    monkeypatch.setenv("SEMSEARCH_HOME", str(home))
+    return home
+
+
+CORPUS = {
+    "ops/credentials.md": """# Credentials
+
+## Rotating API keys
+
+Service keys expire every 90 days. To issue a new key, open the admin console,
+choose Settings, Access tokens, and create a token with the same scopes as
+the old one. Deploy the new token first, then revoke the old one.
+""",
+    "kitchen/sourdough.txt": """Sourdough, the way that finally worked
+
+Feed the starter the evening before with equal weights of flour and water.
+Mix flour, water, starter and salt; stretch and fold every half hour.
+Shape, leave it in the fridge overnight, and put it in a very hot oven
+inside a covered cast-iron pot.
+""",
+    "garden/tomatoes.md": """# Garden log
+
+## Tomatoes
+
+Planted six tomato seedlings along the south fence in May. The leaves curled in
+the July heat, so I added mulch to keep the soil moist. First ripe fruit in August.
+""",
+    "code/retry.py": '''"""Call flaky network services with exponential backoff."""
+
+import random
+import time
+
+
+def with_backoff(call, attempts=5, base_delay=0.5):
+    """Retry call when it raises, sleeping twice as long after each failure, with jitter."""
+    for attempt in range(attempts):
+        try:
+            return call()
+        except ConnectionError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(base_delay * 2**attempt * (1 + random.random()))
+''',
+    "travel/checklist.rst": """Travel checklist
+================
+
+Before leaving
+--------------
+
+Check that the passport is valid for six more months, print the boarding
+passes, and tell the bank which countries you will visit.
+""",
+    "music/guitar.txt": """Practising guitar
+
+Twenty minutes of scales every morning, then chord changes between G, C and D
+with a metronome at sixty beats per minute. Fingertips hurt for the first weeks.
+""",
+}
+
+
+def write_corpus(root: Path, files: dict[str, str] = CORPUS) -> Path:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def corpus(tmp_path) -> Path:
+    return write_corpus(tmp_path / "docs")
+
+
+@pytest.fixture
+def cli():
+    """Run the Typer app in-process; returns the click Result (exit_code, stdout, stderr)."""
+    from typer.testing import CliRunner
+
+    from semsearch.cli import app
+
+    runner = CliRunner()
+
+    def run(*args: str):
+        return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+    return run
+
+
+def installed_command() -> list[str]:
+    exe = Path(sys.executable).parent / "semsearch"
+    assert exe.exists(), f"the semsearch command is not installed beside {sys.executable}"
+    return [str(exe)]
+
+
+@pytest.fixture
+def semsearch_cmd(isolated_home):
+    """Run the installed ``semsearch`` command in a subprocess (this checkout's code, no terminal)."""
+
+    def run(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 300):
+        full_env = dict(os.environ)
+        full_env["PYTHONPATH"] = str(REPO) + os.pathsep + full_env.get("PYTHONPATH", "")
+        full_env.update(env or {})
+        return subprocess.run(
+            installed_command() + [str(a) for a in args],
+            cwd=cwd,
+            env=full_env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    return run
