@@ -9,7 +9,9 @@ from .documents import Block, Chunk, Document
 
 DEFAULT_OVERLAP_TOKENS = 32
 MIN_BLOCK_TOKENS = 24  # smaller blocks (a heading alone, a one-line section) join their neighbour
-_TOP_LEVEL_CODE = re.compile(r"^(?:def |class |async def |fn |func |function |pub |export |public |private |static |impl |struct |enum |interface |type |const |let |var |module |@)")
+_TOP_LEVEL_CODE = re.compile(
+    r"^(?:def |class |async def |fn |func |function |pub |export |public |private |static |impl |struct |enum |interface |type |const |let |var |module |@)"
+)
 
 
 @dataclass
@@ -84,11 +86,15 @@ class Chunker:
         encodings = self.tokenizer.encode_batch(lines, add_special_tokens=False)
         units: list[_Unit] = []
         previous_blank = True
-        for offset, (line, enc) in enumerate(zip(lines, encodings)):
+        for offset, (line, enc) in enumerate(zip(lines, encodings, strict=False)):
             number = block.start_line + offset
             blank = not line.strip()
             if block.kind == "code":
-                boundary = previous_blank and not blank and (not line[:1].isspace() or bool(_TOP_LEVEL_CODE.match(line.lstrip())))
+                boundary = (
+                    previous_blank
+                    and not blank
+                    and (not line[:1].isspace() or bool(_TOP_LEVEL_CODE.match(line.lstrip())))
+                )
             else:
                 boundary = previous_blank and not blank
             n = len(enc.ids)

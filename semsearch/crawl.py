@@ -23,9 +23,23 @@ SKIP_DIRS = frozenset(
 )
 # Files that are generated, not written: lock files, minified bundles, source maps.
 SKIP_FILE_GLOBS = (
-    "package-lock.json", "yarn.lock", "pnpm-lock.yaml", "poetry.lock", "Pipfile.lock", "Cargo.lock",
-    "composer.lock", "Gemfile.lock", "uv.lock", "go.sum", "*.min.js", "*.min.css", "*.map", "*.lock",
-    "*.pyc", "*.bundle.js", "*-lock.json",
+    "package-lock.json",
+    "yarn.lock",
+    "pnpm-lock.yaml",
+    "poetry.lock",
+    "Pipfile.lock",
+    "Cargo.lock",
+    "composer.lock",
+    "Gemfile.lock",
+    "uv.lock",
+    "go.sum",
+    "*.min.js",
+    "*.min.css",
+    "*.map",
+    "*.lock",
+    "*.pyc",
+    "*.bundle.js",
+    "*-lock.json",
 )
 
 
@@ -46,7 +60,9 @@ class Skipped:
 class CrawlOptions:
     max_bytes: int = DEFAULT_MAX_BYTES
     include: list[str] = field(default_factory=list)  # globs; when given, only matching files
-    exclude: list[str] = field(default_factory=list)  # globs, matched against the path relative to the root and the name
+    exclude: list[str] = field(
+        default_factory=list
+    )  # globs, matched against the path relative to the root and the name
     exclude_dirs: list[Path] = field(default_factory=list)  # absolute folders never entered (the index itself)
     report_skipped: bool = False  # yield Skipped entries for ignored files and folders too
 
@@ -153,7 +169,11 @@ def _walk(root: Path, opts: CrawlOptions, excluded: set[str]) -> Iterator[FoundF
                     yield Skipped(path, "excluded by --exclude")
                 continue
             if is_dir:
-                if name in SKIP_DIRS or _is_venv(entry.path) or os.path.exists(os.path.join(entry.path, "CACHEDIR.TAG")):
+                if (
+                    name in SKIP_DIRS
+                    or _is_venv(entry.path)
+                    or os.path.exists(os.path.join(entry.path, "CACHEDIR.TAG"))
+                ):
                     if opts.report_skipped:
                         yield Skipped(path, "dependency, cache or build folder")
                     continue

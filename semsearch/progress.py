@@ -63,7 +63,8 @@ class RichProgress(Progress):
         self._started = time.monotonic()
 
     def start(self, files: int, total_bytes: int) -> None:
-        from rich.progress import BarColumn, Progress as Bar, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import BarColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import Progress as Bar
 
         self._started = time.monotonic()
         self._progress = Bar(

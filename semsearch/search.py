@@ -76,7 +76,7 @@ def _collect(store: Store, vi: vectors.VectorIndex, query, options: QueryOptions
         hits: list[Hit] = []
         seen_files: set[Path] = set()
         exhausted = k >= vi.size
-        for score, cid in zip(scores[0], ids[0]):
+        for score, cid in zip(scores[0], ids[0], strict=False):
             row = rows.get(int(cid))
             if row is None:  # removed since the vector structure was read
                 continue
@@ -90,7 +90,17 @@ def _collect(store: Store, vi: vectors.VectorIndex, query, options: QueryOptions
                     continue
                 seen_files.add(row.path)
             hits.append(
-                Hit(row.path, row.start_line, row.end_line, float(score), row.text, row.page, row.heading, row.cell, row.id)
+                Hit(
+                    row.path,
+                    row.start_line,
+                    row.end_line,
+                    float(score),
+                    row.text,
+                    row.page,
+                    row.heading,
+                    row.cell,
+                    row.id,
+                )
             )
             if len(hits) == wanted:
                 return hits

@@ -225,16 +225,14 @@ class Store:
             self.conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", meta.items())
 
     def add_root(self, path: Path) -> None:
-        self.conn.execute(
-            "INSERT OR IGNORE INTO roots VALUES (?, ?)", (encode_path(path), time.time())
-        )
+        self.conn.execute("INSERT OR IGNORE INTO roots VALUES (?, ?)", (encode_path(path), time.time()))
 
     def roots(self) -> list[Path]:
         return [decode_path(r[0]) for r in self.conn.execute("SELECT path FROM roots ORDER BY path")]
 
     def put_embeddings(self, hashes: list[str], vectors: np.ndarray) -> None:
         """Store vectors by the hash of their text (a transaction of its own: embedded work is kept)."""
-        rows = [(h, v.astype(np.float32).tobytes()) for h, v in zip(hashes, vectors)]
+        rows = [(h, v.astype(np.float32).tobytes()) for h, v in zip(hashes, vectors, strict=False)]
         with self.conn:
             self.conn.execute("BEGIN")
             self.conn.executemany("INSERT OR IGNORE INTO embeddings VALUES (?, ?)", rows)
@@ -245,7 +243,9 @@ class Store:
         for start in range(0, len(hashes), 500):
             part = hashes[start : start + 500]
             marks = ",".join("?" * len(part))
-            found.update(r[0] for r in self.conn.execute(f"SELECT text_hash FROM embeddings WHERE text_hash IN ({marks})", part))
+            found.update(
+                r[0] for r in self.conn.execute(f"SELECT text_hash FROM embeddings WHERE text_hash IN ({marks})", part)
+            )
         return found
 
     def replace_file(
@@ -364,7 +364,10 @@ class Store:
         }
 
     def skipped_files(self) -> list[tuple[Path, str]]:
-        return [(decode_path(r[0]), r[1]) for r in self.conn.execute("SELECT path, error FROM files WHERE error IS NOT NULL")]
+        return [
+            (decode_path(r[0]), r[1])
+            for r in self.conn.execute("SELECT path, error FROM files WHERE error IS NOT NULL")
+        ]
 
 
 def _model_meta(model: ModelSpec) -> dict[str, str]:

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
-
-import pytest
 
 from conftest import write_corpus
 
@@ -44,7 +41,9 @@ def test_second_run_embeds_nothing_and_says_so(cli, corpus):
 def test_edited_file_embeds_only_its_new_chunks(cli, corpus):
     cli("index", corpus)
     garden = corpus / "garden/tomatoes.md"
-    garden.write_text(garden.read_text() + "\n## Pests\n\nAphids on the roses again; ladybirds eat them if left alone.\n")
+    garden.write_text(
+        garden.read_text() + "\n## Pests\n\nAphids on the roses again; ladybirds eat them if left alone.\n"
+    )
     result = cli("index", corpus)
     assert "1 updated" in result.stdout
     assert embedded(result.stdout) == 1  # the unchanged tomato section keeps its vector
@@ -178,8 +177,9 @@ def test_index_option_overrides_the_environment(cli, corpus, tmp_path, isolated_
 
 def test_model_mismatch_is_refused_and_changes_nothing(cli, corpus, tmp_path):
     cli("index", corpus)
-    from semsearch.models import default_model_path
     import shutil
+
+    from semsearch.models import default_model_path
 
     other = tmp_path / "other-model"
     shutil.copytree(default_model_path(), other)

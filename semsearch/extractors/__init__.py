@@ -31,10 +31,13 @@ def extract(path: Path, data: bytes) -> Document:
 
 
 # Plain-text formats read by text.extract_text (besides the suffixes registered above).
-TEXT_SUFFIXES: frozenset[str] = frozenset(
-    ".txt .text .org .adoc .asciidoc .tex .log .toml .yaml .yml .ini .cfg .conf .properties .env.example "
-    ".css .scss .less .xml .csv .tsv .json .graphql".split()
-) | text._CODE_SUFFIXES
+TEXT_SUFFIXES: frozenset[str] = (
+    frozenset(
+        ".txt .text .org .adoc .asciidoc .tex .log .toml .yaml .yml .ini .cfg .conf .properties .env.example "
+        ".css .scss .less .xml .csv .tsv .json .graphql".split()
+    )
+    | text._CODE_SUFFIXES
+)
 
 # Files without a suffix that are text by convention.
 TEXT_NAMES: frozenset[str] = frozenset(

@@ -59,7 +59,7 @@ def _sections(lines: list[str], headings: list[tuple[int, int, str]], skip: set[
     blocks: list[Block] = []
     path: list[tuple[int, str]] = []
     starts = [0] + [i for i, _, _ in headings] + [len(lines)]
-    bounds = list(zip(starts, starts[1:]))
+    bounds = list(zip(starts, starts[1:], strict=False))
     heading_at = {i: (level, title) for i, level, title in headings}
     title = ""
     for begin, end in bounds:
@@ -70,7 +70,14 @@ def _sections(lines: list[str], headings: list[tuple[int, int, str]], skip: set[
             path = [(lv, t) for lv, t in path if lv < level] + [(level, name)]
         body = [ln for j, ln in enumerate(lines[begin:end], begin) if j not in skip]
         if "\n".join(body).strip():
-            blocks.append(Block("\n".join(lines[begin:end]), start_line=begin + 1, heading=" > ".join(t for _, t in path), kind="prose"))
+            blocks.append(
+                Block(
+                    "\n".join(lines[begin:end]),
+                    start_line=begin + 1,
+                    heading=" > ".join(t for _, t in path),
+                    kind="prose",
+                )
+            )
     return Document(blocks=blocks, title=title)
 
 
@@ -87,7 +94,9 @@ def extract_markdown(path: Path, data: bytes) -> Document:
         m = _ATX.match(line)
         if m and m.group(2):
             headings.append((i, len(m.group(1)), m.group(2)))
-        elif i > 0 and lines[i - 1].strip() and re.fullmatch(r"\s{0,3}(=+|-+)\s*", line) and not _ATX.match(lines[i - 1]):
+        elif (
+            i > 0 and lines[i - 1].strip() and re.fullmatch(r"\s{0,3}(=+|-+)\s*", line) and not _ATX.match(lines[i - 1])
+        ):
             # setext heading: the title is on the line before
             if headings and headings[-1][0] == i - 1:
                 continue
@@ -112,7 +121,12 @@ def extract_rst(path: Path, data: bytes) -> Document:
             adornments.update({i, i + 2})
             start = i
             i += 3
-        elif lines[i].strip() and not _RST_ADORN.match(lines[i]) and _RST_ADORN.match(lines[i + 1]) and len(lines[i + 1].rstrip()) >= len(lines[i].rstrip()):
+        elif (
+            lines[i].strip()
+            and not _RST_ADORN.match(lines[i])
+            and _RST_ADORN.match(lines[i + 1])
+            and len(lines[i + 1].rstrip()) >= len(lines[i].rstrip())
+        ):
             style, title_at = (lines[i + 1][0], False), i
             adornments.add(i + 1)
             start = i

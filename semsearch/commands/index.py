@@ -1,0 +1,117 @@
+"""`semsearch index`: crawl, chunk, embed and store, or bring the index up to date."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..cli import IndexDir, app, handle_errors, stderr_console, stdout_console
+from ..errors import ExitCode
+from ..paths import resolve_index_dir
+
+
+@app.command()
+@handle_errors
+def index(
+    paths: Annotated[
+        Optional[list[Path]],
+        typer.Argument(help="Folders or files to index (default: the index's roots).", show_default=False),
+    ] = None,
+    index_dir: IndexDir = None,
+    max_size: Annotated[float, typer.Option("--max-size", help="Skip files larger than this many MB.")] = 10,
+    include: Annotated[
+        Optional[list[str]], typer.Option("--include", help="Only index files matching this glob (repeatable).")
+    ] = None,
+    exclude: Annotated[
+        Optional[list[str]], typer.Option("--exclude", help="Skip files and folders matching this glob (repeatable).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List what would be indexed and skipped; change nothing.")
+    ] = False,
+    model: Annotated[
+        Optional[str],
+        typer.Option("--model", help="Folder of a sentence-transformers model (default: all-MiniLM-L6-v2, packaged)."),
+    ] = None,
+    change_model: Annotated[
+        bool, typer.Option("--change-model", help="Re-embed everything with --model, replacing the index's model.")
+    ] = False,
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="Rebuild the vector file from the stored vectors (no re-embedding).")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, only the summary and warnings.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List every skipped file and why.")] = False,
+):
+    """Index folders and files, or bring the index up to date with them.
+
+    Example:  semsearch index ~/notes ./docs --exclude '*.log'
+    """
+    from ..crawl import CrawlOptions
+
+    crawl_options = CrawlOptions(max_bytes=int(max_size * 1024 * 1024), include=include or [], exclude=exclude or [])
+    root = resolve_index_dir(index_dir)
+    if dry_run:
+        return _dry_run(root, paths or [], crawl_options)
+    from ..indexer import Indexer, IndexOptions
+
+    err = stderr_console()
+    indexer = Indexer(root, _progress(err, quiet))
+    report = indexer.run(
+        IndexOptions(paths=paths or [], model=model, change_model=change_model, rebuild=rebuild, crawl=crawl_options)
+    )
+    from ..render import safe
+
+    if report.rebuilt_vectors:
+        err.print(f"semsearch: rebuilt the vector file from stored vectors ({report.rebuilt_vectors})", markup=False)
+    shown = report.skipped if verbose else [s for s in report.skipped if not s[1].startswith("unsupported")]
+    for path, reason in shown[:20]:
+        err.print(f"skipped {safe(str(path))}: {reason}", markup=False, highlight=False, soft_wrap=True)
+    if len(shown) > 20:
+        err.print(f"... and {len(shown) - 20} more skipped (see semsearch index --dry-run)", markup=False)
+    if report.interrupted:
+        err.print(
+            f"semsearch: interrupted; {report.added + report.updated} files and {report.chunks_embedded} chunks were kept. "
+            "Run the same command again to finish.",
+            markup=False,
+        )
+        raise typer.Exit(int(ExitCode.INTERRUPTED))
+    stdout_console().print(report.summary(), markup=False, highlight=False)
+
+
+def _progress(console, quiet: bool):
+    from ..progress import PlainProgress, Progress, RichProgress
+
+    if quiet:
+        return Progress()
+    return RichProgress(console) if console.is_terminal else PlainProgress()
+
+
+def _dry_run(index_root: Path, paths: list[Path], options) -> None:
+    from ..crawl import FoundFile, crawl
+    from ..render import safe
+
+    if not paths:
+        from ..paths import IndexPaths
+        from ..store import Store
+
+        store = Store.open(IndexPaths(index_root))
+        paths = store.roots()
+        store.close()
+    for p in paths:
+        if not p.exists() and not p.is_symlink():
+            from ..errors import PathNotFound
+
+            raise PathNotFound(f"No such file or folder: {p.absolute()}")
+    options.report_skipped = True
+    options.exclude_dirs = [index_root]
+    out = stdout_console()
+    found = skipped = 0
+    for item in crawl(paths, options):
+        if isinstance(item, FoundFile):
+            found += 1
+            out.print(f"index  {safe(str(item.path))}", markup=False, highlight=False, soft_wrap=True)
+        else:
+            skipped += 1
+            out.print(f"skip   {safe(str(item.path))}  ({item.reason})", markup=False, highlight=False, soft_wrap=True)
+    out.print(f"{found} files would be indexed, {skipped} skipped (binary files are found when read)", markup=False)

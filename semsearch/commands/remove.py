@@ -1,0 +1,28 @@
+"""`semsearch remove`: take a root, folder or file out of the index."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..cli import IndexDir, app, handle_errors, stdout_console
+from ..paths import resolve_index_dir
+
+
+@app.command()
+@handle_errors
+def remove(
+    path: Annotated[Path, typer.Argument(help="A root, folder or file to take out of the index.", show_default=False)],
+    index_dir: IndexDir = None,
+):
+    """Take a root, folder or file out of the index (files on disk are not touched).
+
+    Example:  semsearch remove ~/old-notes
+    """
+    from ..indexer import remove as remove_path
+
+    report = remove_path(resolve_index_dir(index_dir), path)
+    what = "root and its" if report.root_removed else ""
+    stdout_console().print(f"Removed {what} {report.files} files from the index.".replace("  ", " "), markup=False)
