@@ -86,24 +86,55 @@ def _load_ignore(folder: str) -> pathspec.PathSpec | None:
     return pathspec.GitIgnoreSpec.from_lines(lines) if lines else None
 
 
-def crawl(roots: list[Path], options: CrawlOptions | None = None) -> Iterator[FoundFile | Skipped]:
+class Targets:
+    """The paths a restricted crawl looks at (``only``): each target, all below it, and the folders leading to it."""
+
+    def __init__(self, paths: list[Path]):
+        self.exact = {os.path.normpath(os.path.abspath(p)) for p in paths}
+        self.leading: set[str] = set()
+        for p in self.exact:
+            parent = os.path.dirname(p)
+            while parent not in self.leading and parent != p:
+                self.leading.add(parent)
+                p, parent = parent, os.path.dirname(parent)
+
+    def covers(self, path: str) -> bool:
+        """``path`` is a target or lies under one."""
+        while True:
+            if path in self.exact:
+                return True
+            parent = os.path.dirname(path)
+            if parent == path:
+                return False
+            path = parent
+
+
+def crawl(
+    roots: list[Path], options: CrawlOptions | None = None, only: list[Path] | None = None
+) -> Iterator[FoundFile | Skipped]:
     """Yield every indexable file under ``roots`` (files or folders), and Skipped entries for problems.
 
     Unreadable folders and broken links are reported as Skipped, never raised. With
-    ``options.report_skipped`` ignored entries are reported too (for ``--dry-run``).
+    ``options.report_skipped`` ignored entries are reported too (for ``--dry-run``). With ``only``
+    (changed files and folders under the roots) just those are looked at, under the same rules as a
+    full crawl: the folders leading to them are entered (their ignore files read), nothing else.
     """
     opts = options or CrawlOptions()
     excluded = {os.path.normcase(str(p)) for p in opts.exclude_dirs}
+    targets = Targets(only) if only is not None else None
     for root in roots:
         root = root.absolute()
+        restricted = targets is not None and not targets.covers(os.path.normpath(root))
+        if restricted and os.path.normpath(root) not in targets.leading:
+            continue  # nothing to look at under this root
         try:
             st = root.stat()
         except OSError as e:
             yield Skipped(root, _os_reason(e))
             continue
         if stat.S_ISDIR(st.st_mode):
-            yield from _walk(root, opts, excluded)
-        else:
+            yield from _walk(root, opts, excluded, targets if restricted else None)
+        elif not restricted:
             yield from _check_file(root, root.name, root.name, st, opts, explicit=True)
 
 
@@ -131,16 +162,19 @@ def _check_file(path: Path, rel: str, name: str, st: os.stat_result, opts: Crawl
     yield FoundFile(path, st.st_size, st.st_mtime_ns)
 
 
-def _walk(root: Path, opts: CrawlOptions, excluded: set[str]) -> Iterator[FoundFile | Skipped]:
+def _walk(
+    root: Path, opts: CrawlOptions, excluded: set[str], targets: Targets | None = None
+) -> Iterator[FoundFile | Skipped]:
     seen_dirs: set[tuple[int, int]] = set()
     root_st = root.stat()
     seen_dirs.add((root_st.st_dev, root_st.st_ino))
-    # stack of (folder path, its path relative to root, ignore specs in force: [(folder rel, spec)])
-    stack: list[tuple[str, str, list[tuple[str, pathspec.PathSpec]]]] = []
+    # stack of (folder path, its path relative to root, ignore specs in force: [(folder rel, spec)],
+    # and whether only the targets below it are to be looked at)
+    stack: list[tuple[str, str, list[tuple[str, pathspec.PathSpec]], bool]] = []
     spec = _load_ignore(str(root))
-    stack.append((str(root), "", [("", spec)] if spec else []))
+    stack.append((str(root), "", [("", spec)] if spec else [], targets is not None))
     while stack:
-        folder, rel_folder, specs = stack.pop()
+        folder, rel_folder, specs, restricted = stack.pop()
         try:
             with os.scandir(folder) as it:
                 entries = sorted(it, key=lambda e: e.name)
@@ -149,6 +183,12 @@ def _walk(root: Path, opts: CrawlOptions, excluded: set[str]) -> Iterator[FoundF
             continue
         subdirs = []
         for entry in entries:
+            inner = restricted
+            if restricted:
+                if entry.path in targets.exact:
+                    inner = False
+                elif entry.path not in targets.leading:
+                    continue  # not asked about, and no target below it
             name = entry.name
             rel = f"{rel_folder}/{name}" if rel_folder else name
             path = Path(entry.path)
@@ -191,8 +231,10 @@ def _walk(root: Path, opts: CrawlOptions, excluded: set[str]) -> Iterator[FoundF
                     continue
                 seen_dirs.add(key)
                 sub_spec = _load_ignore(entry.path)
-                subdirs.append((entry.path, rel, specs + [(rel, sub_spec)] if sub_spec else specs))
+                subdirs.append((entry.path, rel, specs + [(rel, sub_spec)] if sub_spec else specs, inner))
                 continue
+            if inner:
+                continue  # a file on the way to a target, not a target
             if any(fnmatch.fnmatch(name, g) for g in SKIP_FILE_GLOBS):
                 if opts.report_skipped:
                     yield Skipped(path, "generated file (lock file or minified)")

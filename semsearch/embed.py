@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 
 import numpy as np
@@ -13,6 +14,9 @@ from .models import ModelSpec
 BATCH_SIZE = 32
 
 _loaded: dict[str, object] = {}
+# One lock per loaded model: a watcher encodes documents and queries from two threads, and the model's fast
+# tokenizer must not be used by both at once ("Already borrowed").
+_locks: dict[str, threading.Lock] = {}
 
 
 def _offline() -> None:
@@ -40,6 +44,7 @@ class TorchEncoder:
             model.max_seq_length = spec.max_seq_length
             _loaded[key] = model
         self.model = model
+        self._lock = _locks.setdefault(key, threading.Lock())
         self.dim = int(model.get_embedding_dimension())
 
     def encode(self, texts: list[str], on_batch: Callable[[int], None] | None = None) -> np.ndarray:
@@ -49,13 +54,14 @@ class TorchEncoder:
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         for start in range(0, len(order), BATCH_SIZE):
             idx = order[start : start + BATCH_SIZE]
-            vectors = self.model.encode(
-                [texts[i] for i in idx],
-                batch_size=BATCH_SIZE,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
+            with self._lock:
+                vectors = self.model.encode(
+                    [texts[i] for i in idx],
+                    batch_size=BATCH_SIZE,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                )
             out[idx] = vectors
             if on_batch:
                 on_batch(len(idx))

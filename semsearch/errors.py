@@ -42,6 +42,14 @@ class ModelUnavailable(SemsearchError):
     pass
 
 
+class WatcherRunning(SemsearchError):
+    """Another watcher already follows this index."""
+
+
+class WatchFailed(SemsearchError):
+    """The watcher could not start, or did not stop."""
+
+
 class ExtractError(Exception):
     """A file that cannot be turned into text. The run skips it and reports ``reason``."""
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from . import vectors
 from .chunk import Chunker
-from .crawl import CrawlOptions, FoundFile, Skipped, crawl
+from .crawl import CrawlOptions, FoundFile, Skipped, Targets, crawl
 from .documents import Chunk
 from .errors import ExtractError, PathNotFound
 from .extractors import BINARY_FORMATS, extract
@@ -33,6 +33,9 @@ class IndexOptions:
     change_model: bool = False
     rebuild: bool = False  # rebuild the vector structure from the stored vectors
     crawl: CrawlOptions = field(default_factory=CrawlOptions)
+    # When given (the watcher's changed files and folders): look only at these, under the same rules, and
+    # leave the rest of the roots as it is. A path that vanished takes what the index has at or under it.
+    only: list[Path] | None = None
 
 
 @dataclass
@@ -145,7 +148,8 @@ class Indexer:
         crawl_options.exclude_dirs = [*crawl_options.exclude_dirs, self.paths.root]
         seen: set[Path] = set()
         todo: list[_Work] = []
-        for item in crawl(roots, crawl_options):
+        only = Targets(options.only) if options.only is not None else None
+        for item in crawl(roots, crawl_options, only=options.only):
             if isinstance(item, Skipped):
                 report.skipped.append((item.path, item.reason))
                 continue
@@ -157,7 +161,11 @@ class Indexer:
                 report.unchanged += 1
             else:
                 todo.append(_Work(item, old))
-        gone = [row for path, row in existing.items() if path not in seen and _under_any(path, roots)]
+        gone = [
+            row
+            for path, row in existing.items()
+            if path not in seen and (only is None or only.covers(os.fspath(path))) and _under_any(path, roots)
+        ]
 
         self.progress.start(len(todo), sum(w.found.size for w in todo))
         try:

@@ -52,4 +52,20 @@ class IndexPaths:
 
     @property
     def log(self) -> Path:
+        """The watcher's log."""
         return self.root / "semsearch.log"
+
+    @property
+    def watch_lock(self) -> Path:
+        """Held by the one watcher of this index for as long as it runs."""
+        return self.root / "watch.lock"
+
+    @property
+    def watch_state(self) -> Path:
+        """The running watcher's pid, roots, phase and last sync (JSON), removed when it stops."""
+        return self.root / "watch.json"
+
+    @property
+    def query_socket(self) -> Path:
+        """Where a running watcher answers queries (a Unix domain socket, owner only)."""
+        return self.root / "query.sock"

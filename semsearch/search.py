@@ -6,11 +6,14 @@ import fnmatch
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from . import vectors
 from .models import resolve_model
 from .paths import IndexPaths
-from .store import Store
+
+if TYPE_CHECKING:  # FAISS and numpy load only when a search runs: a query answered by a watcher never needs them
+    from . import vectors
+    from .store import Store
 
 
 @dataclass
@@ -42,6 +45,9 @@ def _load_query_encoder(spec):
 
 
 def search(index_dir: Path, options: QueryOptions) -> list[Hit]:
+    from . import vectors
+    from .store import Store
+
     store = Store.open(IndexPaths(index_dir))
     try:
         spec = resolve_model(store.model_ref)
@@ -49,11 +55,21 @@ def search(index_dir: Path, options: QueryOptions) -> list[Hit]:
         vi = vectors.load(store)
         if vi.size == 0:
             return []
-        query = _load_query_encoder(spec).encode_queries([options.text])
-        with store.snapshot():
-            return _collect(store, vi, query, options)
+        return search_with(store, vi, _load_query_encoder(spec), options)
     finally:
         store.close()
+
+
+def search_with(store: Store, vi: vectors.VectorIndex, encoder, options: QueryOptions) -> list[Hit]:
+    """The search itself, over an open store, its loaded vectors and a loaded encoder.
+
+    In-process queries and the watcher's query server both come here, so they answer alike.
+    """
+    if vi.size == 0:
+        return []
+    query = encoder.encode_queries([options.text])
+    with store.snapshot():
+        return _collect(store, vi, query, options)
 
 
 def _matches_path(path: Path, glob: str) -> bool:

@@ -84,6 +84,29 @@ def load(store: Store) -> VectorIndex:
     raise AssertionError("unreachable: the last attempt always returns")
 
 
+def refresh(vi: VectorIndex, store: Store) -> VectorIndex:
+    """Bring an index loaded earlier up to the store's generation (for a process that keeps one in memory).
+
+    Only the chunks added and removed since ``vi.generation`` are applied, in place. When a writer has
+    saved a newer vector file since, the tombstones the delta needs may be gone: then load afresh.
+    """
+    with store.snapshot() as gen:
+        if gen == vi.generation:
+            return vi
+        # Read after the snapshot began: tombstones are dropped only up to a generation already saved.
+        if vi.generation < gen and _saved_generation(store.paths) <= vi.generation:
+            _apply_changes(vi.index, store, vi.generation)
+            return VectorIndex(vi.index, gen)
+    return load(store)
+
+
+def _saved_generation(paths: IndexPaths) -> int:
+    try:
+        return int(json.loads(paths.faiss_meta.read_text())["generation"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 1 << 62  # missing or unreadable: let load() decide what to do
+
+
 def _apply_changes(index: faiss.Index, store: Store, since: int) -> None:
     removed = store.tombstones_since(since)
     if len(removed) and index.ntotal:
