@@ -1,33 +1,51 @@
-"""The command line: parse arguments, call one service function, render its result."""
+"""The command line: parse arguments, call one service function, render its result.
+
+Typer is loaded on the first use of ``app`` (or ``IndexDir``): a ``semsearch query`` that a running
+watcher answers never loads it (``client.run_fast``), which is most of what makes such a query instant.
+"""
 
 from __future__ import annotations
 
 import functools
-from pathlib import Path
-from typing import Annotated, Optional
-
-import typer
+import sys
 
 from .errors import ExitCode, SemsearchError
 
-app = typer.Typer(
-    name="semsearch",
-    help="Search your files by meaning, offline. Index a folder, then ask it questions.\n\n"
-    'Example:  semsearch index ./docs && semsearch query "how do I rotate the api keys"',
-    no_args_is_help=True,
-    add_completion=True,
-    pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
-)
 
-IndexDir = Annotated[
-    Optional[Path],
-    typer.Option(
-        "--index",
-        help="Index folder (default: $SEMSEARCH_HOME, else the user data folder).",
-        show_default=False,
-    ),
-]
+def _build() -> None:
+    """Create the Typer app and register the subcommands on it (each imports ``app`` from here)."""
+    from pathlib import Path
+    from typing import Annotated, Optional
+
+    import typer
+
+    app = typer.Typer(
+        name="semsearch",
+        help="Search your files by meaning, offline. Index a folder, then ask it questions.\n\n"
+        'Example:  semsearch index ./docs && semsearch query "how do I rotate the api keys"',
+        no_args_is_help=True,
+        add_completion=True,
+        pretty_exceptions_enable=False,
+        rich_markup_mode="rich",
+    )
+    index_dir = Annotated[
+        Optional[Path],
+        typer.Option(
+            "--index",
+            help="Index folder (default: $SEMSEARCH_HOME, else the user data folder).",
+            show_default=False,
+        ),
+    ]
+    globals().update(app=app, IndexDir=index_dir)  # from now on found without __getattr__
+    from . import commands  # noqa: F401  (registers the subcommands on ``app``)
+
+
+def __getattr__(name: str):
+    if name in ("app", "IndexDir"):
+        if "app" not in globals():
+            _build()
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def stderr_console():
@@ -44,6 +62,7 @@ def stdout_console():
 
 def handle_errors(command):
     """Turn a user-facing error into one sentence on stderr and its exit status; Ctrl-C into 130."""
+    import typer
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -60,7 +79,10 @@ def handle_errors(command):
 
 
 def main() -> None:
-    app()
+    if sys.argv[1:2] == ["query"]:
+        from .client import run_fast
 
-
-from . import commands  # noqa: E402, F401  (registers the subcommands on ``app``; they import it)
+        status = run_fast(sys.argv[2:])
+        if status is not None:
+            sys.exit(status)
+    __getattr__("app")()

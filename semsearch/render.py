@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import time
 
 from rich.console import Console
@@ -108,6 +109,21 @@ def print_json_lines(stream, objects) -> None:
     for obj in objects:
         stream.write(json.dumps(obj, ensure_ascii=False) + "\n")
     stream.flush()
+
+
+def print_query_result(hits: list[Hit], query: str, json_output: bool, files_only: bool, console) -> None:
+    """What ``semsearch query`` prints: JSON lines, matching files, or grep-like hits; ``console()`` gives stdout."""
+    if json_output:
+        print_json_lines(
+            sys.stdout,
+            ({"path": hit_json(h)["path"], "abspath": hit_json(h)["abspath"], "score": round(h.score, 6)} for h in hits)
+            if files_only
+            else (hit_json(h) for h in hits),
+        )
+    elif files_only:
+        print_files(console(), hits)
+    else:
+        print_hits(console(), hits, query)
 
 
 def print_files(console: Console, hits: list[Hit]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated, Optional
 
 import typer
@@ -33,31 +32,15 @@ def query(
 
     Example:  semsearch query "how do I rotate the api keys" -k 5 --path '*.md'
     """
-    from ..search import QueryOptions, search
+    from ..client import search  # a running watcher answers when there is one, else in-process
+    from ..search import QueryOptions
 
     hits = search(
         resolve_index_dir(index_dir),
         QueryOptions(text=text, k=k, path_glob=path, min_score=min_score, files_only=files_only),
     )
-    from .. import render
+    from ..render import print_query_result
 
-    if json_output:
-        render.print_json_lines(
-            sys.stdout,
-            (
-                {
-                    "path": render.hit_json(h)["path"],
-                    "abspath": render.hit_json(h)["abspath"],
-                    "score": round(h.score, 6),
-                }
-                for h in hits
-            )
-            if files_only
-            else (render.hit_json(h) for h in hits),
-        )
-    elif files_only:
-        render.print_files(stdout_console(), hits)
-    else:
-        render.print_hits(stdout_console(), hits, text)
+    print_query_result(hits, text, json_output, files_only, stdout_console)
     if not hits:
         raise typer.Exit(int(ExitCode.NO_MATCH))

@@ -1,0 +1,168 @@
+"""Answer a query through the index's running watcher when there is one, else in-process, with the same hits.
+
+This module is on the path of every ``semsearch query``: it imports nothing heavy, and gives up on the
+watcher fast (no socket, a stale socket from a killed watcher, a watcher of another version).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import stat
+from pathlib import Path
+
+from .paths import IndexPaths
+from .protocol import MAX_LINE, dumps, loads, schema, socket_address
+from .search import Hit, QueryOptions
+
+ENV_NO_WATCHER = "SEMSEARCH_NO_WATCHER"  # set to 1: never ask a watcher, always work in-process
+CONNECT_TIMEOUT = 1.0
+REPLY_TIMEOUT = 15.0  # a watcher in the middle of embedding a batch answers after its current slice
+
+
+def search(index_dir: Path, options: QueryOptions) -> list[Hit]:
+    """The hits for ``options``: from a running watcher when it answers, else computed here."""
+    hits = ask_watcher(index_dir, options)
+    if hits is None:
+        from .search import search as search_in_process
+
+        hits = search_in_process(index_dir, options)
+    return hits
+
+
+def ask_watcher(index_dir: Path, options: QueryOptions, timeout: float = REPLY_TIMEOUT) -> list[Hit] | None:
+    """The watcher's hits, or None when no watcher answered properly (then search in-process)."""
+    if os.environ.get(ENV_NO_WATCHER, "") not in ("", "0"):
+        return None
+    reply = request(IndexPaths(index_dir).query_socket, {"op": "search", "options": options}, timeout)
+    if not reply or reply.get("ok") is not True:
+        return None
+    hits = reply.get("hits")
+    if not isinstance(hits, list) or not all(isinstance(h, Hit) for h in hits):
+        return None
+    return hits
+
+
+def request(path: Path, message: dict, timeout: float = REPLY_TIMEOUT) -> dict | None:
+    """Send one message to the socket at ``path`` and return the reply; None if nobody answers properly."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    if not stat.S_ISSOCK(st.st_mode) or st.st_uid != os.getuid():
+        return None  # not a socket, or not ours: never talk to it
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(CONNECT_TIMEOUT)
+        with socket_address(path) as address:
+            sock.connect(address)  # ECONNREFUSED at once when the watcher that made it is gone
+        sock.settimeout(timeout)
+        sock.sendall(dumps({**message, "schema": schema()}))
+        return loads(_read_line(sock))
+    except (OSError, ValueError, TypeError):
+        return None
+    finally:
+        sock.close()
+
+
+# -- `semsearch query` without the CLI framework --------------------------------------------------------------
+
+_FLAGS = {"--json": "json_output", "-l": "files_only", "--files-only": "files_only"}
+_VALUED = {"-k": "k", "--top": "k", "--path": "path", "--min-score": "min_score", "--index": "index_dir"}
+_INT = re.compile(r"[0-9]{1,9}")
+_FLOAT = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+
+
+def parse_query_args(argv: list[str]) -> dict | None:
+    """The arguments of ``semsearch query`` when they are plain ones; None for anything else (help, an option
+    this parser does not know, a value to complain about), which the full command line then handles."""
+    values: dict = {"text": None, "k": 10, "json_output": False, "files_only": False}
+    values.update(path=None, min_score=None, index_dir=None)
+    args = iter(argv)
+    positional_only = False
+    for arg in args:
+        if positional_only or not arg.startswith("-") or arg == "-":
+            if values["text"] is not None:
+                return None
+            values["text"] = arg
+            continue
+        if arg == "--":
+            positional_only = True
+            continue
+        if arg in _FLAGS:
+            values[_FLAGS[arg]] = True
+            continue
+        if arg.startswith("--"):
+            name, has_value, value = arg.partition("=")
+        else:
+            name, value = arg[:2], arg[2:]
+            has_value = bool(value)
+        if name not in _VALUED:
+            return None
+        if not has_value:
+            value = next(args, None)
+            if value is None:
+                return None
+        key = _VALUED[name]
+        if key == "k":
+            if not _INT.fullmatch(value) or int(value) < 1:
+                return None
+            values["k"] = int(value)
+        elif key == "min_score":
+            if not _FLOAT.fullmatch(value):
+                return None
+            values["min_score"] = float(value)
+        else:
+            values[key] = value
+    return values if values["text"] is not None else None
+
+
+def run_fast(argv: list[str]) -> int | None:
+    """Answer ``semsearch query ARGS`` from a running watcher: the exit status, or None to run the full command."""
+    if os.environ.get(ENV_NO_WATCHER, "") not in ("", "0"):
+        return None
+    args = parse_query_args(argv)
+    if args is None:
+        return None
+    try:
+        from .paths import resolve_index_dir
+
+        index_dir = resolve_index_dir(Path(args["index_dir"]) if args["index_dir"] is not None else None)
+        options = QueryOptions(
+            text=args["text"],
+            k=args["k"],
+            path_glob=args["path"],
+            min_score=args["min_score"],
+            files_only=args["files_only"],
+        )
+        hits = ask_watcher(index_dir, options)
+        if hits is None:
+            return None
+        from .cli import stdout_console
+        from .render import print_query_result
+
+        print_query_result(hits, args["text"], args["json_output"], args["files_only"], stdout_console)
+    except KeyboardInterrupt:
+        from .cli import stderr_console
+
+        stderr_console().print("semsearch: interrupted", markup=False)
+        return 130
+    return 0 if hits else 1
+
+
+def _read_line(sock: socket.socket) -> bytes:
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        data = sock.recv(65536)
+        if not data:
+            raise ConnectionError("the watcher closed the connection")
+        end = data.find(b"\n")
+        if end >= 0:
+            parts.append(data[: end + 1])
+            return b"".join(parts)
+        parts.append(data)
+        size += len(data)
+        if size > MAX_LINE:
+            raise ValueError("reply too long")
