@@ -167,4 +167,25 @@ def print_status(console: Console, status) -> None:
     table.add_row("updated", human_time(status.updated_at))
     if not status.vectors_current:
         table.add_row("vectors", "behind the database (an interrupted run); the next index or query catches up")
+    table.add_row("watcher", watcher_line(status.watcher))
     console.print(table)
+
+
+def watcher_line(info: dict) -> str:
+    """``running (pid 4242, up 2 h 5 min), last sync 12:03:04 (5 s ago)``, or ``not running``."""
+    if not info.get("running"):
+        return "not running (start one with: semsearch watch --background)"
+    if "pid" not in info:
+        return "starting"
+    up = int(info.get("uptime_seconds") or 0)
+    uptime = f"{up // 3600} h {up % 3600 // 60} min" if up >= 3600 else f"{up // 60} min {up % 60} s"
+    text = f"running (pid {info['pid']}, up {uptime}), last sync {human_time(info.get('last_sync'))}"
+    if info.get("phase") != "watching":
+        text += f"; {info.get('phase')}"
+    if info.get("indexing"):
+        text += f"; indexing {info.get('indexed', 0)}/{info['indexing']} files"
+    if info.get("pending"):
+        text += f"; {info['pending']} changes pending"
+    if info.get("serving"):
+        text += "; answering queries"
+    return text

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .paths import IndexPaths
 from .store import Store
+from .watchstate import describe as describe_watcher
 
 
 @dataclass
@@ -25,6 +26,7 @@ class IndexStatus:
     vectors_generation: int | None
     generation: int
     format_version: int
+    watcher: dict = field(default_factory=lambda: {"running": False})  # see watchstate.describe
 
     @property
     def vectors_current(self) -> bool:
@@ -67,4 +69,5 @@ def index_status(index_dir: Path) -> IndexStatus:
         vectors_generation=vectors_gen,
         generation=gen,
         format_version=version,
+        watcher=describe_watcher(paths),
     )

@@ -224,12 +224,13 @@ class Watcher:
         self.changes = Changes(debounce, self.options.max_wait or max(10 * debounce, 5.0))
         self.state = WatcherState(pid=os.getpid(), started_at=time.time(), log=str(self.paths.log))
         self.busy = False  # inside an index pass (a stop signal may interrupt it)
+        self.failure: Exception | None = None  # why it stopped on its own (the index became unusable)
         self.server = None
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._roots: list[str] = []
         self._file_roots: set[str] = set()
-        self._lost_roots: set[str] = set()
+        self._watched: dict[str, tuple[int, int] | None] = {}  # root -> identity of the folder watched for it
         self._watches: dict[str, object] = {}
         self._aliases: dict[str, str] = {}  # real path of a watched folder -> the path its root names
         self._observer = None
@@ -267,6 +268,8 @@ class Watcher:
                     self._teardown_log()
         finally:
             self._ready.set()
+        if self.failure is not None:
+            raise self.failure
 
     def _run(self, roots: list[Path]) -> None:
         self._roots = sorted({os.fspath(r) for r in roots}, key=len, reverse=True)  # innermost root first
@@ -372,12 +375,17 @@ class Watcher:
     def _start_observer(self) -> None:
         self._observer = Observer()
         for root in self._roots:
+            if self._watched_id(root) is None:
+                self._watched[root] = None
+                self.log.warning("%s does not exist; it is watched as soon as it does", root)
+                continue
             self._schedule(root)
         self._observer.start()
 
     def _schedule(self, root: str) -> None:
         is_file = root in self._file_roots
         where = os.path.dirname(root) if is_file else root
+        self._watched[root] = self._watched_id(root)
         real = os.path.realpath(where)
         if real != where:  # a root reached through a symbolic link: the OS reports events under its target
             self._aliases[real] = where
@@ -393,33 +401,38 @@ class Watcher:
                 ) from None
             raise WatchFailed(f"Cannot watch {root}: {e.strerror or e}") from None
 
+    def _watched_id(self, root: str) -> tuple[int, int] | None:
+        """The identity of the folder watched for ``root`` (its parent for a file): a new one needs a new watch."""
+        try:
+            st = os.stat(os.path.dirname(root) if root in self._file_roots else root)
+        except OSError:
+            return None
+        return (st.st_dev, st.st_ino)
+
     def _check_roots(self) -> None:
+        """A root deleted is noticed (its files leave); created again, or replaced, it is watched again."""
         for root in self._roots:
-            exists = os.path.exists(root)
-            if not exists:
-                if root not in self._lost_roots:
-                    self._lost_roots.add(root)
-                    self.log.warning(
-                        "%s is gone; its files leave the index, and it is watched again if it returns", root
-                    )
-                    self.changes.add(root, is_dir=root not in self._file_roots)
-                    self._wake.set()
-            elif root in self._lost_roots:
-                self._lost_roots.discard(root)
-                watch = self._watches.pop(root, None)
-                if watch is not None:
-                    try:
-                        self._observer.unschedule(watch)
-                    except (KeyError, OSError):
-                        pass
+            current = self._watched_id(root)
+            if current == self._watched.get(root):
+                continue
+            watch = self._watches.pop(root, None)
+            if watch is not None:
+                try:
+                    self._observer.unschedule(watch)
+                except (KeyError, OSError):
+                    pass
+            if current is None:
+                self._watched[root] = None
+                self.log.warning("%s is gone; its files leave the index, and it is watched again if it returns", root)
+            else:
                 try:
                     self._schedule(root)
                 except WatchFailed as e:
                     self.log.error("%s", e)
                     continue
-                self.log.info("%s is back; watching it again", root)
-                self.changes.add(root, is_dir=root not in self._file_roots)
-                self._wake.set()
+                self.log.info("%s is there (again); watching it", root)
+            self.changes.add(root, is_dir=root not in self._file_roots)
+            self._wake.set()
 
     def _root_of(self, path: str) -> str | None:
         for root in self._roots:  # innermost first
@@ -467,14 +480,13 @@ class Watcher:
     def _catch_up(self) -> None:
         from .indexer import IndexOptions
 
-        indexer = self._new_indexer()
         self.log.info("catching up with changes made while nobody watched")
         report = self._index(
             IndexOptions(paths=list(self.options.paths), crawl=dataclasses.replace(self.options.crawl))
         )
-        indexer.progress = Progress()  # batches are small: the status line says enough
-        if report is not None:
-            self.log.info("caught up: %s", report.summary())
+        if report is None or self.stopped:
+            return
+        self.log.info("caught up: %s", report.summary())
         from .store import Store
 
         store = Store.open(self.paths)
@@ -520,16 +532,20 @@ class Watcher:
     def _index(self, options):
         """One pass of the indexer; logs what it skipped, refreshes the server. None when stopped or fatal."""
         indexer = self._new_indexer()
+        if options.only is not None:
+            indexer.progress = _BatchProgress(self)
         self.busy = True
         try:
             report = indexer.run(options)
         except _FATAL as e:
             self.log.error("%s", e)
             self.log.error("the watcher stops: the index cannot be updated")
+            self.failure = e
             self.stop()
             return None
         finally:
             self.busy = False
+            self.state.indexing = self.state.indexed = 0
         for path, reason in report.skipped:
             if reason != "unsupported file type":
                 self.state.errors += 1
@@ -564,6 +580,22 @@ class Watcher:
         self.state.serving = True
         self.log.info("answering queries on %s", self.paths.query_socket)
         self._publish(force=True)
+
+
+class _BatchProgress(Progress):
+    """A batch's progress, into the watcher's state (the status line and ``semsearch status`` show it)."""
+
+    def __init__(self, watcher: Watcher):
+        self.watcher = watcher
+
+    def start(self, files: int, total_bytes: int) -> None:
+        self.watcher.state.indexing, self.watcher.state.indexed = files, 0
+        self.watcher._publish()
+
+    def advance(self, files: int = 0, nbytes: int = 0, chunks: int = 0) -> None:
+        if files:
+            self.watcher.state.indexed += files
+            self.watcher._publish()
 
 
 class _Handler(FileSystemEventHandler):

@@ -32,6 +32,8 @@ class WatcherState:
     last_sync: float | None = None  # when the index last caught up with the folders
     last_change: str = ""  # what the last batch did
     pending: int = 0  # changes seen, waiting to settle
+    indexing: int = 0  # files being indexed now (0 when idle)
+    indexed: int = 0  # of which done
     errors: int = 0  # files that could not be indexed since the start
     log: str = ""
 
@@ -151,11 +153,16 @@ def stop(paths: IndexPaths, timeout: float = STOP_TIMEOUT) -> int | None:
         if not is_running(paths):
             return None
         raise WatchFailed(f"The watcher of {paths.root} did not record its pid; try again in a moment.")
+    if not _is_semsearch(state.pid):
+        raise WatchFailed(
+            f"The watcher's record names pid {state.pid}, which is not a semsearch process; nothing was stopped. "
+            f"Delete {paths.watch_state} if no watcher runs."
+        )
     try:
         os.kill(state.pid, signal.SIGTERM)
     except ProcessLookupError:
         pass  # it is exiting already
-    while is_running(paths):
+    while is_running(paths) or _alive(state.pid):
         if time.monotonic() > deadline:
             raise WatchFailed(
                 f"The watcher (pid {state.pid}) did not stop within {timeout:.0f} s; it may be finishing a large "
@@ -163,3 +170,31 @@ def stop(paths: IndexPaths, timeout: float = STOP_TIMEOUT) -> int | None:
             )
         time.sleep(0.1)
     return state.pid
+
+
+def _alive(pid: int) -> bool:
+    """Whether the process runs (a zombie, exited but not yet reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _is_semsearch(pid: int) -> bool:
+    """Guard against a recycled pid: on Linux the process's command line must mention semsearch."""
+    if pid == os.getpid():
+        return True
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"semsearch" in f.read()
+    except FileNotFoundError:
+        return not os.path.isdir("/proc/self")  # no /proc at all (macOS): trust the lock
+    except OSError:
+        return True

@@ -82,6 +82,10 @@ def _stop(root: Path) -> None:
 
 def _run_foreground(root: Path, options, quiet: bool, detached: bool) -> None:
     import signal
+    import warnings
+
+    # watchdog warns when a folder moved back in is watched again; that is expected, not the user's business
+    warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"watchdog\.")
 
     from ..progress import PlainProgress, Progress, RichProgress
     from ..watch import Watcher
@@ -217,6 +221,8 @@ class _StatusLine:
         text.append(f" · last update {human_time(s.last_sync)}", style="dim")
         if s.last_change:
             text.append(f" ({s.last_change})", style="dim")
+        if s.indexing:
+            text.append(f" · indexing {s.indexed}/{s.indexing} files", style="yellow")
         text.append(f" · {s.pending} pending", style="yellow" if s.pending else "dim")
         if s.serving:
             text.append(" · answering queries", style="dim")
