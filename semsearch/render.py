@@ -7,11 +7,13 @@ import os
 import re
 import sys
 import time
-
-from rich.console import Console
-from rich.text import Text
+from typing import TYPE_CHECKING
 
 from .search import Hit, display_path
+
+if TYPE_CHECKING:  # Rich loads only to print for people: JSON output from a watcher's answer never needs it
+    from rich.console import Console
+    from rich.text import Text
 
 _STOPWORDS = frozenset(
     "the and for are but not you all any can had her was one our out has have how what when where which who why "
@@ -54,6 +56,8 @@ def snippet(hit: Hit, terms: set[str], lines: int = SNIPPET_LINES) -> list[tuple
 
 
 def highlight(line: str, terms: set[str]) -> Text:
+    from rich.text import Text
+
     text = Text(safe(line))
     for match in _WORD.finditer(text.plain):
         word = match.group().lower()
@@ -73,6 +77,8 @@ def location(hit: Hit) -> str:
 
 
 def print_hits(console: Console, hits: list[Hit], query: str) -> None:
+    from rich.text import Text
+
     terms = query_terms(query)
     for i, hit in enumerate(hits):
         if i:
@@ -127,6 +133,8 @@ def print_query_result(hits: list[Hit], query: str, json_output: bool, files_onl
 
 
 def print_files(console: Console, hits: list[Hit]) -> None:
+    from rich.text import Text
+
     for hit in hits:
         console.print(Text(safe(display_path(hit.path)), style="magenta"), soft_wrap=True)
 

@@ -34,7 +34,7 @@ from watchdog.events import (
 from watchdog.observers import Observer
 
 from .crawl import IGNORE_FILES, SKIP_DIRS, SKIP_FILE_GLOBS, CrawlOptions
-from .errors import IndexCorrupt, ModelMismatch, ModelUnavailable, NoIndex, PathNotFound, WatchFailed
+from .errors import IndexCorrupt, ModelMismatch, ModelUnavailable, NoIndex, PathNotFound, SemsearchError, WatchFailed
 from .extractors import is_supported
 from .paths import IndexPaths
 from .progress import Progress
@@ -312,6 +312,7 @@ class Watcher:
                 self._apply(batch)
             now = time.monotonic()
             if now >= next_roots_check:
+                self._follow_index_roots()
                 self._check_roots()
                 next_roots_check = now + ROOTS_CHECK_EVERY
             if now >= next_rescan:
@@ -433,6 +434,51 @@ class Watcher:
                 self.log.info("%s is there (again); watching it", root)
             self.changes.add(root, is_dir=root not in self._file_roots)
             self._wake.set()
+
+    def _follow_index_roots(self) -> None:
+        """Started without paths, the watcher follows the index's roots as ``index`` and ``remove`` change them."""
+        if self.options.paths:
+            return
+        from .store import Store
+
+        try:
+            store = Store.open(self.paths)
+            try:
+                roots = {os.fspath(r) for r in store.roots()}
+            finally:
+                store.close()
+        except SemsearchError:
+            return  # the next batch says what is wrong
+        current = set(self._roots)
+        if roots == current or not roots:
+            return
+        for root in current - roots:
+            watch = self._watches.pop(root, None)
+            if watch is not None:
+                try:
+                    self._observer.unschedule(watch)
+                except (KeyError, OSError):
+                    pass
+            self._watched.pop(root, None)
+            self.log.info("%s is no longer a root of the index; not watching it any more", root)
+        added = roots - current
+        # new objects, swapped in whole: the observer's thread reads them
+        self._file_roots = {r for r in roots if r in self._file_roots or (r in added and not os.path.isdir(r))}
+        self._roots = sorted(roots, key=len, reverse=True)
+        self.state.roots = sorted(roots)
+        for root in sorted(added):
+            if self._watched_id(root) is None:
+                self._watched[root] = None
+                continue
+            try:
+                self._schedule(root)
+            except WatchFailed as e:
+                self.log.error("%s", e)
+                continue
+            self.log.info("%s is a new root of the index; watching it", root)
+            self.changes.add(root, is_dir=root not in self._file_roots)  # anything changed since it was indexed
+            self._wake.set()
+        self._publish(force=True)
 
     def _root_of(self, path: str) -> str | None:
         for root in self._roots:  # innermost first

@@ -279,6 +279,21 @@ def test_a_model_switched_under_the_watcher_stops_it_and_queries_go_in_process(c
     assert result.exit_code == 0 and result.stdout.splitlines()[0].endswith("sourdough.txt")
 
 
+def test_a_watcher_of_the_index_roots_follows_roots_added_and_removed(cli, corpus, tmp_path, start_watcher):
+    cli("index", corpus)
+    watcher = start_watcher()  # no paths: the index's roots, whatever they become
+    extra = write_corpus(tmp_path / "extra", {"a.txt": "Glaciers carve deep valleys over thousands of years."})
+    assert cli("index", extra).exit_code == 0
+    eventually(lambda: str(extra) in watcher.state.roots, "the new root to be watched")
+    (extra / "b.txt").write_text("Octopuses can change colour to match the rocks around them.")
+    eventually(lambda: str(extra / "b.txt") in files_found(cli), "a file added under the new root")
+    assert cli("remove", corpus).exit_code == 0
+    eventually(lambda: watcher.state.roots == [str(extra)], "the removed root to be dropped")
+    (corpus / "after.txt").write_text("Written under a folder that is no longer in the index.")
+    through_barrier(cli, watcher, extra)
+    assert not any(f.startswith(str(corpus)) for f in files_found(cli))
+
+
 def test_query_through_the_watcher_equals_query_in_process(cli, corpus, start_watcher, monkeypatch, capsys):
     monkeypatch.chdir(corpus)
     cli("index", corpus)

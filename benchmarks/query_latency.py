@@ -1,0 +1,158 @@
+"""How long a `semsearch query` process takes: answered in-process (cold) and by a running watcher (warm).
+
+Each measurement is a fresh `semsearch query` process, as a user would run it, repeated; medians are
+reported as wall-clock time and as the CPU time of the process (user + system, steadier on a busy
+machine), both in full and beyond Python's own start-up (`python -c pass`, measured the same way).
+The warm figure's wall time includes the watcher's work (encoding the query, searching) and its CPU
+time does not. Queries print as a person sees them (Rich text); one more row prints JSON lines.
+The target: warm under 50 ms (wall) beyond start-up, and ten times faster than cold.
+
+    python benchmarks/query_latency.py                    # index the sample documents in a temporary folder
+    python benchmarks/query_latency.py --index ~/.local/share/semsearch/index --runs 11
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+QUERIES = ["how do I rotate the api keys", "retry with exponential backoff", "what to pack for a trip", "sourdough"]
+
+
+def command() -> list[str]:
+    exe = Path(sys.executable).parent / "semsearch"
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "semsearch"]
+
+
+def environment(index: Path) -> dict:
+    env = dict(os.environ, SEMSEARCH_HOME=str(index), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")  # this checkout's code
+    env.pop("SEMSEARCH_NO_WATCHER", None)
+    return env
+
+
+def timed(args: list[str], env: dict) -> tuple[float, float, bytes]:
+    """Run one process; (wall seconds, CPU seconds, stdout)."""
+    with tempfile.TemporaryFile() as out:
+        start = time.perf_counter()
+        proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.DEVNULL)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode not in (0, 1):
+            raise SystemExit(f"{' '.join(args)} failed with status {proc.returncode}")
+        out.seek(0)
+        return wall, usage.ru_utime + usage.ru_stime, out.read()
+
+
+def measure(name: str, make_args, runs: int, env: dict) -> dict:
+    walls, cpus, outputs = [], [], []
+    for i in range(runs):
+        wall, cpu, out = timed(make_args(i), env)
+        walls.append(wall)
+        cpus.append(cpu)
+        outputs.append(out)
+    return {"name": name, "wall": statistics.median(walls), "cpu": statistics.median(cpus), "outputs": outputs}
+
+
+def query_args(i: int, *extra: str) -> list[str]:
+    return [*command(), "query", QUERIES[i % len(QUERIES)], "-k", "5", *extra]
+
+
+def wait_for_watcher(env: dict, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out = subprocess.run([*command(), "status", "--json"], env=env, capture_output=True, text=True).stdout
+        info = json.loads(out)["watcher"] if out.strip() else {}
+        if info.get("serving") and info.get("phase") == "watching":
+            return
+        time.sleep(0.2)
+    raise SystemExit("the watcher did not start answering queries in time")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--index", type=Path, help="an existing index (default: index --docs in a temporary folder)")
+    parser.add_argument(
+        "--docs", type=Path, default=REPO / "examples/docs", help="documents to index (default: %(default)s)"
+    )
+    parser.add_argument("--runs", type=int, default=7, help="processes per measurement (default: %(default)s)")
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    args = parser.parse_args()
+
+    workdir = None
+    if args.index:
+        index = args.index.expanduser().absolute()
+    else:
+        workdir = Path(tempfile.mkdtemp(prefix="semsearch-latency-"))
+        index = workdir / "index"
+    env = environment(index)
+    try:
+        if not args.index:
+            subprocess.run([*command(), "index", str(args.docs), "-q"], env=env, check=True, stdout=subprocess.DEVNULL)
+        if subprocess.run([*command(), "status", "--json"], env=env, capture_output=True, text=True).returncode:
+            raise SystemExit(f"no index at {index}")
+        if json.loads(subprocess.run([*command(), "status", "--json"], env=env, capture_output=True).stdout)["watcher"][
+            "running"
+        ]:
+            raise SystemExit("a watcher is already running for this index; stop it first (semsearch watch stop)")
+
+        rows = [measure("python -c pass", lambda i: [sys.executable, "-c", "pass"], args.runs, env)]
+        rows.append(measure("in-process (cold)", query_args, args.runs, env))
+        # A third column goes here: a cold query with a lightweight encoder (ONNX), once that exists.
+        subprocess.run([*command(), "watch", "--background", "-q"], env=env, check=True, stdout=subprocess.DEVNULL)
+        try:
+            wait_for_watcher(env)
+            timed(query_args(0), env)  # one unmeasured run: the watcher's first answer
+            rows.append(measure("watcher (warm)", query_args, args.runs, env))
+            rows.append(measure("watcher (warm), --json", lambda i: query_args(i, "--json"), args.runs, env))
+        finally:
+            subprocess.run([*command(), "watch", "stop"], env=env, stdout=subprocess.DEVNULL)
+        same = rows[1]["outputs"] == rows[2]["outputs"]
+    finally:
+        if workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    base = rows[0]
+    for row in rows:
+        row["wall_beyond"] = row["wall"] - base["wall"]
+        row["cpu_beyond"] = row["cpu"] - base["cpu"]
+    cold, warm = rows[1], rows[2]
+    figures = {
+        "runs": args.runs,
+        "index": str(index) if args.index else f"{args.docs} (indexed for this run)",
+        "rows": [
+            {k: round(v * 1000, 1) if isinstance(v, float) else v for k, v in r.items() if k != "outputs"} for r in rows
+        ],
+        "ratio_wall_beyond": round(cold["wall_beyond"] / max(warm["wall_beyond"], 1e-6), 1),
+        "ratio_wall": round(cold["wall"] / warm["wall"], 1),
+        "same_results": same,
+        "warm_under_50ms_beyond_startup": warm["wall_beyond"] < 0.050,
+    }
+    if args.json:
+        print(json.dumps(figures, indent=2))
+        return
+    print(f"semsearch query latency: median of {args.runs} fresh processes; index: {figures['index']}")
+    print(f"{'':22} {'wall ms':>9} {'beyond start-up':>16} {'CPU ms':>8} {'beyond start-up':>16}")
+    for row in rows:
+        beyond = "" if row is base else f"{row['wall_beyond'] * 1000:16.1f}"
+        cpu_beyond = "" if row is base else f"{row['cpu_beyond'] * 1000:16.1f}"
+        print(f"{row['name']:22} {row['wall'] * 1000:9.1f} {beyond:>16} {row['cpu'] * 1000:8.1f} {cpu_beyond:>16}")
+    print(
+        f"cold / warm: {figures['ratio_wall_beyond']}x beyond start-up ({figures['ratio_wall']}x whole process); "
+        f"warm under 50 ms beyond start-up: {'yes' if figures['warm_under_50ms_beyond_startup'] else 'no'}; "
+        f"same results: {'yes' if same else 'NO'}"
+    )
+
+
+if __name__ == "__main__":
+    main()
