@@ -59,15 +59,20 @@ def _our_class(ref: str):
 
 
 def _hook(obj: dict):
-    if "$path" in obj and len(obj) == 1:
-        return Path(obj["$path"])
-    if "$dataclass" in obj and len(obj) == 2:
-        cls = _our_class(obj["$dataclass"])
-        if not dataclasses.is_dataclass(cls):
-            raise ValueError(f"{obj['$dataclass']} is not a dataclass")
-        return cls(**obj["fields"])
-    if "$enum" in obj and len(obj) == 2:
-        return _our_class(obj["$enum"])(obj["value"])
+    try:
+        if "$path" in obj and len(obj) == 1:
+            return Path(obj["$path"])
+        if "$dataclass" in obj and len(obj) == 2:
+            cls = _our_class(obj["$dataclass"])
+            if not dataclasses.is_dataclass(cls):
+                raise ValueError(f"{obj['$dataclass']} is not a dataclass")
+            return cls(**obj["fields"])
+        if "$enum" in obj and len(obj) == 2:
+            return _our_class(obj["$enum"])(obj["value"])
+    except ValueError:
+        raise
+    except Exception as e:  # a class or field the other side has and this version has not
+        raise ValueError(f"cannot read {obj!r:.80}: {e}") from e
     return obj
 
 
@@ -77,7 +82,7 @@ def dumps(message: dict) -> bytes:
 
 
 def loads(line: bytes) -> dict:
-    """Parse one line; ValueError (or TypeError) when it is not a message of ours."""
+    """Parse one line; ValueError when it is not a message this version understands."""
     message = json.loads(line, object_hook=_hook)
     if not isinstance(message, dict):
         raise ValueError("not a JSON object")

@@ -129,6 +129,21 @@ def test_the_wire_refuses_to_build_classes_from_elsewhere():
 
 
 @pytest.mark.parametrize(
+    "line",
+    [
+        b'{"$dataclass": "semsearch.search:Hit", "fields": {"explain": 1}}\n',  # a field this version lacks
+        b'{"$dataclass": "semsearch.nowhere:Thing", "fields": {}}\n',  # a class this version lacks
+        b'{"$enum": "semsearch.search:Mode", "value": "hybrid"}\n',
+        b"[1, 2]\n",
+        b"not json\n",
+    ],
+)
+def test_a_message_from_another_version_is_a_value_error(line):
+    with pytest.raises(ValueError):
+        loads(line)
+
+
+@pytest.mark.parametrize(
     "argv, expected",
     [
         (["bread"], {"text": "bread", "k": 10}),

@@ -109,7 +109,8 @@ def _run_foreground(root: Path, options, quiet: bool, detached: bool) -> None:
         if watcher.busy:  # stop the index pass at its next safe point (it keeps what it finished)
             raise KeyboardInterrupt
 
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    signals = [signal.SIGTERM, signal.SIGINT] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    previous = {sig: signal.signal(sig, on_signal) for sig in signals}  # a closed terminal stops it cleanly too
     try:
         watcher.run()
     finally:
