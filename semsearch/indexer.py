@@ -36,6 +36,9 @@ class IndexOptions:
     # When given (the watcher's changed files and folders): look only at these, under the same rules, and
     # leave the rest of the roots as it is. A path that vanished takes what the index has at or under it.
     only: list[Path] | None = None
+    # False: leave the vector file behind the database (loading it applies what changed since); the watcher
+    # saves it now and then rather than rewriting the whole file for every small batch.
+    save_vectors: bool = True
 
 
 @dataclass
@@ -179,13 +182,27 @@ class Indexer:
         finally:
             self.progress.finish()
             # Whatever happened, the vector file follows the database (a crash before this is repaired on open).
-            vi = vectors.load(_fresh(store, options.rebuild))
-            report.rebuilt_vectors = vi.damaged
-            vectors.save(vi, self.paths)
-            store.drop_tombstones(vi.generation)
+            if options.save_vectors or options.rebuild:
+                report.rebuilt_vectors = self._save_vectors(store, options.rebuild)
         if not report.interrupted:
             store.drop_unused_embeddings()
         return report
+
+    def _save_vectors(self, store: Store, rebuild: bool = False) -> str:
+        """Write the vector file as of the database; why it had to be rebuilt, if it had to."""
+        vi = vectors.load(_fresh(store, rebuild))
+        vectors.save(vi, self.paths)
+        store.drop_tombstones(vi.generation)
+        return vi.damaged
+
+    def save_vectors(self) -> None:
+        """Bring the saved vector file up to the database, after passes run with ``save_vectors=False``."""
+        with write_lock(self.paths, self.progress):
+            store = Store.open(self.paths)
+            try:
+                self._save_vectors(store)
+            finally:
+                store.close()
 
     def _process(self, store: Store, model: ModelSpec, todo: list[_Work], report: IndexReport) -> None:
         if not todo:

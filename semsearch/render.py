@@ -173,7 +173,7 @@ def print_status(console: Console, status) -> None:
     table.add_row("chunks", str(status.chunks))
     table.add_row("size", human_size(status.size_bytes))
     table.add_row("updated", human_time(status.updated_at))
-    if not status.vectors_current:
+    if not status.vectors_current and not status.watcher.get("running"):  # a watcher saves them every minute
         table.add_row("vectors", "behind the database (an interrupted run); the next index or query catches up")
     table.add_row("watcher", watcher_line(status.watcher))
     console.print(table)

@@ -67,7 +67,7 @@ class QueryServer:
             raise
         self._server = server
         self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="semsearch-queries", daemon=True
+            target=server.serve_forever, kwargs={"poll_interval": 0.5}, name="semsearch-queries", daemon=True
         )
         self._thread.start()
 

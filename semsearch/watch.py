@@ -44,7 +44,8 @@ DEFAULT_DEBOUNCE = 1.0  # seconds without events before a change is indexed
 RESCAN_EVERY = 600.0  # a full incremental pass now and then: catches events the OS dropped (queue overflow)
 ROOTS_CHECK_EVERY = 2.0  # a watched root deleted and created again is watched again
 LOG_BYTES = 2 * 1024 * 1024
-STATE_WRITE_EVERY = 1.0
+STATE_WRITE_EVERY = 0.5  # seconds between two writes of the state file while it changes
+SAVE_VECTORS_EVERY = 60.0  # batches leave the vector file behind the database for at most this long
 _FATAL = (NoIndex, IndexCorrupt, ModelMismatch, ModelUnavailable)
 _EVENTS = [
     FileCreatedEvent,
@@ -236,7 +237,10 @@ class Watcher:
         self._observer = None
         self._indexer = None
         self._model_ref: str | None = None
-        self._state_written = 0.0
+        self._written_state: dict | None = None
+        self._written_at = 0.0
+        self._unsaved = False  # batches changed the database since the vector file was last written
+        self._saved_at = time.monotonic()
         self._ready = threading.Event()
 
     # -- control ---------------------------------------------------------------------------------------
@@ -315,13 +319,36 @@ class Watcher:
                 self._follow_index_roots()
                 self._check_roots()
                 next_roots_check = now + ROOTS_CHECK_EVERY
+            self._save_vectors_now_and_then()
             if now >= next_rescan:
                 for root in self._roots:
                     self.changes.add(root, is_dir=root not in self._file_roots)
                 next_rescan = now + self.options.rescan_every
             self._publish()
 
+    def _save_vectors_now_and_then(self, force: bool = False) -> None:
+        """Write the vector file when batches left it behind, at most every SAVE_VECTORS_EVERY seconds."""
+        if not self._unsaved or self._indexer is None:
+            return
+        if not force and time.monotonic() - self._saved_at < SAVE_VECTORS_EVERY:
+            return
+        self.busy = True
+        try:
+            self._indexer.save_vectors()
+        except _FATAL:
+            pass  # the next batch says what is wrong
+        except Exception:
+            self.log.exception("could not save the vector file (the next run catches up)")
+        finally:
+            self.busy = False
+        self._unsaved = False
+        self._saved_at = time.monotonic()
+
     def _shutdown(self) -> None:
+        try:
+            self._save_vectors_now_and_then(force=True)  # leave the vector file current
+        except KeyboardInterrupt:
+            pass
         if self._observer is not None:
             try:
                 self._observer.stop()
@@ -359,11 +386,12 @@ class Watcher:
                 handler.close()
 
     def _publish(self, force: bool = False) -> None:
-        """Record the state for ``semsearch status`` (at most once a second unless forced) and show it."""
+        """Record the state for ``semsearch status`` when it changed (at most twice a second), and show it."""
         self.state.pending = len(self.changes)
+        data = self.state.to_json()
         now = time.monotonic()
-        if force or now - self._state_written >= STATE_WRITE_EVERY:
-            self._state_written = now
+        if force or (data != self._written_state and now - self._written_at >= STATE_WRITE_EVERY):
+            self._written_state, self._written_at = data, now
             try:
                 write_state(self.paths, self.state)
             except OSError as e:
@@ -414,7 +442,7 @@ class Watcher:
         """A root deleted is noticed (its files leave); created again, or replaced, it is watched again."""
         for root in self._roots:
             current = self._watched_id(root)
-            if current == self._watched.get(root):
+            if current == self._watched.get(root) and (current is not None or root not in self._watches):
                 continue
             watch = self._watches.pop(root, None)
             if watch is not None:
@@ -486,13 +514,23 @@ class Watcher:
                 return root
         return None
 
-    def consider(self, path: str, is_dir: bool) -> None:
-        """An event's path: keep it if ``index`` could care (the crawler decides the rest when the batch runs)."""
+    def _event_path(self, path: str) -> str:
         path = os.path.normpath(path)
         for real, alias in self._aliases.items():
             if _under(path, real):
-                path = alias + path[len(real) :]
-                break
+                return alias + path[len(real) :]
+        return path
+
+    def root_deleted(self, path: str) -> None:
+        """A watched root folder was deleted: its watch ended with it (a new folder there needs a new one,
+        even if it gets the same inode number)."""
+        path = self._event_path(path)
+        if path in self._watched and path not in self._file_roots:
+            self._watched[path] = None
+
+    def consider(self, path: str, is_dir: bool) -> None:
+        """An event's path: keep it if ``index`` could care (the crawler decides the rest when the batch runs)."""
+        path = self._event_path(path)
         root = self._root_of(path)
         if root is None or _under(path, os.fspath(self.paths.root)):
             return
@@ -550,6 +588,7 @@ class Watcher:
             model=self._model_ref,  # a model switched under the watcher is refused, not mixed in
             crawl=dataclasses.replace(self.options.crawl),
             only=[Path(p) for p in batch],
+            save_vectors=False,  # _save_vectors_now_and_then writes the file
         )
         try:
             report = self._index(options)
@@ -602,6 +641,8 @@ class Watcher:
             if report.added or report.updated or report.removed
             else "no change"
         )
+        if options.only is not None and not options.save_vectors:
+            self._unsaved = True
         if report.interrupted:
             self.stop()
         if self.server is not None:
@@ -656,6 +697,8 @@ class _Handler(FileSystemEventHandler):
                 return
             if event.is_directory and event.event_type == "modified":
                 return  # a folder's listing changed: its entries have events of their own
+            if event.is_directory and event.event_type == "deleted":
+                self.watcher.root_deleted(os.fsdecode(event.src_path))
             self.watcher.consider(os.fsdecode(event.src_path), event.is_directory)
             if event.event_type == "moved" and event.dest_path:
                 self.watcher.consider(os.fsdecode(event.dest_path), event.is_directory)
