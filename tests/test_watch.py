@@ -415,3 +415,77 @@ def test_watch_stop_without_a_watcher_says_so(cli, corpus, isolated_home):
     result = cli("watch", "stop")
     assert result.exit_code == 0 and "No watcher is running" in result.stdout
     assert json.loads(cli("status", "--json").stdout)["watcher"] == {"running": False}
+
+
+def index_contents(index_dir: Path) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """What an index holds, comparable across indexes: path -> (content hash, chunk texts)."""
+    from semsearch.store import Store
+
+    store = Store.open(IndexPaths(index_dir))
+    try:
+        rows = store.conn.execute(
+            "SELECT f.path, f.sha256, c.text FROM files f LEFT JOIN chunks c ON c.file_id = f.id ORDER BY f.path, c.ord"
+        ).fetchall()
+    finally:
+        store.close()
+    out: dict[str, tuple[str, tuple[str, ...]]] = {}
+    for path, sha, text in rows:
+        key = os.fsdecode(path)
+        old = out.get(key, (sha, ()))
+        out[key] = (sha, old[1] + ((text,) if text is not None else ()))
+    return out
+
+
+def test_a_pass_over_just_the_changed_paths_leaves_the_index_as_a_fresh_index_would(corpus, tmp_path):
+    """The watcher's batch (IndexOptions.only, with the targets it would pick) against a fresh `index`."""
+    from semsearch.indexer import Indexer, IndexOptions
+
+    watched = tmp_path / "watched-index"
+    Indexer(watched).run(IndexOptions(paths=[corpus]))
+    write_corpus(corpus, {"new/deep/a.md": "# New\n\nA freshly written note about kayaks."})
+    (corpus / "music/guitar.txt").write_text("Bass lines in funk sit on the one.")
+    (corpus / "ops").rename(corpus / "operations")
+    (corpus / "travel/checklist.rst").unlink()
+    (corpus / "code/.semsearchignore").write_text("retry.py\n")  # new rules for that folder
+    targets = [
+        corpus / "new",  # a folder created (its files come with it)
+        corpus / "music/guitar.txt",
+        corpus / "ops",  # both ends of a move
+        corpus / "operations",
+        corpus / "travel/checklist.rst",
+        corpus / "code",  # the folder of an edited ignore file
+    ]
+    report = Indexer(watched).run(IndexOptions(only=targets, save_vectors=False))
+    assert report.unchanged == 0  # nothing outside the targets was even looked at
+    (corpus / "garden/tomatoes.md").write_text("# Garden log\n\nPeppers did well this year.")  # its own batch
+    Indexer(watched).run(IndexOptions(only=[corpus / "garden/tomatoes.md"], save_vectors=False))
+    fresh = tmp_path / "fresh-index"
+    Indexer(fresh).run(IndexOptions(paths=[corpus]))
+    assert index_contents(watched) == index_contents(fresh)
+    found = index_contents(watched)
+    assert str(corpus / "operations/credentials.md") in found and str(corpus / "new/deep/a.md") in found
+    assert not any("/ops/" in p or "retry.py" in p or "checklist" in p for p in found)
+
+
+def test_vectors_kept_in_memory_follow_the_store_like_a_fresh_load(cli, corpus, isolated_home):
+    from semsearch import vectors
+    from semsearch.indexer import Indexer, IndexOptions
+    from semsearch.store import Store
+
+    cli("index", corpus)
+    store = Store.open(IndexPaths(isolated_home))
+    try:
+        kept = vectors.load(store)
+        # batches that leave the vector file behind (as the watcher's do): the delta is applied in place
+        (corpus / "music/guitar.txt").write_text("Drums keep the time for the whole band.")
+        (corpus / "kitchen/sourdough.txt").unlink()
+        Indexer(isolated_home).run(IndexOptions(only=[corpus / "music", corpus / "kitchen"], save_vectors=False))
+        kept = vectors.refresh(kept, store)
+        assert sorted(kept.ids()) == sorted(vectors.load(store).ids())
+        # another writer saves the file and drops the tombstones the delta would need: refresh reloads
+        (corpus / "garden/tomatoes.md").unlink()
+        cli("index", corpus)
+        kept = vectors.refresh(kept, store)
+        assert sorted(kept.ids()) == sorted(vectors.load(store).ids()) and kept.generation == store.generation
+    finally:
+        store.close()
