@@ -109,31 +109,29 @@ class Chunker:
         return units
 
     def _chunk_block(self, block: Block) -> list[Chunk]:
+        """Pack whole segments (paragraphs, definitions) into chunks; split only a segment too big for one."""
         heading, budget = self._heading_budget(block.heading)
-        units = self._units(block, budget)
-        soft_target = int(budget * 0.6)
+        segments: list[list[_Unit]] = []
+        for unit in self._units(block, budget):
+            if unit.boundary or not segments:
+                segments.append([])
+            segments[-1].append(unit)
         groups: list[list[_Unit]] = []
         current: list[_Unit] = []
         size = 0
-        for unit in units:
-            if current and size + unit.tokens > budget:
-                groups.append(current)
-                tail: list[_Unit] = []
-                if not unit.boundary:  # a forced cut mid-paragraph: repeat a few lines for context
-                    tail_size = 0
-                    for u in reversed(current):
-                        if tail_size + u.tokens > self.overlap or tail_size + u.tokens + unit.tokens > budget:
-                            break
-                        tail.insert(0, u)
-                        tail_size += u.tokens
-                    if len(tail) == len(current):
-                        tail = []
-                current, size = tail, sum(u.tokens for u in tail)
-            elif current and unit.boundary and size >= soft_target:
-                groups.append(current)
+        for segment in segments:
+            seg_size = sum(u.tokens for u in segment)
+            if seg_size > budget:
+                if current:
+                    groups.append(current)
+                groups.extend(self._split_segment(segment, budget))
                 current, size = [], 0
-            current.append(unit)
-            size += unit.tokens
+            elif size + seg_size > budget:
+                groups.append(current)
+                current, size = list(segment), seg_size
+            else:
+                current.extend(segment)
+                size += seg_size
         if current:
             groups.append(current)
         chunks = []
@@ -155,6 +153,30 @@ class Chunker:
                 )
             )
         return chunks
+
+    def _split_segment(self, units: list[_Unit], budget: int) -> list[list[_Unit]]:
+        """Cut one over-long paragraph or definition by lines, repeating a few lines across each cut."""
+        groups: list[list[_Unit]] = []
+        current: list[_Unit] = []
+        size = 0
+        for unit in units:
+            if current and size + unit.tokens > budget:
+                groups.append(current)
+                tail: list[_Unit] = []
+                tail_size = 0
+                for u in reversed(current):
+                    if tail_size + u.tokens > self.overlap or tail_size + u.tokens + unit.tokens > budget:
+                        break
+                    tail.insert(0, u)
+                    tail_size += u.tokens
+                if len(tail) == len(current):
+                    tail, tail_size = [], 0
+                current, size = tail, tail_size
+            current.append(unit)
+            size += unit.tokens
+        if current:
+            groups.append(current)
+        return groups
 
     def _ensure_fits(self, chunk: Chunk) -> list[Chunk]:
         """Token counts of lines do not always add up exactly (merges across a newline); check and split."""
