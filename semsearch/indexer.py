@@ -171,10 +171,8 @@ class Indexer:
         finally:
             self.progress.finish()
             # Whatever happened, the vector file follows the database (a crash before this is repaired on open).
-            vi = vectors.load(_fresh(store, options.rebuild))
-            report.rebuilt_vectors = vi.damaged
-            vectors.save(vi, self.paths)
-            store.drop_tombstones(vi.generation)
+            vi = vectors.save_and_prune(_fresh(store, options.rebuild))
+            report.rebuilt_vectors = vi.damaged or (f"{vi.size} vectors, as asked" if options.rebuild else "")
         if not report.interrupted:
             store.drop_unused_embeddings()
         return report
@@ -305,7 +303,7 @@ def _under_any(path: Path, roots: list[Path]) -> bool:
 
 
 def _fresh(store: Store, rebuild: bool) -> Store:
-    if rebuild:
+    if rebuild:  # forget the saved file: load() then builds the structure from every stored vector
         store.paths.faiss_meta.unlink(missing_ok=True)
     return store
 
@@ -331,9 +329,7 @@ def remove(index_dir: Path, target: Path, progress: Progress | None = None) -> R
                 store.delete_files(gen, [row.id for row in files])
                 if is_root:
                     store.remove_root(gen, target)
-            vi = vectors.load(store)
-            vectors.save(vi, paths)
-            store.drop_tombstones(vi.generation)
+            vectors.save_and_prune(store)
             store.drop_unused_embeddings()
         finally:
             store.close()

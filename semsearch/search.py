@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,8 @@ from . import vectors
 from .models import resolve_model
 from .paths import IndexPaths
 from .store import Store
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -47,6 +50,12 @@ def search(index_dir: Path, options: QueryOptions) -> list[Hit]:
         spec = resolve_model(store.model_ref)
         store.check_model(spec)
         vi = vectors.load(store)
+        if vi.damaged:
+            log.warning(
+                "the vector file was rebuilt in memory from stored vectors (%s); "
+                "run semsearch index --rebuild to save it",
+                vi.damaged,
+            )
         if vi.size == 0:
             return []
         query = _load_query_encoder(spec).encode_queries([options.text])

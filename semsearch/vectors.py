@@ -114,6 +114,22 @@ def save(vi: VectorIndex, paths: IndexPaths) -> None:
             old.unlink(missing_ok=True)
 
 
+def saved_generation(paths: IndexPaths) -> int:
+    """The generation of the vector file on disk (0 when there is none)."""
+    try:
+        return int(json.loads(paths.faiss_meta.read_text())["generation"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+
+
+def save_and_prune(store: Store) -> VectorIndex:
+    """Bring the vector file up to the database and save it; then forget tombstones it no longer needs."""
+    vi = load(store)
+    save(vi, store.paths)
+    store.drop_tombstones(saved_generation(store.paths))  # only what the file on disk already reflects
+    return vi
+
+
 def _fsync(path: str) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
