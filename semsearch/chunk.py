@@ -86,7 +86,7 @@ class Chunker:
         encodings = self.tokenizer.encode_batch(lines, add_special_tokens=False)
         units: list[_Unit] = []
         previous_blank = True
-        for offset, (line, enc) in enumerate(zip(lines, encodings, strict=False)):
+        for offset, (line, enc) in enumerate(zip(lines, encodings)):
             number = block.start_line + offset
             blank = not line.strip()
             if block.kind == "code":

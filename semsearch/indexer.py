@@ -215,7 +215,7 @@ class Indexer:
                     pending.append(work)
                 else:
                     known = store.known_hashes(h for h in work.hashes if h not in pending_texts)
-                    for h, c in zip(work.hashes, work.chunks, strict=False):
+                    for h, c in zip(work.hashes, work.chunks):
                         if h in known or h in pending_texts:
                             report.chunks_reused += 1
                         else:

@@ -7,11 +7,14 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from . import vectors
 from .models import resolve_model
 from .paths import IndexPaths
 from .store import Store
+
+if TYPE_CHECKING:
+    from . import vectors
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +48,8 @@ def _load_query_encoder(spec):
 
 
 def search(index_dir: Path, options: QueryOptions) -> list[Hit]:
+    from . import vectors  # faiss: only when searching (render imports this module for Hit)
+
     store = Store.open(IndexPaths(index_dir))
     try:
         spec = resolve_model(store.model_ref)
@@ -85,7 +90,7 @@ def _collect(store: Store, vi: vectors.VectorIndex, query, options: QueryOptions
         hits: list[Hit] = []
         seen_files: set[Path] = set()
         exhausted = k >= vi.size
-        for score, cid in zip(scores[0], ids[0], strict=False):
+        for score, cid in zip(scores[0], ids[0]):
             row = rows.get(int(cid))
             if row is None:  # removed since the vector structure was read
                 continue

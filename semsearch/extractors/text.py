@@ -59,7 +59,7 @@ def _sections(lines: list[str], headings: list[tuple[int, int, str]], skip: set[
     blocks: list[Block] = []
     path: list[tuple[int, str]] = []
     starts = [0] + [i for i, _, _ in headings] + [len(lines)]
-    bounds = list(zip(starts, starts[1:], strict=False))
+    bounds = list(zip(starts, starts[1:]))
     heading_at = {i: (level, title) for i, level, title in headings}
     title = ""
     for begin, end in bounds:
