@@ -21,7 +21,7 @@ from .paths import IndexPaths
 from .progress import Progress
 from .store import FileRow, Store, file_hash, text_hash
 
-EMBED_BATCH = 128  # chunks gathered before one encoder call and one commit
+EMBED_BATCH = 256  # chunks gathered before one encoder call and one commit
 QUEUE_FILES = 64  # files read ahead of the encoder
 SNIFF_BYTES = 8192
 
