@@ -60,3 +60,201 @@ def test_text_file_in_legacy_encoding(tmp_path, encoding):
     doc = extract(path, path.read_bytes())
     assert doc.blocks[0].text.startswith("Café crème brûlée")
     assert doc.blocks[0].start_line == 1
+
+
+# --- PDF ----------------------------------------------------------------------------------------
+
+
+def make_pdf(pages: list[str], *, user_password: str | None = None, title: str = "", aes: bool = False) -> bytes:
+    from fpdf import FPDF
+    from fpdf.enums import EncryptionMethod
+
+    pdf = FPDF()
+    if title:
+        pdf.set_title(title)
+    if user_password is not None:
+        method = EncryptionMethod.AES_256 if aes else EncryptionMethod.RC4
+        pdf.set_encryption(owner_password="owner", user_password=user_password, encryption_method=method)
+    pdf.set_font("helvetica", size=12)
+    for text in pages:
+        pdf.add_page()
+        for line in text.split("\n"):
+            pdf.cell(0, 8, line, new_x="LMARGIN", new_y="NEXT")
+    return bytes(pdf.output())
+
+
+def build_pdf(objects: list[bytes]) -> bytes:
+    """A PDF from raw object bodies (object 1 is the catalog), with a correct cross-reference table."""
+    out = b"%PDF-1.4\n"
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return out
+
+
+def pdf_stream(content: bytes, extra: bytes = b"") -> bytes:
+    return b"<< /Length %d %s >>\nstream\n%s\nendstream" % (len(content), extra, content)
+
+
+FONT = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"
+PAGE = b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 4 0 R >> %s >> /Contents 5 0 R >>"
+
+
+def one_page_pdf(content: bytes, resources: bytes = b"", more: list[bytes] | None = None) -> bytes:
+    return build_pdf(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            PAGE % resources,
+            FONT,
+            pdf_stream(content),
+            *(more or []),
+        ]
+    )
+
+
+def skip_reason(path: Path, data: bytes) -> str:
+    with pytest.raises(ExtractError) as info:
+        extract(path, data)
+    return info.value.reason
+
+
+def test_pdf_pages_and_lines(tmp_path):
+    data = make_pdf(
+        ["Alpha is on the first page\nand a second line", "Bravo sits on page two", "Charlie closes on page three"],
+        title="Phonetic  Alphabet",
+    )
+    doc = extract(tmp_path / "a.pdf", data)
+    assert doc.title == "Phonetic Alphabet"
+    by_word = {word: b for b in doc.blocks for word in ("Alpha", "Bravo", "Charlie") if word in b.text}
+    assert {w: b.page for w, b in by_word.items()} == {"Alpha": 1, "Bravo": 2, "Charlie": 3}
+    first = by_word["Alpha"]
+    assert first.text.splitlines() == ["Alpha is on the first page", "and a second line"]
+    assert first.start_line == 1 and first.kind == "prose" and first.cell is None
+    assert doc.warnings == []
+
+
+def test_pdf_suffix_is_case_insensitive(tmp_path):
+    assert extract(tmp_path / "A.PDF", make_pdf(["upper case"])).blocks[0].text == "upper case"
+
+
+def test_pdf_blank_page_is_left_out(tmp_path):
+    doc = extract(tmp_path / "a.pdf", make_pdf(["first", "", "third"]))
+    assert [(b.page, b.text) for b in doc.blocks] == [(1, "first"), (3, "third")]
+
+
+def test_pdf_start_line_skips_leading_blank_lines(tmp_path):
+    # the page's extracted text is " \n \nlate\nmore": the block starts at its third line
+    data = one_page_pdf(b"BT /F1 12 Tf 72 700 Td ( ) Tj 0 -20 Td ( ) Tj 0 -20 Td (late) Tj 0 -20 Td (more) Tj ET")
+    block = extract(tmp_path / "a.pdf", data).blocks[0]
+    assert (block.text, block.start_line, block.page) == ("late\nmore", 3, 1)
+
+
+def test_pdf_encrypted_with_password_is_skipped(tmp_path):
+    assert skip_reason(tmp_path / "a.pdf", make_pdf(["Secret"], user_password="secret")) == "it is encrypted"
+
+
+@pytest.mark.parametrize("aes", [False, True], ids=["rc4", "aes256"])
+def test_pdf_encrypted_with_empty_password_is_read(tmp_path, aes):
+    doc = extract(tmp_path / "a.pdf", make_pdf(["Open to all"], user_password="", aes=aes))
+    assert doc.blocks[0].text == "Open to all"
+
+
+def test_pdf_truncated(tmp_path):
+    data = make_pdf(["Alpha", "Bravo", "Charlie"])
+    assert skip_reason(tmp_path / "a.pdf", data[: len(data) // 2]) == "it is truncated or corrupt"
+
+
+def test_pdf_without_text_layer(tmp_path):
+    from fpdf import FPDF
+    from PIL import Image
+
+    image = tmp_path / "scan.png"
+    Image.new("L", (200, 100), color=200).save(image)
+    pdf = FPDF()
+    for _ in range(2):
+        pdf.add_page()
+        pdf.image(str(image), x=10, y=10, w=180)
+    assert skip_reason(tmp_path / "a.pdf", bytes(pdf.output())) == "it has no text layer (a scan?)"
+
+
+def test_pdf_with_no_pages(tmp_path):
+    data = build_pdf([b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [] /Count 0 >>"])
+    assert skip_reason(tmp_path / "a.pdf", data) == "it has no pages"
+
+
+def test_pdf_cyclic_page_tree(tmp_path):
+    data = build_pdf(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 2 >>",
+            b"<< /Type /Pages /Kids [2 0 R] /Parent 2 0 R /Count 1 >>",
+        ]
+    )
+    assert skip_reason(tmp_path / "a.pdf", data) == "its structure is too deeply nested or cyclic"
+
+
+def test_pdf_cyclic_form_xobject_keeps_the_page_text(tmp_path):
+    form = pdf_stream(
+        b"BT /F1 12 Tf 10 10 Td (inside) Tj ET /X Do",
+        b"/Type /XObject /Subtype /Form /BBox [0 0 10 10] /Resources << /Font << /F1 4 0 R >> /XObject << /X 6 0 R >> >>",
+    )
+    data = one_page_pdf(b"BT /F1 12 Tf 72 700 Td (Hello cycle) Tj ET /X Do", b"/XObject << /X 6 0 R >>", [form])
+    doc = extract(tmp_path / "a.pdf", data)
+    assert doc.blocks[0].text.splitlines() == ["Hello cycle", "inside"]
+    assert any("cyclic" in w for w in doc.warnings)  # pypdf's message, collected, not logged
+
+
+def test_pdf_deeply_nested_content_stream(tmp_path):
+    data = one_page_pdf(b"BT /F1 12 Tf 72 700 Td (deep) Tj ET " + b"[" * 100_000)
+    assert skip_reason(tmp_path / "a.pdf", data) == "its structure is too deeply nested or cyclic"
+
+
+def test_pdf_reference_loop_and_garbage(tmp_path):
+    loop = build_pdf([b"<< /Type /Catalog /Pages 2 0 R >>", b"3 0 R", b"2 0 R"])
+    assert skip_reason(tmp_path / "a.pdf", loop) == "it is truncated or corrupt"
+    garbage = b"%PDF-1.7\n" + bytes(range(256)) * 40
+    assert skip_reason(tmp_path / "a.pdf", garbage) == "it is truncated or corrupt"
+
+
+def test_pdf_logging_does_not_reach_the_console(tmp_path):
+    import logging
+
+    seen: list[logging.LogRecord] = []
+
+    class Catch(logging.Handler):
+        def emit(self, record):
+            seen.append(record)
+
+    root = logging.getLogger()
+    handler, level = Catch(), root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        data = make_pdf(["Alpha", "Bravo"])
+        with pytest.raises(ExtractError):
+            extract(tmp_path / "a.pdf", data[: len(data) // 2])  # pypdf logs "EOF marker not found"
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    assert not [r for r in seen if r.name.startswith("pypdf")]
+
+
+def test_pdf_deadline_stops_inside_a_page(tmp_path, monkeypatch):
+    from semsearch.extractors import pdf
+
+    clock = iter(range(10**9))  # every reading of the clock is one second later
+    monkeypatch.setattr(pdf.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(pdf, "MAX_SECONDS", 50)
+    form = pdf_stream(
+        b"BT /F1 12 Tf 10 10 Td (x) Tj ET " * 200,
+        b"/Type /XObject /Subtype /Form /BBox [0 0 10 10] /Resources << /Font << /F1 4 0 R >> >>",
+    )
+    # the operators are in a form XObject: pypdf catches Exception there, the deadline must get through
+    data = one_page_pdf(b"/X Do", b"/XObject << /X 6 0 R >>", [form])
+    assert skip_reason(tmp_path / "a.pdf", data) == "it took too long to read (more than 50 s)"

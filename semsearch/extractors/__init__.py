@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..documents import Document
-from . import text
+from . import pdf, text
 
 Extractor = Callable[[Path, bytes], Document]
 
@@ -15,10 +15,11 @@ _BY_SUFFIX: dict[str, Extractor] = {
     ".md": text.extract_markdown,
     ".markdown": text.extract_markdown,
     ".rst": text.extract_rst,
+    ".pdf": pdf.extract_pdf,
 }
 
 # formats that are binary containers: the crawler must not sniff them for NUL bytes
-BINARY_FORMATS: frozenset[str] = frozenset()
+BINARY_FORMATS: frozenset[str] = frozenset({".pdf"})
 
 
 def extractor_for(path: Path) -> Extractor:
