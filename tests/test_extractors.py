@@ -258,3 +258,145 @@ def test_pdf_deadline_stops_inside_a_page(tmp_path, monkeypatch):
     # the operators are in a form XObject: pypdf catches Exception there, the deadline must get through
     data = one_page_pdf(b"/X Do", b"/XObject << /X 6 0 R >>", [form])
     assert skip_reason(tmp_path / "a.pdf", data) == "it took too long to read (more than 50 s)"
+
+
+# --- HTML ---------------------------------------------------------------------------------------
+
+PAGE_HTML = """<!DOCTYPE html>
+<html>
+<head>
+  <meta charset="utf-8">
+  <title>The   Guide</title>
+  <style>body { color: red } .stylesecret {}</style>
+  <script>var scriptsecret = "<h1>not a heading</h1>";</script>
+</head>
+<body>
+<h1>Install</h1>
+<p>Run the
+installer &amp; wait.</p>
+<noscript>noscriptsecret</noscript>
+<h2>Linux</h2>
+<ul>
+  <li>apt <b>install</b> it</li>
+</ul>
+<table>
+  <tr><th>OS</th>
+      <th>Command</th></tr>
+  <tr><td>Debian</td><td>apt</td></tr>
+</table>
+<h3>Building</h3>
+<pre>
+def build():
+    return 1
+</pre>
+<template><p>templatesecret</p></template>
+<svg><title>svgsecret</title></svg>
+<h2>Windows</h2><p>Click next.</p><p>Then finish.</p>
+<h1>Usage</h1>
+<div>use it</div>
+</body></html>
+"""
+
+
+def html_blocks(tmp_path, source: str | bytes, name: str = "page.html"):
+    data = source.encode() if isinstance(source, str) else source
+    return extract(tmp_path / name, data)
+
+
+def block_with(doc, needle: str):
+    (block,) = [b for b in doc.blocks if needle in b.text]
+    return block
+
+
+def test_html_visible_text_only(tmp_path):
+    doc = html_blocks(tmp_path, PAGE_HTML)
+    everything = "\n".join(b.text for b in doc.blocks)
+    for secret in ("scriptsecret", "stylesecret", "noscriptsecret", "templatesecret", "svgsecret", "not a heading"):
+        assert secret not in everything
+    assert "The Guide" not in everything  # the title is the document's, not body text
+    assert doc.title == "The Guide"
+    assert "installer & wait." in everything
+
+
+def test_html_heading_paths_and_lines(tmp_path):
+    doc = html_blocks(tmp_path, PAGE_HTML)
+    source = PAGE_HTML.splitlines()
+
+    def line_of(text: str) -> int:
+        return next(i for i, line in enumerate(source, 1) if text in line)
+
+    install = block_with(doc, "Run the")
+    assert install.heading == "Install"
+    assert install.text.splitlines() == ["Install", "Run the", "installer & wait."]
+    assert install.start_line == line_of("<h1>Install")
+    linux = block_with(doc, "apt install it")
+    assert linux.heading == "Install > Linux"
+    assert linux.start_line == line_of("<h2>Linux")
+    # line k of a block is source line start_line + k: markup-only lines are kept as empty lines
+    lines = linux.text.splitlines()
+    assert lines.index("apt install it") == line_of("<li>apt") - linux.start_line
+    assert lines.index("OS | Command") == line_of("<th>OS") - linux.start_line  # one row, one line
+    assert lines.index("Debian | apt") == line_of("<td>Debian") - linux.start_line
+    code = block_with(doc, "def build")
+    assert (code.heading, code.kind) == ("Install > Linux > Building", "code")
+    assert code.text == "def build():\n    return 1"
+    assert code.start_line == line_of("def build")
+    # three blocks on one source line: each its own block, all with that line
+    windows = [b for b in doc.blocks if b.heading == "Install > Windows"]
+    assert [b.text for b in windows] == ["Windows", "Click next.", "Then finish."]
+    assert {b.start_line for b in windows} == {line_of("<h2>Windows")}
+    usage = block_with(doc, "use it")
+    assert (usage.heading, usage.start_line) == ("Usage", line_of("<h1>Usage"))
+
+
+def test_html_block_text_keeps_source_line_numbering(tmp_path):
+    doc = html_blocks(tmp_path, PAGE_HTML)
+    source = PAGE_HTML.splitlines()
+    for block in doc.blocks:
+        for k, line in enumerate(block.text.splitlines()):
+            if line and block.kind == "prose":
+                assert line.split()[0].split("|")[0] in html_unescape(source[block.start_line - 1 + k]), (block, k)
+
+
+def html_unescape(s: str) -> str:
+    import html
+
+    return html.unescape(s)
+
+
+def test_html_title_falls_back_to_first_heading_and_htm_suffix(tmp_path):
+    doc = html_blocks(tmp_path, "<p>intro</p><h2>First <i>one</i></h2><p>x</p>", name="old.HTM")
+    assert doc.title == "First one"
+    assert doc.blocks[0].heading == "" and doc.blocks[1].heading == "First one"
+
+
+def test_html_head_without_end_tag(tmp_path):
+    doc = html_blocks(tmp_path, "<html><head><title>T</title><script>x()</script>\n<h1>Body</h1><p>text</p>")
+    assert doc.title == "T"
+    assert [b.text for b in doc.blocks] == ["Body", "text"]
+    assert doc.blocks[1].start_line == 2
+
+
+def test_html_deeply_nested(tmp_path):
+    depth = 10_000
+    source = "<div><span>" * depth + "deep text" + "</span></div>" * depth
+    doc = html_blocks(tmp_path, "<h1>Top</h1>\n" + source)
+    assert block_with(doc, "deep text").heading == "Top"
+
+
+def test_html_declared_legacy_charset(tmp_path):
+    source = '<meta charset="ISO-8859-1"><p>Café – “quoted”</p>'.encode("cp1252")
+    assert "Café – “quoted”" in html_blocks(tmp_path, source).blocks[0].text
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["<a" * 100_000, "</" * 100_000, "<a x='" + "y" * 100_000, "<!--" * 50_000, "<script>" + "a<b" * 50_000, "<" * 100_000],
+    ids=["open-tags", "end-tags", "unclosed-quote", "comments", "unclosed-script", "lt"],
+)
+def test_html_pathological_input_is_fast(tmp_path, source):
+    import time
+
+    start = time.monotonic()
+    html_blocks(tmp_path, source)
+    assert time.monotonic() - start < 5  # html.parser takes 30 s on the first

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..documents import Document
-from . import pdf, text
+from . import html, pdf, text
 
 Extractor = Callable[[Path, bytes], Document]
 
@@ -16,6 +16,8 @@ _BY_SUFFIX: dict[str, Extractor] = {
     ".markdown": text.extract_markdown,
     ".rst": text.extract_rst,
     ".pdf": pdf.extract_pdf,
+    ".html": html.extract_html,
+    ".htm": html.extract_html,
 }
 
 # formats that are binary containers: the crawler must not sniff them for NUL bytes
