@@ -400,3 +400,200 @@ def test_html_pathological_input_is_fast(tmp_path, source):
     start = time.monotonic()
     html_blocks(tmp_path, source)
     assert time.monotonic() - start < 5  # html.parser takes 30 s on the first
+
+
+# --- DOCX ---------------------------------------------------------------------------------------
+
+W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+CONTENT_TYPES = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">
+<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>
+<Default Extension="xml" ContentType="application/xml"/>
+<Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/>
+</Types>"""
+PACKAGE_RELS = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">
+<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="word/document.xml"/>
+</Relationships>"""
+# localized style ids, as a German Word writes them; the names are what count
+STYLES = f"""<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<w:styles xmlns:w="{W}">
+<w:style w:type="paragraph" w:default="1" w:styleId="Standard"><w:name w:val="Normal"/></w:style>
+<w:style w:type="paragraph" w:styleId="Titel"><w:name w:val="Title"/><w:basedOn w:val="Standard"/></w:style>
+<w:style w:type="paragraph" w:styleId="berschrift1"><w:name w:val="heading 1"/><w:basedOn w:val="Standard"/>
+  <w:pPr><w:outlineLvl w:val="0"/></w:pPr></w:style>
+<w:style w:type="paragraph" w:styleId="berschrift2"><w:name w:val="heading 2"/><w:basedOn w:val="berschrift1"/>
+  <w:pPr><w:outlineLvl w:val="1"/></w:pPr></w:style>
+<w:style w:type="paragraph" w:styleId="MyChapter"><w:name w:val="My Chapter"/><w:basedOn w:val="berschrift1"/></w:style>
+<w:style w:type="paragraph" w:styleId="Inhaltsverzeichnisberschrift"><w:name w:val="TOC Heading"/>
+  <w:basedOn w:val="berschrift1"/><w:pPr><w:outlineLvl w:val="9"/></w:pPr></w:style>
+<w:style w:type="character" w:styleId="berschrift1Zchn"><w:name w:val="Heading 1 Char"/></w:style>
+</w:styles>"""
+
+
+def para(text: str = "", style: str = "", extra: str = "") -> str:
+    ppr = f'<w:pPr><w:pStyle w:val="{style}"/></w:pPr>' if style else ""
+    run = f'<w:r><w:t xml:space="preserve">{text}</w:t></w:r>' if text else ""
+    return f"<w:p>{ppr}{run}{extra}</w:p>"
+
+
+def cell(*paragraphs: str) -> str:
+    return "<w:tc>" + "".join(paragraphs) + "</w:tc>"
+
+
+def make_docx(body: str, styles: str | None = STYLES, document_name: str = "word/document.xml") -> bytes:
+    import io
+    import zipfile
+
+    document = f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<w:document xmlns:w="{W}" xmlns:mc="http://schemas.openxmlformats.org/markup-compatibility/2006"><w:body>{body}<w:sectPr/></w:body></w:document>'
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("[Content_Types].xml", CONTENT_TYPES)
+        zf.writestr("_rels/.rels", PACKAGE_RELS.replace("word/document.xml", document_name))
+        zf.writestr(document_name, document)
+        if styles is not None:
+            zf.writestr("word/styles.xml", styles)
+    return buffer.getvalue()
+
+
+DOCX_BODY = "".join(
+    [
+        para("The Manual", "Titel"),  # 1
+        para("Welcome to the manual."),  # 2
+        para("Setup", "berschrift1"),  # 3
+        para(""),  # 4: an empty paragraph still counts
+        para("Plug it in", extra='<w:r><w:tab/><w:t>then</w:t><w:br/><w:t>switch on</w:t></w:r>'),  # 5
+        para("Cables", "berschrift2"),  # 6
+        "<w:tbl><w:tr>" + cell(para("Kind")) + cell(para("Length")) + "</w:tr>"  # 7
+        "<w:tr>" + cell(para("USB"), para("(type C)")) + cell("<w:tbl><w:tr>" + cell(para("1 m")) + "</w:tr></w:tbl>") + "</w:tr></w:tbl>",  # 8
+        para("After the table."),  # 9
+        para("Contents", "Inhaltsverzeichnisberschrift"),  # 10: TOC Heading, not a heading (outline level 9)
+        para("Extras", "MyChapter"),  # 11: a custom style based on Heading 1
+        para(
+            "Kept",
+            extra='<w:del><w:r><w:delText>deletedtext</w:delText></w:r></w:del>'
+            '<w:r><mc:AlternateContent><mc:Choice Requires="wps"><w:drawing><w:txbxContent>'
+            + para("in a text box")
+            + "</w:txbxContent></w:drawing></mc:Choice><mc:Fallback><w:pict><w:txbxContent>"
+            + para("fallbackcopy")
+            + "</w:txbxContent></w:pict></mc:Fallback></mc:AlternateContent></w:r>",
+        ),  # 12
+        '<w:p><w:pPr><w:pStyle w:val="Standard"/><w:pPrChange><w:pPr><w:pStyle w:val="berschrift1"/></w:pPr></w:pPrChange></w:pPr>'
+        "<w:r><w:t>Once a heading</w:t></w:r></w:p>",  # 13: its old style (a tracked change) does not count
+    ]
+)
+
+
+def test_docx_headings_paragraph_numbers_and_tables(tmp_path):
+    doc = extract(tmp_path / "manual.docx", make_docx(DOCX_BODY))
+    assert doc.title == "The Manual"
+    assert [(b.heading, b.start_line) for b in doc.blocks] == [
+        ("The Manual", 1),
+        ("The Manual > Setup", 3),
+        ("The Manual > Setup > Cables", 6),
+        ("The Manual > Extras", 11),
+    ]
+    assert doc.blocks[0].text == "The Manual\nWelcome to the manual."
+    assert doc.blocks[1].text.splitlines() == ["Setup", "", "Plug it in then switch on"]
+    assert doc.blocks[2].text.splitlines() == [
+        "Cables",
+        "Kind | Length",
+        "USB (type C) | 1 m",
+        "After the table.",
+        "Contents",
+    ]
+    assert doc.blocks[3].text.splitlines() == ["Extras", "Kept in a text box", "Once a heading"]
+    assert all(b.kind == "prose" and b.page is None for b in doc.blocks)
+
+
+def test_docx_without_styles_part_uses_builtin_style_ids(tmp_path):
+    body = para("Intro", "Heading1") + para("text") + para("Deeper", "Heading2") + para("more")
+    doc = extract(tmp_path / "a.docx", make_docx(body, styles=None))
+    assert [(b.heading, b.start_line, b.text) for b in doc.blocks] == [
+        ("Intro", 1, "Intro\ntext"),
+        ("Intro > Deeper", 3, "Deeper\nmore"),
+    ]
+    assert doc.title == "Intro"
+
+
+def test_docx_main_part_found_through_relationships(tmp_path):
+    doc = extract(tmp_path / "a.docx", make_docx(para("elsewhere"), document_name="word/document2.xml"))
+    assert doc.blocks[0].text == "elsewhere"
+
+
+def test_docx_doctype_is_refused(tmp_path):
+    import io
+    import zipfile
+
+    laughs = '<?xml version="1.0"?><!DOCTYPE w:document [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr("word/document.xml", laughs + f'<w:document xmlns:w="{W}"><w:body><w:p><w:r><w:t>&b;</w:t></w:r></w:p></w:body></w:document>')
+    assert "document type declaration" in skip_reason(tmp_path / "a.docx", buffer.getvalue())
+
+
+def test_docx_zip_bomb_with_huge_member_is_refused_quickly(tmp_path):
+    import io
+    import time
+    import zipfile
+    import zlib
+
+    # 200 MB of zeros deflate to about 200 KB; written as a raw stream, the zip says its real size
+    size = 200 * 1024 * 1024
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    chunk = bytes(1024 * 1024)
+    stream = b"".join(compressor.compress(chunk) for _ in range(size // len(chunk))) + compressor.flush()
+    crc = 0
+    for _ in range(size // len(chunk)):
+        crc = zlib.crc32(chunk, crc)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("_rels/.rels", PACKAGE_RELS)
+        info = zipfile.ZipInfo("word/document.xml")
+        info.compress_type = zipfile.ZIP_DEFLATED
+        info.file_size, info.compress_size, info.CRC = size, len(stream), crc
+        with zf._lock:  # write the precompressed member as it is
+            zf.fp.seek(zf.start_dir)
+            info.header_offset = zf.fp.tell()
+            zf.fp.write(info.FileHeader(False))
+            zf.fp.write(stream)
+            zf.start_dir = zf.fp.tell()
+            zf.filelist.append(info)
+            zf.NameToInfo[info.filename] = info
+            zf._didModify = True
+    start = time.monotonic()
+    assert "zip bomb" in skip_reason(tmp_path / "bomb.docx", buffer.getvalue())
+    assert time.monotonic() - start < 1
+
+
+def test_docx_zip_member_lying_about_its_size(tmp_path):
+    # declares 1 KB, holds 60 MB: reading stops at the declared size and the CRC does not match
+    data = make_docx(para("x" * 1000))
+    import io
+    import zipfile
+
+    big = io.BytesIO()
+    with zipfile.ZipFile(big, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("word/document.xml", b"<" * (60 * 1024 * 1024))
+    raw = bytearray(big.getvalue())
+    info = zipfile.ZipFile(io.BytesIO(bytes(raw))).getinfo("word/document.xml")
+    central = raw.rindex(b"PK\x01\x02")
+    raw[central + 24 : central + 28] = (1024).to_bytes(4, "little")  # uncompressed size, central directory
+    raw[info.header_offset + 22 : info.header_offset + 26] = (1024).to_bytes(4, "little")  # and local header
+    assert skip_reason(tmp_path / "a.docx", bytes(raw)) == "it is truncated or corrupt"
+    assert extract(tmp_path / "ok.docx", data).blocks[0].text == "x" * 1000
+
+
+def test_docx_not_a_zip_encrypted_or_truncated(tmp_path):
+    data = make_docx(DOCX_BODY)
+    assert skip_reason(tmp_path / "a.docx", data[: len(data) // 2]) == "it is truncated or corrupt"
+    assert skip_reason(tmp_path / "a.docx", b"plain text, not a zip") == "it is truncated or corrupt"
+    ole = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(100) + "EncryptedPackage".encode("utf-16-le")
+    assert skip_reason(tmp_path / "a.docx", ole) == "it is encrypted"
+
+
+def test_docx_deeply_nested_tables(tmp_path):
+    depth = 5_000
+    body = para("Top", "berschrift1") + "<w:tbl><w:tr><w:tc>" * depth + para("deep cell") + "</w:tc></w:tr></w:tbl>" * depth
+    doc = extract(tmp_path / "a.docx", make_docx(body))
+    assert doc.blocks[0].text == "Top\ndeep cell"

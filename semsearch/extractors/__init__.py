@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..documents import Document
-from . import html, pdf, text
+from . import docx, html, pdf, text
 
 Extractor = Callable[[Path, bytes], Document]
 
@@ -18,10 +18,11 @@ _BY_SUFFIX: dict[str, Extractor] = {
     ".pdf": pdf.extract_pdf,
     ".html": html.extract_html,
     ".htm": html.extract_html,
+    ".docx": docx.extract_docx,
 }
 
 # formats that are binary containers: the crawler must not sniff them for NUL bytes
-BINARY_FORMATS: frozenset[str] = frozenset({".pdf"})
+BINARY_FORMATS: frozenset[str] = frozenset({".pdf", ".docx"})
 
 
 def extractor_for(path: Path) -> Extractor:
