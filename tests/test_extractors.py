@@ -597,3 +597,92 @@ def test_docx_deeply_nested_tables(tmp_path):
     body = para("Top", "berschrift1") + "<w:tbl><w:tr><w:tc>" * depth + para("deep cell") + "</w:tc></w:tr></w:tbl>" * depth
     doc = extract(tmp_path / "a.docx", make_docx(body))
     assert doc.blocks[0].text == "Top\ndeep cell"
+
+
+# --- Jupyter notebooks --------------------------------------------------------------------------
+
+
+def make_notebook(cells: list[tuple[str, str]]) -> bytes:
+    import json
+
+    def cell(kind: str, source: str) -> dict:
+        base = {"cell_type": kind, "metadata": {}, "source": source.splitlines(keepends=True)}
+        if kind == "code":
+            base.update(execution_count=1, outputs=[{"output_type": "stream", "name": "stdout", "text": ["outputsecret\n"]}])
+        return base
+
+    notebook = {"cells": [cell(k, s) for k, s in cells], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    return json.dumps(notebook, indent=1).encode()
+
+
+def test_notebook_cells_and_heading_paths(tmp_path):
+    data = make_notebook(
+        [
+            ("markdown", "# Analysis\n\nWe load the data."),  # cell 1
+            ("code", "import pandas as pd\ndf = pd.read_csv('x.csv')"),  # cell 2
+            ("markdown", "Some words first.\n\n## Cleaning\n\nDrop the rows.\n\n```\n# not a heading\n```"),  # cell 3
+            ("code", ""),  # cell 4: empty, no block, but it counts
+            ("code", "\n\ndf = df.dropna()\n"),  # cell 5
+            ("raw", "raw text"),  # cell 6
+            ("markdown", "# Results"),  # cell 7
+            ("code", "df.plot()"),  # cell 8
+        ]
+    )
+    doc = extract(tmp_path / "analysis.ipynb", data)
+    assert doc.title == "Analysis"
+    got = [(b.cell, b.start_line, b.heading, b.kind, b.text) for b in doc.blocks]
+    assert got == [
+        (1, 1, "Analysis", "prose", "# Analysis\n\nWe load the data."),
+        (2, 1, "Analysis", "code", "import pandas as pd\ndf = pd.read_csv('x.csv')"),
+        (3, 1, "Analysis", "prose", "Some words first."),
+        (3, 3, "Analysis > Cleaning", "prose", "## Cleaning\n\nDrop the rows.\n\n```\n# not a heading\n```"),
+        (5, 3, "Analysis > Cleaning", "code", "df = df.dropna()"),
+        (6, 1, "Analysis > Cleaning", "text", "raw text"),
+        (7, 1, "Results", "prose", "# Results"),
+        (8, 1, "Results", "code", "df.plot()"),
+    ]
+    assert all("outputsecret" not in b.text for b in doc.blocks)
+    assert all(b.page is None for b in doc.blocks)
+
+
+def test_notebook_nbformat3(tmp_path):
+    import json
+
+    notebook = {
+        "nbformat": 3,
+        "worksheets": [
+            {
+                "cells": [
+                    {"cell_type": "heading", "level": 1, "source": ["Old notebook"]},
+                    {"cell_type": "code", "input": ["print('hi')"], "outputs": []},
+                ]
+            }
+        ],
+    }
+    doc = extract(tmp_path / "old.ipynb", json.dumps(notebook).encode())
+    assert [(b.cell, b.heading, b.kind, b.text) for b in doc.blocks] == [
+        (1, "Old notebook", "prose", "Old notebook"),
+        (2, "Old notebook", "code", "print('hi')"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b'{"cells": [', "it is not valid JSON"),
+        (b"[1, 2]", "it is not a Jupyter notebook"),
+        (b'{"metadata": {}}', "it is not a Jupyter notebook"),
+        (b"[" * 100_000 + b"]" * 100_000, "its JSON is too deeply nested"),
+        (b'{"cells": "\xff\xfe"}', "it is not valid JSON"),
+    ],
+)
+def test_notebook_bad_files(tmp_path, data, reason):
+    assert skip_reason(tmp_path / "x.ipynb", data) == reason
+
+
+def test_notebook_odd_cells_are_skipped(tmp_path):
+    import json
+
+    cells = [7, {"cell_type": "code"}, {"cell_type": "code", "source": 3}, {"cell_type": "code", "source": ["ok", None]}]
+    doc = extract(tmp_path / "x.ipynb", json.dumps({"cells": cells}).encode())
+    assert [(b.cell, b.text) for b in doc.blocks] == [(4, "ok")]

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..documents import Document
-from . import docx, html, pdf, text
+from . import docx, html, notebook, pdf, text
 
 Extractor = Callable[[Path, bytes], Document]
 
@@ -19,6 +19,7 @@ _BY_SUFFIX: dict[str, Extractor] = {
     ".html": html.extract_html,
     ".htm": html.extract_html,
     ".docx": docx.extract_docx,
+    ".ipynb": notebook.extract_notebook,
 }
 
 # formats that are binary containers: the crawler must not sniff them for NUL bytes
