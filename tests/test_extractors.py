@@ -686,3 +686,48 @@ def test_notebook_odd_cells_are_skipped(tmp_path):
     cells = [7, {"cell_type": "code"}, {"cell_type": "code", "source": 3}, {"cell_type": "code", "source": ["ok", None]}]
     doc = extract(tmp_path / "x.ipynb", json.dumps({"cells": cells}).encode())
     assert [(b.cell, b.text) for b in doc.blocks] == [(4, "ok")]
+
+
+# --- any bytes at all ---------------------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+# random bytes, and random bytes behind the start of a real file of the format
+_PREFIXES = {
+    ".pdf": b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n",
+    ".docx": b"PK\x03\x04",
+    ".html": b"<!DOCTYPE html><html><head><title>",
+    ".ipynb": b'{"cells": [{"cell_type": "markdown", "source": ["# ',
+}
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(suffix=st.sampled_from(sorted(_PREFIXES)), prefixed=st.booleans(), data=st.binary(max_size=2048))
+def test_random_bytes_raise_only_extract_error(tmp_path, suffix, prefixed, data):
+    if prefixed:
+        data = _PREFIXES[suffix] + data
+    try:
+        doc = extract(tmp_path / f"random{suffix}", data)
+    except ExtractError as e:
+        assert e.reason
+    else:
+        assert all(isinstance(b.text, str) and b.start_line >= 1 for b in doc.blocks)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cut=st.integers(min_value=0, max_value=10**6), flips=st.lists(st.integers(0, 10**6), max_size=8))
+def test_damaged_real_files_raise_only_extract_error(tmp_path, cut, flips):
+    for suffix, data in ((".pdf", _REAL_PDF), (".docx", _REAL_DOCX)):
+        damaged = bytearray(data[: cut % (len(data) + 1)])
+        for flip in flips:
+            if damaged:
+                damaged[flip % len(damaged)] ^= 0xFF
+        try:
+            extract(tmp_path / f"damaged{suffix}", bytes(damaged))
+        except ExtractError:
+            pass
+
+
+_REAL_PDF = make_pdf(["Alpha page", "Bravo page"])
+_REAL_DOCX = make_docx(DOCX_BODY, styles=STYLES)
