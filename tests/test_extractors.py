@@ -102,7 +102,9 @@ def pdf_stream(content: bytes, extra: bytes = b"") -> bytes:
 
 
 FONT = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"
-PAGE = b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 4 0 R >> %s >> /Contents 5 0 R >>"
+PAGE = (
+    b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 4 0 R >> %s >> /Contents 5 0 R >>"
+)
 
 
 def one_page_pdf(content: bytes, resources: bytes = b"", more: list[bytes] | None = None) -> bytes:
@@ -391,7 +393,14 @@ def test_html_declared_legacy_charset(tmp_path):
 
 @pytest.mark.parametrize(
     "source",
-    ["<a" * 100_000, "</" * 100_000, "<a x='" + "y" * 100_000, "<!--" * 50_000, "<script>" + "a<b" * 50_000, "<" * 100_000],
+    [
+        "<a" * 100_000,
+        "</" * 100_000,
+        "<a x='" + "y" * 100_000,
+        "<!--" * 50_000,
+        "<script>" + "a<b" * 50_000,
+        "<" * 100_000,
+    ],
     ids=["open-tags", "end-tags", "unclosed-quote", "comments", "unclosed-script", "lt"],
 )
 def test_html_pathological_input_is_fast(tmp_path, source):
@@ -462,16 +471,19 @@ DOCX_BODY = "".join(
         para("Welcome to the manual."),  # 2
         para("Setup", "berschrift1"),  # 3
         para(""),  # 4: an empty paragraph still counts
-        para("Plug it in", extra='<w:r><w:tab/><w:t>then</w:t><w:br/><w:t>switch on</w:t></w:r>'),  # 5
+        para("Plug it in", extra="<w:r><w:tab/><w:t>then</w:t><w:br/><w:t>switch on</w:t></w:r>"),  # 5
         para("Cables", "berschrift2"),  # 6
         "<w:tbl><w:tr>" + cell(para("Kind")) + cell(para("Length")) + "</w:tr>"  # 7
-        "<w:tr>" + cell(para("USB"), para("(type C)")) + cell("<w:tbl><w:tr>" + cell(para("1 m")) + "</w:tr></w:tbl>") + "</w:tr></w:tbl>",  # 8
+        "<w:tr>"
+        + cell(para("USB"), para("(type C)"))
+        + cell("<w:tbl><w:tr>" + cell(para("1 m")) + "</w:tr></w:tbl>")
+        + "</w:tr></w:tbl>",  # 8
         para("After the table."),  # 9
         para("Contents", "Inhaltsverzeichnisberschrift"),  # 10: TOC Heading, not a heading (outline level 9)
         para("Extras", "MyChapter"),  # 11: a custom style based on Heading 1
         para(
             "Kept",
-            extra='<w:del><w:r><w:delText>deletedtext</w:delText></w:r></w:del>'
+            extra="<w:del><w:r><w:delText>deletedtext</w:delText></w:r></w:del>"
             '<w:r><mc:AlternateContent><mc:Choice Requires="wps"><w:drawing><w:txbxContent>'
             + para("in a text box")
             + "</w:txbxContent></w:drawing></mc:Choice><mc:Fallback><w:pict><w:txbxContent>"
@@ -528,7 +540,10 @@ def test_docx_doctype_is_refused(tmp_path):
     laughs = '<?xml version="1.0"?><!DOCTYPE w:document [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as zf:
-        zf.writestr("word/document.xml", laughs + f'<w:document xmlns:w="{W}"><w:body><w:p><w:r><w:t>&b;</w:t></w:r></w:p></w:body></w:document>')
+        zf.writestr(
+            "word/document.xml",
+            laughs + f'<w:document xmlns:w="{W}"><w:body><w:p><w:r><w:t>&b;</w:t></w:r></w:p></w:body></w:document>',
+        )
     assert "document type declaration" in skip_reason(tmp_path / "a.docx", buffer.getvalue())
 
 
@@ -594,7 +609,12 @@ def test_docx_not_a_zip_encrypted_or_truncated(tmp_path):
 
 def test_docx_deeply_nested_tables(tmp_path):
     depth = 5_000
-    body = para("Top", "berschrift1") + "<w:tbl><w:tr><w:tc>" * depth + para("deep cell") + "</w:tc></w:tr></w:tbl>" * depth
+    body = (
+        para("Top", "berschrift1")
+        + "<w:tbl><w:tr><w:tc>" * depth
+        + para("deep cell")
+        + "</w:tc></w:tr></w:tbl>" * depth
+    )
     doc = extract(tmp_path / "a.docx", make_docx(body))
     assert doc.blocks[0].text == "Top\ndeep cell"
 
@@ -608,7 +628,9 @@ def make_notebook(cells: list[tuple[str, str]]) -> bytes:
     def cell(kind: str, source: str) -> dict:
         base = {"cell_type": kind, "metadata": {}, "source": source.splitlines(keepends=True)}
         if kind == "code":
-            base.update(execution_count=1, outputs=[{"output_type": "stream", "name": "stdout", "text": ["outputsecret\n"]}])
+            base.update(
+                execution_count=1, outputs=[{"output_type": "stream", "name": "stdout", "text": ["outputsecret\n"]}]
+            )
         return base
 
     notebook = {"cells": [cell(k, s) for k, s in cells], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
@@ -683,7 +705,12 @@ def test_notebook_bad_files(tmp_path, data, reason):
 def test_notebook_odd_cells_are_skipped(tmp_path):
     import json
 
-    cells = [7, {"cell_type": "code"}, {"cell_type": "code", "source": 3}, {"cell_type": "code", "source": ["ok", None]}]
+    cells = [
+        7,
+        {"cell_type": "code"},
+        {"cell_type": "code", "source": 3},
+        {"cell_type": "code", "source": ["ok", None]},
+    ]
     doc = extract(tmp_path / "x.ipynb", json.dumps({"cells": cells}).encode())
     assert [(b.cell, b.text) for b in doc.blocks] == [(4, "ok")]
 

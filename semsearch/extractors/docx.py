@@ -78,7 +78,9 @@ def extract_docx(path: Path, data: bytes) -> Document:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             budget = [MAX_UNPACKED_BYTES]
             main = _target(zf, "_rels/.rels", "/officeDocument", budget) or "word/document.xml"
-            styles_part = _target(zf, _rels_of(main), "/styles", budget) or posixpath.join(posixpath.dirname(main), "styles.xml")
+            styles_part = _target(zf, _rels_of(main), "/styles", budget) or posixpath.join(
+                posixpath.dirname(main), "styles.xml"
+            )
             levels = _style_levels(_read(zf, styles_part, budget), deadline)
             body = _read(zf, main, budget)
             if body is None:
@@ -368,7 +370,9 @@ def _document(units: list[tuple[str, int | None]]) -> Document:
             return
         last = max(i for i, line in enumerate(lines) if line.strip())
         heading = " > ".join(t for _, t in path)
-        blocks.append(Block("\n".join(lines[first : last + 1]), start_line=section_start + first, heading=heading, kind="prose"))
+        blocks.append(
+            Block("\n".join(lines[first : last + 1]), start_line=section_start + first, heading=heading, kind="prose")
+        )
 
     for number, (text, level) in enumerate(units, 1):
         if level is not None and text.strip():

@@ -121,7 +121,13 @@ def _tokenize(text: str, out: _Builder) -> None:
         if lt >= n:
             return
         nxt = text[lt + 1 : lt + 2]
-        if nxt.isascii() and nxt.isalpha() or nxt == "/" and text[lt + 2 : lt + 3].isascii() and text[lt + 2 : lt + 3].isalpha():
+        if (
+            nxt.isascii()
+            and nxt.isalpha()
+            or nxt == "/"
+            and text[lt + 2 : lt + 3].isascii()
+            and text[lt + 2 : lt + 3].isalpha()
+        ):
             closing = nxt == "/"
             m = _NAME.match(text, lt + 1 + closing)
             name = m.group().lower()
@@ -342,4 +348,6 @@ class _Builder:
 
 def _block(lines: list[_Line]) -> Block:
     first = lines[0]
-    return Block("\n".join(line.text for line in lines), start_line=first.source, heading=first.heading, kind=first.kind)
+    return Block(
+        "\n".join(line.text for line in lines), start_line=first.source, heading=first.heading, kind=first.kind
+    )

@@ -107,4 +107,6 @@ def _add(doc: Document, lines: list[str], begin: int, end: int, cell: int, headi
     while end > begin and not lines[end - 1].strip():
         end -= 1
     if begin < end:
-        doc.blocks.append(Block("\n".join(lines[begin:end]), start_line=begin + 1, heading=heading, cell=cell, kind=kind))
+        doc.blocks.append(
+            Block("\n".join(lines[begin:end]), start_line=begin + 1, heading=heading, cell=cell, kind=kind)
+        )
