@@ -343,10 +343,9 @@ def test_html_heading_paths_and_lines(tmp_path):
     assert (code.heading, code.kind) == ("Install > Linux > Building", "code")
     assert code.text == "def build():\n    return 1"
     assert code.start_line == line_of("def build")
-    # three blocks on one source line: each its own block, all with that line
+    # a heading and two paragraphs on one source line: one line, as the line numbers cannot tell them apart
     windows = [b for b in doc.blocks if b.heading == "Install > Windows"]
-    assert [b.text for b in windows] == ["Windows", "Click next.", "Then finish."]
-    assert {b.start_line for b in windows} == {line_of("<h2>Windows")}
+    assert [(b.text, b.start_line) for b in windows] == [("Windows Click next. Then finish.", line_of("<h2>Windows"))]
     usage = block_with(doc, "use it")
     assert (usage.heading, usage.start_line) == ("Usage", line_of("<h1>Usage"))
 
@@ -375,8 +374,13 @@ def test_html_title_falls_back_to_first_heading_and_htm_suffix(tmp_path):
 def test_html_head_without_end_tag(tmp_path):
     doc = html_blocks(tmp_path, "<html><head><title>T</title><script>x()</script>\n<h1>Body</h1><p>text</p>")
     assert doc.title == "T"
-    assert [b.text for b in doc.blocks] == ["Body", "text"]
-    assert doc.blocks[1].start_line == 2
+    assert [(b.text, b.start_line, b.heading) for b in doc.blocks] == [("Body text", 2, "Body")]
+
+
+def test_html_minified_page_is_one_line_per_section(tmp_path):
+    source = "<html><body><h1>A</h1><p>one</p><p>two</p><h2>B</h2><ul><li>x</li><li>y</li></ul></body></html>"
+    doc = html_blocks(tmp_path, source)
+    assert [(b.heading, b.start_line, b.text) for b in doc.blocks] == [("A", 1, "A one two"), ("A > B", 1, "B x y")]
 
 
 def test_html_deeply_nested(tmp_path):

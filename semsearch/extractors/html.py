@@ -2,11 +2,12 @@
 
 Blocks: the text is cut into lines where the source has a line break in text, and at block
 elements (p, div, li, tr, br, headings...); table cells of a row share a line, joined by " | ".
-A block is a run of such lines under one heading path whose source lines follow each other, with
-at most ``MAX_BLANK_LINES`` markup-only lines between them (kept as empty lines), so that line k
-of a block's text (0-based) is on source line ``start_line + k``; lines that do not fit (two
-paragraphs on one source line, as in minified HTML, or a long stretch of script) start a new
-block. ``start_line`` is the 1-based source line of the block's first visible character.
+Lines that start on the same source line (``<h2>A</h2><p>B</p>``, or a whole minified page) are
+joined into one, with a space. A block is a run of such lines under one heading path whose source
+lines follow each other, with at most ``MAX_BLANK_LINES`` markup-only lines between them (kept as
+empty lines), so that line k of a block's text (0-based) starts on source line ``start_line + k``;
+a longer gap (a stretch of script, say) starts a new block. ``start_line`` is the 1-based source
+line of the block's first visible character.
 ``heading`` is the path of h1-h6 titles, "Install > Linux"; a heading's own line carries its
 path, as in Markdown. kind is "code" for text inside <pre>, "prose" otherwise.
 Document.title is the <title>, or the first heading when there is none.
@@ -335,6 +336,9 @@ class _Builder:
             if group:
                 prev = group[-1]
                 gap = line.source - prev.source
+                if (line.heading, line.kind) == (prev.heading, prev.kind) and gap == 0:
+                    prev.text += " " + line.text  # blocks side by side on one source line share it
+                    continue
                 if (line.heading, line.kind) == (prev.heading, prev.kind) and 1 <= gap <= MAX_BLANK_LINES + 1:
                     group.extend(_Line(prev.source + k, "", "", "") for k in range(1, gap))
                     group.append(line)
