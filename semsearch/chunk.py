@@ -9,6 +9,7 @@ from .documents import Block, Chunk, Document
 
 DEFAULT_OVERLAP_TOKENS = 32
 MIN_BLOCK_TOKENS = 24  # smaller blocks (a heading alone, a one-line section) join their neighbour
+MAX_MERGE_GAP = 3  # ...when at most this many lines lie between them (line numbers stay exact)
 _TOP_LEVEL_CODE = re.compile(
     r"^(?:def |class |async def |fn |func |function |pub |export |public |private |static |impl |struct |enum |interface |type |const |let |var |module |@)"
 )
@@ -54,8 +55,8 @@ class Chunker:
         carry: Block | None = None
         for block in blocks:
             if carry is not None:
-                if carry.page == block.page and carry.cell == block.cell and carry.start_line < block.start_line:
-                    gap = block.start_line - (carry.start_line + carry.text.count("\n") + 1)
+                gap = block.start_line - (carry.start_line + carry.text.count("\n") + 1)
+                if carry.page == block.page and carry.cell == block.cell and 0 <= gap <= MAX_MERGE_GAP:
                     block = replace(block, text=carry.text + "\n" * (gap + 1) + block.text, start_line=carry.start_line)
                 else:
                     out.append(carry)

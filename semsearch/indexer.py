@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import threading
@@ -15,15 +16,17 @@ from .crawl import CrawlOptions, FoundFile, Skipped, crawl
 from .documents import Chunk
 from .errors import ExtractError, PathNotFound
 from .extractors import BINARY_FORMATS, extract
+from .extractors.text import looks_binary
 from .lock import write_lock
 from .models import ModelSpec, load_tokenizer, resolve_model
 from .paths import IndexPaths
 from .progress import Progress
 from .store import FileRow, Store, file_hash, text_hash
 
+log = logging.getLogger(__name__)
+
 EMBED_BATCH = 256  # chunks gathered before one encoder call and one commit
 QUEUE_FILES = 64  # files read ahead of the encoder
-SNIFF_BYTES = 8192
 
 
 @dataclass
@@ -44,6 +47,7 @@ class IndexReport:
     chunks_embedded: int = 0
     chunks_reused: int = 0
     skipped: list[tuple[Path, str]] = field(default_factory=list)
+    warnings: list[tuple[Path, str]] = field(default_factory=list)
     interrupted: bool = False
     seconds: float = 0.0
     rebuilt_vectors: str = ""  # why the vector file was rebuilt, when it was
@@ -72,6 +76,7 @@ class _Work:
     error: str | None = None  # the file is recorded without chunks, for this reason
     keep: bool = False  # unreadable now: leave what the index has
     touch: bool = False  # same bytes, new stat
+    warnings: list[str] = field(default_factory=list)  # what the extractor noticed (damaged page...)
 
 
 class Indexer:
@@ -258,6 +263,7 @@ class Indexer:
                     continue
                 if work.error:
                     report.skipped.append((found.path, work.error))
+                report.warnings.extend((found.path, w) for w in work.warnings)
                 store.replace_file(gen, found.path, found.size, found.mtime_ns, work.sha256, work.chunks, work.error)
                 if work.existing:
                     report.updated += 1
@@ -283,7 +289,7 @@ def _prepare(work: _Work, chunker: Chunker) -> None:
     if work.existing and work.existing.sha256 == work.sha256 and not work.existing.error:
         work.touch = True
         return
-    if path.suffix.lower() not in BINARY_FORMATS and b"\x00" in data[:SNIFF_BYTES]:
+    if path.suffix.lower() not in BINARY_FORMATS and looks_binary(data):
         work.error = "binary file"
         return
     try:
@@ -295,6 +301,11 @@ def _prepare(work: _Work, chunker: Chunker) -> None:
     except RecursionError:
         work.error = "too deeply nested to read"
         return
+    except Exception as e:  # a bug in an extractor must not end the run: report the file and go on
+        log.debug("unexpected error while reading %s", path, exc_info=True)
+        work.error = f"could not be read ({type(e).__name__}: {e})"
+        return
+    work.warnings = document.warnings
     work.hashes = [text_hash(c.embed_text) for c in work.chunks]
 
 

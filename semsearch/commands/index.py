@@ -67,6 +67,9 @@ def index(
     shown = report.skipped if verbose else [s for s in report.skipped if not s[1].startswith("unsupported")]
     for path, reason in shown[:20]:
         err.print(f"skipped {safe(str(path))}: {reason}", markup=False, highlight=False, soft_wrap=True)
+    if verbose:
+        for path, warning in report.warnings:
+            err.print(f"warning {safe(str(path))}: {warning}", markup=False, highlight=False, soft_wrap=True)
     if len(shown) > 20:
         err.print(f"... and {len(shown) - 20} more skipped (see semsearch index --dry-run)", markup=False)
     if report.interrupted:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import re
+import unicodedata
 from pathlib import Path
 
 from ..documents import Block, Document
@@ -14,6 +15,14 @@ _CODE_SUFFIXES = frozenset(
     ".swift .m .mm .lua .pl .pm .r .jl .sh .bash .zsh .fish .ps1 .sql .hs .ml .mli .ex .exs .erl .clj .dart .vue "
     ".svelte .el .vim .groovy .gradle .tf .proto".split()
 )
+
+
+_UNICODE_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+def looks_binary(data: bytes, sniff: int = 8192) -> bool:
+    """A NUL byte early on means binary, unless a UTF-16/32 byte-order mark says the NULs are text."""
+    return b"\x00" in data[:sniff] and not data.startswith(_UNICODE_BOMS)
 
 
 def decode(data: bytes) -> str:
@@ -50,8 +59,26 @@ def decode(data: bytes) -> str:
 _PREFERRED_LEGACY = ("cp1252",)
 
 
+def _mostly_latin(data: bytes) -> bool:
+    """Mostly ASCII with a few accented letters: cp1252, whatever a detector makes of the few high bytes.
+
+    (charset-normalizer reads short French or German text in cp1252 as Big5 or Shift-JIS.)
+    """
+    high = sum(1 for b in data if b >= 0x80)
+    if not high or high > len(data) // 5:
+        return False
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError:
+        return False
+    return all(ch.isalpha() or unicodedata.category(ch)[0] in "PSZ" for ch in text if ord(ch) >= 0x80)
+
+
 def _decode_legacy(data: bytes) -> str:
     from charset_normalizer import from_bytes
+
+    if _mostly_latin(data):
+        return data.decode("cp1252")
 
     wide = b"\x00" in data  # UTF-16/32 without a BOM are plausible only with NUL bytes
     matches = [m for m in from_bytes(data) if wide or not m.encoding.startswith(("utf_16", "utf_32"))]
