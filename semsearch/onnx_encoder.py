@@ -135,8 +135,15 @@ class OnnxEncoder:
         unknown = set(self._inputs) - {"input_ids", "attention_mask", "token_type_ids"}
         if unknown or "input_ids" not in self._inputs:
             raise OnnxUnavailable(f"The ONNX graph wants inputs this encoder cannot give: {sorted(self._inputs)}.")
-        if self._output_name not in {o.name for o in session.get_outputs()}:
+        outputs = {o.name: o.shape for o in session.get_outputs()}
+        if self._output_name not in outputs:
             raise OnnxUnavailable(f"The ONNX graph has no output {self._output_name!r}.")
+        hidden = outputs[self._output_name][-1]
+        if isinstance(hidden, int) and hidden * len(self.pooling) != self.dim:
+            raise OnnxUnavailable(
+                f"The ONNX encoder manifest says dim {self.dim}, but its graph pooled {self.pooling} gives "
+                f"{hidden * len(self.pooling)}."
+            )
 
     @classmethod
     def load(cls, folder: str | os.PathLike[str], *, threads: int | None = None) -> OnnxEncoder:

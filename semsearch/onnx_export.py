@@ -63,8 +63,7 @@ def export_onnx(model_dir: Path, out_dir: Path, *, quantize: bool = False) -> Pa
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(exc, Exception) and not isinstance(exc, SemsearchError):
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ExportFailed(f"Cannot export {model_dir} to ONNX: {reason}") from exc
+            raise ExportFailed(f"Cannot export {model_dir} to ONNX: {_reason(exc)}") from exc
         raise
     return out_dir
 
@@ -194,6 +193,15 @@ def _build(model_dir: Path, tmp: Path, quantize: bool) -> dict[str, Any]:
             raise ExportFailed(f"Cannot export {model_dir} to ONNX: its vectors differ (cosine {worst:.4f}).")
         del encoder, model
     return manifest
+
+
+def _reason(exc: BaseException, limit: int = 200) -> str:
+    """A library's exception as one short line (some carry a page of text, e.g. every known model type)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if len(text) > limit:
+        stop = text.find(". ", 0, limit)
+        text = text[: stop + 1] if stop > 0 else text[: limit - 1] + "…"
+    return text
 
 
 def _write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
