@@ -74,11 +74,20 @@ def load_manifest(folder: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def physical_cores() -> int:
-    """The number of physical cores this process may use (hyper-threads do not help ONNX Runtime)."""
+    """The number of physical cores this process may use (hyper-threads do not help ONNX Runtime).
+
+    Bounded by the CPUs the process may run on and by a cgroup v2 CPU quota (e.g. docker --cpus).
+    """
     try:
         usable = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         usable = os.cpu_count() or 1
+    try:
+        quota, period = open("/sys/fs/cgroup/cpu.max", encoding="ascii").read().split()[:2]
+        if quota != "max":
+            usable = min(usable, max(1, -(-int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
     cores: set[tuple[str, str]] = set()
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
@@ -203,12 +212,12 @@ class OnnxEncoder:
         prompt = self._prompt(prompt_name)
         if prompt:
             texts = [prompt + text for text in texts]
-        encodings = self.tokenizer.encode_batch(list(texts))
-        # Longest first, as sentence-transformers does, so each batch pads to little more than it needs.
-        order = sorted(range(len(encodings)), key=lambda i: -len(encodings[i].ids))
+        # Longest first, as sentence-transformers does, so each batch pads to little more than it needs;
+        # tokenized a batch at a time, so a long list never holds all its encodings at once.
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
-            out[rows] = self._encode_batch([encodings[i] for i in rows])
+            out[rows] = self._encode_batch(self.tokenizer.encode_batch([texts[i] for i in rows]))
         if normalize is None:
             normalize = self.normalize
         if normalize:

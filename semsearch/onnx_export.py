@@ -11,6 +11,7 @@ never leaves a folder that looks valid. torch and sentence-transformers are impo
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import logging
 import os
@@ -254,7 +255,7 @@ def _remove_stale_siblings(out_dir: Path) -> None:
     if os.name != "posix":  # os.kill(pid, 0) tests for a process only on POSIX
         return
     for kind in ("tmp", "old"):
-        for path in out_dir.parent.glob(f".{out_dir.name}.{kind}-*-*"):
+        for path in out_dir.parent.glob(f".{glob.escape(out_dir.name)}.{kind}-*-*"):
             pid = path.name[len(f".{out_dir.name}.{kind}-") :].split("-", 1)[0]
             if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
                 shutil.rmtree(path, ignore_errors=True)

@@ -307,7 +307,10 @@ def test_failed_reexport_keeps_the_previous_export(exported, tmp_path, monkeypat
 
     monkeypatch.undo()
     monkeypatch.setattr(onnx_export, "_build", build)
-    assert export_onnx(MODEL_DIR, out) == out  # and a re-export that completes replaces it
+    stale = tmp_path / f".encoder.tmp-{2**22 + 1}-x1y2z3"  # left by an export that was killed (no such pid)
+    stale.mkdir()
+    (stale / "model.onnx").write_bytes(b"half")
+    assert export_onnx(MODEL_DIR, out) == out  # a re-export that completes replaces it, and clears up
     assert [p.name for p in tmp_path.iterdir()] == ["encoder"]
     assert load_manifest(out)["dim"] == 384
 
