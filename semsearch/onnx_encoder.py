@@ -112,8 +112,8 @@ def session_options(threads: int | None = None) -> ort.SessionOptions:
     The export already optimized the graph at ORT_ENABLE_EXTENDED, so loading runs only the cheap
     basic passes. Measured on the 2-core dev machine (MiniLM-L6): on a raw graph ORT_ENABLE_ALL
     costs 2-10 ms more at load than BASIC and encodes 5-20% faster; on the pre-optimized graph it
-    still costs 5-20 ms more at load and encodes no faster (within 2%). Thread spinning is left on:
-    a query is one run, and indexing gains from it.
+    still costs 5-20 ms more at load and encodes no faster (within 2%). Thread spinning is left at
+    ORT's default (not measured).
     """
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
