@@ -131,10 +131,11 @@ def main() -> None:
             wall, (imp, load, enc) = fresh_process(code, args.reps)
             print(f"   {name:10s} {wall:6.2f}s {imp:6.2f}s {load:6.2f}s {enc:6.3f}s")
 
-        print(f"\n2. encoding {args.chunks} chunks of 256 tokens, batch {args.batch_size} (median of {args.encode_reps})")
-        from sentence_transformers import SentenceTransformer
-
+        print(
+            f"\n2. encoding {args.chunks} chunks of 256 tokens, batch {args.batch_size} (median of {args.encode_reps})"
+        )
         import torch
+        from sentence_transformers import SentenceTransformer
 
         model = SentenceTransformer(model_dir, device="cpu", local_files_only=True)
         chunks = make_chunks(args.corpus, OnnxEncoder.load(folders["onnx-fp32"]).tokenizer, args.chunks)

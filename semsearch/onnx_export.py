@@ -20,8 +20,9 @@ import shutil
 import tempfile
 import uuid
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from semsearch.errors import ExportFailed, SemsearchError
 from semsearch.onnx_encoder import MANIFEST_FORMAT, MANIFEST_NAME, MANIFEST_VERSION, OnnxEncoder
@@ -86,7 +87,9 @@ def _build(model_dir: Path, tmp: Path, quantize: bool) -> dict[str, Any]:
             from sentence_transformers.models import Normalize, Pooling, Transformer
             from tokenizers import Tokenizer
         except ImportError as exc:
-            raise ExportFailed(f"ONNX export needs sentence-transformers with optimum-onnx and onnxruntime ({exc}).")
+            raise ExportFailed(
+                f"ONNX export needs sentence-transformers with optimum-onnx and onnxruntime ({exc})."
+            ) from exc
 
     # Quieted after the imports: importing transformers resets its loggers' levels.
     with _quiet():
@@ -180,9 +183,7 @@ def _build(model_dir: Path, tmp: Path, quantize: bool) -> dict[str, Any]:
         # Check the export against sentence-transformers before anyone relies on it.
         encoder = OnnxEncoder.open(tmp, manifest)
         features = model.tokenize(_PROBES)
-        expected = [
-            ids[mask.bool()].tolist() for ids, mask in zip(features["input_ids"], features["attention_mask"])
-        ]
+        expected = [ids[mask.bool()].tolist() for ids, mask in zip(features["input_ids"], features["attention_mask"])]
         if encoder.tokenize(_PROBES) != expected:
             raise ExportFailed(f"Cannot export {model_dir} to ONNX: its tokenizer cannot be reproduced without torch.")
         want = model.encode(_PROBES, normalize_embeddings=True, convert_to_numpy=True)

@@ -230,7 +230,9 @@ def test_pooling_mode_is_read_from_the_manifest(exported, encoder, tmp_path):
 def _feeds(encoder, texts):
     encodings = encoder.tokenizer.encode_batch(texts)
     length = max(len(e.ids) for e in encodings)
-    feeds = {k: np.zeros((len(texts), length), dtype=np.int64) for k in ("input_ids", "attention_mask", "token_type_ids")}
+    feeds = {
+        k: np.zeros((len(texts), length), dtype=np.int64) for k in ("input_ids", "attention_mask", "token_type_ids")
+    }
     for row, e in enumerate(encodings):
         feeds["input_ids"][row, : len(e.ids)] = e.ids
         feeds["attention_mask"][row, : len(e.ids)] = 1
