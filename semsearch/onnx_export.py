@@ -4,8 +4,8 @@ The folder holds the ONNX graph of the transformer (pre-optimized by ONNX Runtim
 ORT_ENABLE_EXTENDED, which stays portable across CPUs), the model's fast tokenizer as
 ``tokenizer.json``, and ``manifest.json`` (written last) that ``semsearch.onnx_encoder`` reads.
 The export is built in a hidden sibling folder and renamed into place, so an interrupted export
-never leaves a folder that looks valid. torch and sentence-transformers are imported inside
-``export_onnx`` only.
+never leaves a folder that looks valid. Importing this module is cheap: torch,
+sentence-transformers, onnxruntime and numpy are imported inside ``export_onnx`` only.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from semsearch.errors import ExportFailed, SemsearchError
-from semsearch.onnx_encoder import MANIFEST_FORMAT, MANIFEST_NAME, MANIFEST_VERSION, OnnxEncoder
 
 # Texts the fresh export is checked on: tokens must equal sentence-transformers' own, and the vectors
 # must match its ONNX backend. The last one runs past any max_seq_length up to 512 tokens.
@@ -91,6 +90,8 @@ def _build(model_dir: Path, tmp: Path, quantize: bool) -> dict[str, Any]:
             from sentence_transformers.backend import export_dynamic_quantized_onnx_model
             from sentence_transformers.models import Normalize, Pooling, Transformer
             from tokenizers import Tokenizer
+
+            from semsearch.onnx_encoder import MANIFEST_FORMAT, MANIFEST_VERSION, OnnxEncoder
         except ImportError as exc:
             raise ExportFailed(
                 f"ONNX export needs sentence-transformers with optimum-onnx and onnxruntime ({exc})."
@@ -213,6 +214,8 @@ def _reason(exc: BaseException, limit: int = 200) -> str:
 
 def _write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
     """Write the manifest last: a folder without one is not an encoder."""
+    from semsearch.onnx_encoder import MANIFEST_NAME
+
     with open(folder / MANIFEST_NAME, "w", encoding="utf-8") as f:
         json.dump(manifest, f, indent=2, ensure_ascii=False)
         f.write("\n")

@@ -253,6 +253,20 @@ def test_query_process_never_imports_torch(exported):
     assert json.loads(result.stdout) == {"shape": [1, 384], "heavy": []}
 
 
+def test_importing_the_export_module_is_light():
+    """The CLI may import it at the top of a command module: --help must stay fast."""
+    code = (
+        "import sys\n"
+        "import semsearch.onnx_export\n"
+        "heavy = ('torch', 'transformers', 'sentence_transformers', 'onnxruntime', 'numpy', 'tokenizers')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
 def test_folder_without_manifest_is_unavailable(tmp_path):
     with pytest.raises(OnnxUnavailable):
         OnnxEncoder.load(tmp_path)
