@@ -42,6 +42,14 @@ class ModelUnavailable(SemsearchError):
     pass
 
 
+class ExportFailed(SemsearchError):
+    """The model could not be exported to ONNX; the caller can go on with the torch encoder."""
+
+
+class OnnxUnavailable(ModelUnavailable):
+    """An exported ONNX encoder folder is missing, incomplete or unreadable."""
+
+
 class ExtractError(Exception):
     """A file that cannot be turned into text. The run skips it and reports ``reason``."""
 
