@@ -18,6 +18,10 @@ class SemsearchError(Exception):
     exit_code = ExitCode.ERROR
 
 
+class UsageError(SemsearchError):
+    pass
+
+
 class PathNotFound(SemsearchError):
     pass
 

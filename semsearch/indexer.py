@@ -14,7 +14,8 @@ from . import vectors
 from .chunk import Chunker
 from .crawl import CrawlOptions, FoundFile, Skipped, crawl
 from .documents import Chunk
-from .errors import ExtractError, PathNotFound
+from .embed_choice import DEFAULT_BACKEND, vector_kind
+from .errors import ExportFailed, ExtractError, ModelMismatch, OnnxUnavailable, PathNotFound
 from .extractors import BINARY_FORMATS, extract
 from .extractors.text import looks_binary
 from .lock import write_lock
@@ -34,6 +35,7 @@ class IndexOptions:
     paths: list[Path] = field(default_factory=list)  # empty: every root the index already has
     model: str | None = None
     change_model: bool = False
+    backend: str | None = None  # "onnx" (default), "torch" or "onnx-int8"; None: the index's own
     rebuild: bool = False  # rebuild the vector structure from the stored vectors
     crawl: CrawlOptions = field(default_factory=CrawlOptions)
 
@@ -85,6 +87,7 @@ class Indexer:
         self.progress = progress or Progress()
         self._encoder = None
         self._chunker: Chunker | None = None
+        self._backend = DEFAULT_BACKEND
 
     # -- public --------------------------------------------------------------------------------
 
@@ -110,27 +113,66 @@ class Indexer:
             if not options.paths:
                 Store.open(self.paths)  # raises NoIndex with the message that says how to start
             model = resolve_model(options.model)
+            self._backend = options.backend or DEFAULT_BACKEND
             encoder = self._load_encoder(model)
-            return Store.create(self.paths, model, encoder.dim), model
+            store = Store.create(self.paths, model, encoder.dim)
+            store.set_meta("vector_kind", vector_kind(self._backend))
+            return store, model
         store = Store.open(self.paths)
         try:
             model = resolve_model(options.model or store.model_ref)
-            if options.change_model and model.fingerprint != store.meta("model_fingerprint"):
+            stored_kind = store.meta("vector_kind", "fp32")
+            self._backend = options.backend or ("onnx-int8" if stored_kind == "int8" else DEFAULT_BACKEND)
+            kind = vector_kind(self._backend)
+            if options.change_model and (model.fingerprint != store.meta("model_fingerprint") or kind != stored_kind):
                 store.set_model(model, self._load_encoder(model).dim)
+                store.set_meta("vector_kind", kind)
                 self.paths.faiss_meta.unlink(missing_ok=True)  # its vectors belong to the old model
             store.check_model(model)
+            if kind != store.meta("vector_kind", "fp32"):
+                raise ModelMismatch(
+                    f"This index holds {stored_kind} vectors; --backend {self._backend} makes {kind} ones. "
+                    f"To switch, re-embed it with: semsearch index --backend {self._backend} --change-model"
+                )
         except BaseException:
             store.close()
             raise
         return store, model
 
     def _load_encoder(self, model: ModelSpec):
-        if self._encoder is None:
-            from .embed import TorchEncoder
+        """The document encoder: ONNX (exported once into the index folder) unless asked for torch."""
+        if self._encoder is not None:
+            return self._encoder
+        from .embed import OnnxTextEncoder, TorchEncoder, export_for_index
 
-            self.progress.note(f"loading model {model.name}")
-            self._encoder = TorchEncoder(model)
+        kind = vector_kind(self._backend)
+        if self._backend != "torch":
+            try:
+                folder = export_for_index(model, self.paths, kind)
+                self._encoder = OnnxTextEncoder(model, folder)
+                return self._encoder
+            except (ExportFailed, OnnxUnavailable) as e:
+                if kind == "int8":
+                    raise
+                self.progress.note(f"semsearch: {e} Indexing with the full model instead (slower).")
+        self.progress.note(f"loading model {model.name}")
+        self._encoder = TorchEncoder(model)
         return self._encoder
+
+    def _ensure_query_export(self, store: Store, model: ModelSpec) -> None:
+        """Queries encode with the ONNX export: make it once per model, even when indexing with torch."""
+        from .embed import export_for_index, ready_onnx_folder
+
+        kind = store.meta("vector_kind", "fp32")
+        if ready_onnx_folder(model, self.paths, kind) is not None:
+            return
+        if store.meta("onnx_failed") == model.fingerprint:
+            return  # tried for this model already; queries fall back to the full model
+        try:
+            export_for_index(model, self.paths, kind)
+        except (ExportFailed, OnnxUnavailable) as e:
+            store.set_meta("onnx_failed", model.fingerprint)
+            self.progress.note(f"semsearch: {e} Queries will load the full model (slower start).")
 
     def _get_chunker(self, model: ModelSpec) -> Chunker:
         if self._chunker is None:
@@ -180,6 +222,7 @@ class Indexer:
             report.rebuilt_vectors = vi.damaged or (f"{vi.size} vectors, as asked" if options.rebuild else "")
         if not report.interrupted:
             store.drop_unused_embeddings()
+            self._ensure_query_export(store, model)
         return report
 
     def _process(self, store: Store, model: ModelSpec, todo: list[_Work], report: IndexReport) -> None:

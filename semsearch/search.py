@@ -41,10 +41,10 @@ class Hit:
     chunk_id: int = 0
 
 
-def _load_query_encoder(spec):
-    from .embed import TorchEncoder
+def _load_query_encoder(spec, store: Store):
+    from .embed import load_query_encoder
 
-    return TorchEncoder(spec)
+    return load_query_encoder(spec, store.paths, store.meta("vector_kind", "fp32"))
 
 
 def search(index_dir: Path, options: QueryOptions) -> list[Hit]:
@@ -63,7 +63,7 @@ def search(index_dir: Path, options: QueryOptions) -> list[Hit]:
             )
         if vi.size == 0:
             return []
-        query = _load_query_encoder(spec).encode_queries([options.text])
+        query = _load_query_encoder(spec, store).encode_queries([options.text])
         with store.snapshot():
             return _collect(store, vi, query, options)
     finally:

@@ -217,6 +217,12 @@ class Store:
         else:
             self.conn.execute("COMMIT")
 
+    def set_meta(self, key: str, value: str) -> None:
+        """Record a fact about the index that does not change what a search finds."""
+        with self.conn:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
     def set_model(self, model: ModelSpec, dim: int) -> None:
         """Record a new model and drop everything embedded with the old one (``--change-model``)."""
         with self.write() as gen:
