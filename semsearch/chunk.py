@@ -9,6 +9,7 @@ from .documents import Block, Chunk, Document
 
 DEFAULT_OVERLAP_TOKENS = 32
 MIN_BLOCK_TOKENS = 24  # smaller blocks (a heading alone, a one-line section) join their neighbour
+MAX_MERGE_GAP = 3  # ...when at most this many lines lie between them (line numbers stay exact)
 _TOP_LEVEL_CODE = re.compile(
     r"^(?:def |class |async def |fn |func |function |pub |export |public |private |static |impl |struct |enum |interface |type |const |let |var |module |@)"
 )
@@ -54,8 +55,8 @@ class Chunker:
         carry: Block | None = None
         for block in blocks:
             if carry is not None:
-                if carry.page == block.page and carry.cell == block.cell and carry.start_line < block.start_line:
-                    gap = block.start_line - (carry.start_line + carry.text.count("\n") + 1)
+                gap = block.start_line - (carry.start_line + carry.text.count("\n") + 1)
+                if carry.page == block.page and carry.cell == block.cell and 0 <= gap <= MAX_MERGE_GAP:
                     block = replace(block, text=carry.text + "\n" * (gap + 1) + block.text, start_line=carry.start_line)
                 else:
                     out.append(carry)
@@ -86,7 +87,7 @@ class Chunker:
         encodings = self.tokenizer.encode_batch(lines, add_special_tokens=False)
         units: list[_Unit] = []
         previous_blank = True
-        for offset, (line, enc) in enumerate(zip(lines, encodings, strict=False)):
+        for offset, (line, enc) in enumerate(zip(lines, encodings)):
             number = block.start_line + offset
             blank = not line.strip()
             if block.kind == "code":
@@ -109,31 +110,29 @@ class Chunker:
         return units
 
     def _chunk_block(self, block: Block) -> list[Chunk]:
+        """Pack whole segments (paragraphs, definitions) into chunks; split only a segment too big for one."""
         heading, budget = self._heading_budget(block.heading)
-        units = self._units(block, budget)
-        soft_target = int(budget * 0.6)
+        segments: list[list[_Unit]] = []
+        for unit in self._units(block, budget):
+            if unit.boundary or not segments:
+                segments.append([])
+            segments[-1].append(unit)
         groups: list[list[_Unit]] = []
         current: list[_Unit] = []
         size = 0
-        for unit in units:
-            if current and size + unit.tokens > budget:
-                groups.append(current)
-                tail: list[_Unit] = []
-                if not unit.boundary:  # a forced cut mid-paragraph: repeat a few lines for context
-                    tail_size = 0
-                    for u in reversed(current):
-                        if tail_size + u.tokens > self.overlap or tail_size + u.tokens + unit.tokens > budget:
-                            break
-                        tail.insert(0, u)
-                        tail_size += u.tokens
-                    if len(tail) == len(current):
-                        tail = []
-                current, size = tail, sum(u.tokens for u in tail)
-            elif current and unit.boundary and size >= soft_target:
-                groups.append(current)
+        for segment in segments:
+            seg_size = sum(u.tokens for u in segment)
+            if seg_size > budget:
+                if current:
+                    groups.append(current)
+                groups.extend(self._split_segment(segment, budget))
                 current, size = [], 0
-            current.append(unit)
-            size += unit.tokens
+            elif size + seg_size > budget:
+                groups.append(current)
+                current, size = list(segment), seg_size
+            else:
+                current.extend(segment)
+                size += seg_size
         if current:
             groups.append(current)
         chunks = []
@@ -155,6 +154,30 @@ class Chunker:
                 )
             )
         return chunks
+
+    def _split_segment(self, units: list[_Unit], budget: int) -> list[list[_Unit]]:
+        """Cut one over-long paragraph or definition by lines, repeating a few lines across each cut."""
+        groups: list[list[_Unit]] = []
+        current: list[_Unit] = []
+        size = 0
+        for unit in units:
+            if current and size + unit.tokens > budget:
+                groups.append(current)
+                tail: list[_Unit] = []
+                tail_size = 0
+                for u in reversed(current):
+                    if tail_size + u.tokens > self.overlap or tail_size + u.tokens + unit.tokens > budget:
+                        break
+                    tail.insert(0, u)
+                    tail_size += u.tokens
+                if len(tail) == len(current):
+                    tail, tail_size = [], 0
+                current, size = tail, tail_size
+            current.append(unit)
+            size += unit.tokens
+        if current:
+            groups.append(current)
+        return groups
 
     def _ensure_fits(self, chunk: Chunk) -> list[Chunk]:
         """Token counts of lines do not always add up exactly (merges across a newline); check and split."""

@@ -7,6 +7,7 @@ watcher answers never loads it (``client.run_fast``), which is most of what make
 from __future__ import annotations
 
 import functools
+import logging
 import sys
 
 from .errors import ExitCode, SemsearchError
@@ -51,7 +52,7 @@ def __getattr__(name: str):
 def stderr_console():
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def stdout_console():
@@ -60,12 +61,27 @@ def stdout_console():
     return Console(highlight=False, soft_wrap=True)
 
 
+class _NoticeHandler(logging.Handler):
+    """Library warnings reach the user as one line on stderr each (``semsearch: ...``)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        stderr_console().print(f"semsearch: {record.getMessage()}", markup=False, highlight=False, soft_wrap=True)
+
+
+def _setup_logging() -> None:
+    logger = logging.getLogger("semsearch")
+    if not any(isinstance(h, _NoticeHandler) for h in logger.handlers):
+        logger.addHandler(_NoticeHandler(logging.WARNING))
+        logger.propagate = False
+
+
 def handle_errors(command):
     """Turn a user-facing error into one sentence on stderr and its exit status; Ctrl-C into 130."""
     import typer
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
+        _setup_logging()
         try:
             return command(*args, **kwargs)
         except SemsearchError as e:

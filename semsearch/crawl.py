@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pathspec
 
-from .extractors import is_supported
+from .extractors import BINARY_FORMATS, is_supported
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+# PDFs and Word files carry images and fonts besides their text: their cap is this many times larger.
+DOCUMENT_CAP_FACTOR = 10
 IGNORE_FILES = (".gitignore", ".semsearchignore")
 
 # Folders nobody wants searched: dependencies, caches, virtual environments and build output.
@@ -156,8 +158,9 @@ def _check_file(path: Path, rel: str, name: str, st: os.stat_result, opts: Crawl
         if opts.report_skipped or explicit:
             yield Skipped(path, "unsupported file type")
         return
-    if st.st_size > opts.max_bytes:
-        yield Skipped(path, f"larger than the size cap ({opts.max_bytes // (1024 * 1024)} MB)")
+    cap = opts.max_bytes * (DOCUMENT_CAP_FACTOR if path.suffix.lower() in BINARY_FORMATS else 1)
+    if st.st_size > cap:
+        yield Skipped(path, f"larger than the size cap ({cap / (1024 * 1024):g} MB)")
         return
     yield FoundFile(path, st.st_size, st.st_mtime_ns)
 

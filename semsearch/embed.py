@@ -74,3 +74,96 @@ class TorchEncoder:
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         prefix = self.spec.query_prefix
         return self.encode([prefix + t for t in texts] if prefix else texts)
+
+
+class OnnxTextEncoder:
+    """The same model through onnxruntime and tokenizers only: no torch, ready in a fraction of a second."""
+
+    def __init__(self, spec: ModelSpec, folder):
+        from .onnx_encoder import OnnxEncoder  # numpy, onnxruntime, tokenizers
+
+        self.spec = spec
+        key = f"onnx:{folder}"
+        encoder = _loaded.get(key)
+        if encoder is None:
+            encoder = OnnxEncoder.load(folder)
+            _loaded[key] = encoder
+        self.onnx = encoder
+        self.dim = int(encoder.dim)
+
+    def encode(self, texts: list[str], on_batch: Callable[[int], None] | None = None) -> np.ndarray:
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(texts), BATCH_SIZE):
+            batch = texts[start : start + BATCH_SIZE]
+            out[start : start + len(batch)] = self.onnx.encode(batch, batch_size=BATCH_SIZE)
+            if on_batch:
+                on_batch(len(batch))
+        return out
+
+    def encode_documents(self, texts: list[str], on_batch: Callable[[int], None] | None = None) -> np.ndarray:
+        prefix = self.spec.document_prefix
+        return self.encode([prefix + t for t in texts] if prefix else texts, on_batch)
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        prefix = self.spec.query_prefix
+        return self.encode([prefix + t for t in texts] if prefix else texts)
+
+
+def onnx_folder(paths, kind: str):
+    return paths.onnx_dir / kind
+
+
+def export_for_index(spec: ModelSpec, paths, kind: str):
+    """Make the index's ONNX export of ``spec`` when it is missing or stale; returns its folder.
+
+    Raises ExportFailed (or OnnxUnavailable) when this model cannot be exported.
+    """
+    import json
+
+    from .onnx_export import export_onnx
+
+    folder = onnx_folder(paths, kind)
+    stamp = folder / "semsearch-model.json"
+    try:
+        if json.loads(stamp.read_text())["fingerprint"] == spec.fingerprint:
+            return folder
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    _offline()
+    export_onnx(spec.path, folder, quantize=kind == "int8")
+    stamp.write_text(json.dumps({"fingerprint": spec.fingerprint, "model": spec.ref}))
+    return folder
+
+
+def ready_onnx_folder(spec: ModelSpec, paths, kind: str):
+    """The index's ONNX export of ``spec`` when it is complete and current, else None (no heavy import)."""
+    import json
+
+    folder = onnx_folder(paths, kind)
+    try:
+        stamp = json.loads((folder / "semsearch-model.json").read_text())
+        if stamp["fingerprint"] == spec.fingerprint and (folder / "manifest.json").is_file():
+            return folder
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return None
+
+
+def load_query_encoder(spec: ModelSpec, paths, kind: str):
+    """The light ONNX encoder when the index has one; else the full model, with a one-line notice."""
+    import logging
+
+    from .errors import OnnxUnavailable
+
+    folder = ready_onnx_folder(spec, paths, kind)
+    if folder is not None:
+        try:
+            return OnnxTextEncoder(spec, folder)
+        except OnnxUnavailable as e:
+            reason = str(e)
+    else:
+        reason = "the index has no ONNX export of its model"
+    logging.getLogger(__name__).warning(
+        "using the full model for this query (slower start): %s; semsearch index makes the export", reason
+    )
+    return TorchEncoder(spec)

@@ -18,6 +18,10 @@ class SemsearchError(Exception):
     exit_code = ExitCode.ERROR
 
 
+class UsageError(SemsearchError):
+    pass
+
+
 class PathNotFound(SemsearchError):
     pass
 
@@ -40,6 +44,14 @@ class IndexBusy(SemsearchError):
 
 class ModelUnavailable(SemsearchError):
     pass
+
+
+class ExportFailed(SemsearchError):
+    """The model could not be exported to ONNX; the caller can go on with the torch encoder."""
+
+
+class OnnxUnavailable(ModelUnavailable):
+    """An exported ONNX encoder folder is missing, incomplete or unreadable."""
 
 
 class WatcherRunning(SemsearchError):

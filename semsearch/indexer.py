@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import threading
@@ -13,17 +14,20 @@ from . import vectors
 from .chunk import Chunker
 from .crawl import CrawlOptions, FoundFile, Skipped, Targets, crawl
 from .documents import Chunk
-from .errors import ExtractError, PathNotFound
+from .embed_choice import DEFAULT_BACKEND, vector_kind
+from .errors import ExportFailed, ExtractError, ModelMismatch, OnnxUnavailable, PathNotFound
 from .extractors import BINARY_FORMATS, extract
+from .extractors.text import looks_binary
 from .lock import write_lock
 from .models import ModelSpec, load_tokenizer, resolve_model
 from .paths import IndexPaths
 from .progress import Progress
 from .store import FileRow, Store, file_hash, text_hash
 
-EMBED_BATCH = 128  # chunks gathered before one encoder call and one commit
+log = logging.getLogger(__name__)
+
+EMBED_BATCH = 256  # chunks gathered before one encoder call and one commit
 QUEUE_FILES = 64  # files read ahead of the encoder
-SNIFF_BYTES = 8192
 
 
 @dataclass
@@ -31,6 +35,7 @@ class IndexOptions:
     paths: list[Path] = field(default_factory=list)  # empty: every root the index already has
     model: str | None = None
     change_model: bool = False
+    backend: str | None = None  # "onnx" (default), "torch" or "onnx-int8"; None: the index's own
     rebuild: bool = False  # rebuild the vector structure from the stored vectors
     crawl: CrawlOptions = field(default_factory=CrawlOptions)
     # When given (the watcher's changed files and folders): look only at these, under the same rules, and
@@ -50,6 +55,7 @@ class IndexReport:
     chunks_embedded: int = 0
     chunks_reused: int = 0
     skipped: list[tuple[Path, str]] = field(default_factory=list)
+    warnings: list[tuple[Path, str]] = field(default_factory=list)
     interrupted: bool = False
     seconds: float = 0.0
     rebuilt_vectors: str = ""  # why the vector file was rebuilt, when it was
@@ -78,6 +84,7 @@ class _Work:
     error: str | None = None  # the file is recorded without chunks, for this reason
     keep: bool = False  # unreadable now: leave what the index has
     touch: bool = False  # same bytes, new stat
+    warnings: list[str] = field(default_factory=list)  # what the extractor noticed (damaged page...)
 
 
 class Indexer:
@@ -86,6 +93,7 @@ class Indexer:
         self.progress = progress or Progress()
         self._encoder = None
         self._chunker: Chunker | None = None
+        self._backend = DEFAULT_BACKEND
 
     # -- public --------------------------------------------------------------------------------
 
@@ -111,27 +119,66 @@ class Indexer:
             if not options.paths:
                 Store.open(self.paths)  # raises NoIndex with the message that says how to start
             model = resolve_model(options.model)
+            self._backend = options.backend or DEFAULT_BACKEND
             encoder = self._load_encoder(model)
-            return Store.create(self.paths, model, encoder.dim), model
+            store = Store.create(self.paths, model, encoder.dim)
+            store.set_meta("vector_kind", vector_kind(self._backend))
+            return store, model
         store = Store.open(self.paths)
         try:
             model = resolve_model(options.model or store.model_ref)
-            if options.change_model and model.fingerprint != store.meta("model_fingerprint"):
+            stored_kind = store.meta("vector_kind", "fp32")
+            self._backend = options.backend or ("onnx-int8" if stored_kind == "int8" else DEFAULT_BACKEND)
+            kind = vector_kind(self._backend)
+            if options.change_model and (model.fingerprint != store.meta("model_fingerprint") or kind != stored_kind):
                 store.set_model(model, self._load_encoder(model).dim)
+                store.set_meta("vector_kind", kind)
                 self.paths.faiss_meta.unlink(missing_ok=True)  # its vectors belong to the old model
             store.check_model(model)
+            if kind != store.meta("vector_kind", "fp32"):
+                raise ModelMismatch(
+                    f"This index holds {stored_kind} vectors; --backend {self._backend} makes {kind} ones. "
+                    f"To switch, re-embed it with: semsearch index --backend {self._backend} --change-model"
+                )
         except BaseException:
             store.close()
             raise
         return store, model
 
     def _load_encoder(self, model: ModelSpec):
-        if self._encoder is None:
-            from .embed import TorchEncoder
+        """The document encoder: ONNX (exported once into the index folder) unless asked for torch."""
+        if self._encoder is not None:
+            return self._encoder
+        from .embed import OnnxTextEncoder, TorchEncoder, export_for_index
 
-            self.progress.note(f"loading model {model.name}")
-            self._encoder = TorchEncoder(model)
+        kind = vector_kind(self._backend)
+        if self._backend != "torch":
+            try:
+                folder = export_for_index(model, self.paths, kind)
+                self._encoder = OnnxTextEncoder(model, folder)
+                return self._encoder
+            except (ExportFailed, OnnxUnavailable) as e:
+                if kind == "int8":
+                    raise
+                self.progress.note(f"semsearch: {e} Indexing with the full model instead (slower).")
+        self.progress.note(f"loading model {model.name}")
+        self._encoder = TorchEncoder(model)
         return self._encoder
+
+    def _ensure_query_export(self, store: Store, model: ModelSpec) -> None:
+        """Queries encode with the ONNX export: make it once per model, even when indexing with torch."""
+        from .embed import export_for_index, ready_onnx_folder
+
+        kind = store.meta("vector_kind", "fp32")
+        if ready_onnx_folder(model, self.paths, kind) is not None:
+            return
+        if store.meta("onnx_failed") == model.fingerprint:
+            return  # tried for this model already; queries fall back to the full model
+        try:
+            export_for_index(model, self.paths, kind)
+        except (ExportFailed, OnnxUnavailable) as e:
+            store.set_meta("onnx_failed", model.fingerprint)
+            self.progress.note(f"semsearch: {e} Queries will load the full model (slower start).")
 
     def _get_chunker(self, model: ModelSpec) -> Chunker:
         if self._chunker is None:
@@ -183,24 +230,19 @@ class Indexer:
             self.progress.finish()
             # Whatever happened, the vector file follows the database (a crash before this is repaired on open).
             if options.save_vectors or options.rebuild:
-                report.rebuilt_vectors = self._save_vectors(store, options.rebuild)
+                vi = vectors.save_and_prune(_fresh(store, options.rebuild))
+                report.rebuilt_vectors = vi.damaged or (f"{vi.size} vectors, as asked" if options.rebuild else "")
         if not report.interrupted:
             store.drop_unused_embeddings()
+            self._ensure_query_export(store, model)
         return report
-
-    def _save_vectors(self, store: Store, rebuild: bool = False) -> str:
-        """Write the vector file as of the database; why it had to be rebuilt, if it had to."""
-        vi = vectors.load(_fresh(store, rebuild))
-        vectors.save(vi, self.paths)
-        store.drop_tombstones(vi.generation)
-        return vi.damaged
 
     def save_vectors(self) -> None:
         """Bring the saved vector file up to the database, after passes run with ``save_vectors=False``."""
         with write_lock(self.paths, self.progress):
             store = Store.open(self.paths)
             try:
-                self._save_vectors(store)
+                vectors.save_and_prune(store)
             finally:
                 store.close()
 
@@ -242,7 +284,7 @@ class Indexer:
                     pending.append(work)
                 else:
                     known = store.known_hashes(h for h in work.hashes if h not in pending_texts)
-                    for h, c in zip(work.hashes, work.chunks, strict=False):
+                    for h, c in zip(work.hashes, work.chunks):
                         if h in known or h in pending_texts:
                             report.chunks_reused += 1
                         else:
@@ -285,6 +327,7 @@ class Indexer:
                     continue
                 if work.error:
                     report.skipped.append((found.path, work.error))
+                report.warnings.extend((found.path, w) for w in work.warnings)
                 store.replace_file(gen, found.path, found.size, found.mtime_ns, work.sha256, work.chunks, work.error)
                 if work.existing:
                     report.updated += 1
@@ -310,7 +353,7 @@ def _prepare(work: _Work, chunker: Chunker) -> None:
     if work.existing and work.existing.sha256 == work.sha256 and not work.existing.error:
         work.touch = True
         return
-    if path.suffix.lower() not in BINARY_FORMATS and b"\x00" in data[:SNIFF_BYTES]:
+    if path.suffix.lower() not in BINARY_FORMATS and looks_binary(data):
         work.error = "binary file"
         return
     try:
@@ -322,6 +365,11 @@ def _prepare(work: _Work, chunker: Chunker) -> None:
     except RecursionError:
         work.error = "too deeply nested to read"
         return
+    except Exception as e:  # a bug in an extractor must not end the run: report the file and go on
+        log.debug("unexpected error while reading %s", path, exc_info=True)
+        work.error = f"could not be read ({type(e).__name__}: {e})"
+        return
+    work.warnings = document.warnings
     work.hashes = [text_hash(c.embed_text) for c in work.chunks]
 
 
@@ -330,7 +378,7 @@ def _under_any(path: Path, roots: list[Path]) -> bool:
 
 
 def _fresh(store: Store, rebuild: bool) -> Store:
-    if rebuild:
+    if rebuild:  # forget the saved file: load() then builds the structure from every stored vector
         store.paths.faiss_meta.unlink(missing_ok=True)
     return store
 
@@ -356,9 +404,7 @@ def remove(index_dir: Path, target: Path, progress: Progress | None = None) -> R
                 store.delete_files(gen, [row.id for row in files])
                 if is_root:
                     store.remove_root(gen, target)
-            vi = vectors.load(store)
-            vectors.save(vi, paths)
-            store.drop_tombstones(vi.generation)
+            vectors.save_and_prune(store)
             store.drop_unused_embeddings()
         finally:
             store.close()

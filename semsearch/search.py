@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,10 +11,12 @@ from typing import TYPE_CHECKING
 
 from .models import resolve_model
 from .paths import IndexPaths
+from .store import Store
 
-if TYPE_CHECKING:  # FAISS and numpy load only when a search runs: a query answered by a watcher never needs them
+if TYPE_CHECKING:
     from . import vectors
-    from .store import Store
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -38,24 +41,29 @@ class Hit:
     chunk_id: int = 0
 
 
-def _load_query_encoder(spec):
-    from .embed import TorchEncoder
+def _load_query_encoder(spec, store: Store):
+    from .embed import load_query_encoder
 
-    return TorchEncoder(spec)
+    return load_query_encoder(spec, store.paths, store.meta("vector_kind", "fp32"))
 
 
 def search(index_dir: Path, options: QueryOptions) -> list[Hit]:
-    from . import vectors
-    from .store import Store
+    from . import vectors  # faiss: only when searching (render imports this module for Hit)
 
     store = Store.open(IndexPaths(index_dir))
     try:
         spec = resolve_model(store.model_ref)
         store.check_model(spec)
         vi = vectors.load(store)
+        if vi.damaged:
+            log.warning(
+                "the vector file was rebuilt in memory from stored vectors (%s); "
+                "run semsearch index --rebuild to save it",
+                vi.damaged,
+            )
         if vi.size == 0:
             return []
-        return search_with(store, vi, _load_query_encoder(spec), options)
+        return search_with(store, vi, _load_query_encoder(spec, store), options)
     finally:
         store.close()
 
@@ -92,7 +100,7 @@ def _collect(store: Store, vi: vectors.VectorIndex, query, options: QueryOptions
         hits: list[Hit] = []
         seen_files: set[Path] = set()
         exhausted = k >= vi.size
-        for score, cid in zip(scores[0], ids[0], strict=False):
+        for score, cid in zip(scores[0], ids[0]):
             row = rows.get(int(cid))
             if row is None:  # removed since the vector structure was read
                 continue

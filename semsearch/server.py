@@ -37,7 +37,7 @@ class QueryServer:
         try:
             self.spec = resolve_model(self.store.model_ref)
             self.store.check_model(self.spec)
-            self.encoder = _load_query_encoder(self.spec)
+            self.encoder = _load_query_encoder(self.spec, self.store)  # the same encoder as an in-process query
             self.encoder.encode_queries(["warm up"])  # the first encoding pays for lazy initialisation
             self.vi = vectors.load(self.store)
         except BaseException:

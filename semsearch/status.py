@@ -51,9 +51,9 @@ def index_status(index_dir: Path) -> IndexStatus:
     finally:
         store.close()
     try:
-        vectors_gen = int(json.loads(paths.faiss_meta.read_text())["generation"])
-    except (OSError, ValueError, KeyError):
-        vectors_gen = None
+        vectors_gen: int | None = int(json.loads(paths.faiss_meta.read_text())["generation"])
+    except (OSError, ValueError, KeyError, TypeError):
+        vectors_gen = None  # no vector file yet, or an unreadable one (rebuilt on next use)
     size = sum(f.stat().st_size for f in paths.root.iterdir() if f.is_file())
     return IndexStatus(
         index_dir=str(paths.root),

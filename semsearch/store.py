@@ -11,13 +11,15 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from .documents import Chunk
 from .errors import IndexCorrupt, ModelMismatch, NoIndex
 from .models import ModelSpec
 from .paths import IndexPaths
+
+if TYPE_CHECKING:  # numpy is imported where vectors are handled, so status stays light
+    import numpy as np
 
 FORMAT_VERSION = 1
 
@@ -215,6 +217,12 @@ class Store:
         else:
             self.conn.execute("COMMIT")
 
+    def set_meta(self, key: str, value: str) -> None:
+        """Record a fact about the index that does not change what a search finds."""
+        with self.conn:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
     def set_model(self, model: ModelSpec, dim: int) -> None:
         """Record a new model and drop everything embedded with the old one (``--change-model``)."""
         with self.write() as gen:
@@ -232,7 +240,9 @@ class Store:
 
     def put_embeddings(self, hashes: list[str], vectors: np.ndarray) -> None:
         """Store vectors by the hash of their text (a transaction of its own: embedded work is kept)."""
-        rows = [(h, v.astype(np.float32).tobytes()) for h, v in zip(hashes, vectors, strict=False)]
+        import numpy as np
+
+        rows = [(h, v.astype(np.float32).tobytes()) for h, v in zip(hashes, vectors)]
         with self.conn:
             self.conn.execute("BEGIN")
             self.conn.executemany("INSERT OR IGNORE INTO embeddings VALUES (?, ?)", rows)
@@ -329,6 +339,8 @@ class Store:
 
     def vectors_since(self, gen: int) -> tuple[np.ndarray, np.ndarray]:
         """Ids and vectors of the chunks added after generation ``gen`` (all of them for 0)."""
+        import numpy as np
+
         rows = self.conn.execute(
             "SELECT c.id, e.vector FROM chunks c JOIN embeddings e ON e.text_hash = c.text_hash WHERE c.gen > ?",
             (gen,),
@@ -338,6 +350,8 @@ class Store:
         return ids, vectors
 
     def tombstones_since(self, gen: int) -> np.ndarray:
+        import numpy as np
+
         rows = self.conn.execute("SELECT chunk_id FROM tombstones WHERE gen > ?", (gen,)).fetchall()
         return np.array([r[0] for r in rows], dtype=np.int64)
 

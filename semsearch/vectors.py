@@ -94,13 +94,14 @@ def refresh(vi: VectorIndex, store: Store) -> VectorIndex:
         if gen == vi.generation:
             return vi
         # Read after the snapshot began: tombstones are dropped only up to a generation already saved.
-        if vi.generation < gen and _saved_generation(store.paths) <= vi.generation:
+        if vi.generation < gen and _generation_on_disk(store.paths) <= vi.generation:
             _apply_changes(vi.index, store, vi.generation)
             return VectorIndex(vi.index, gen)
     return load(store)
 
 
-def _saved_generation(paths: IndexPaths) -> int:
+def _generation_on_disk(paths: IndexPaths) -> int:
+    """Like saved_generation, but a missing file is unknown ground, not generation 0."""
     try:
         return int(json.loads(paths.faiss_meta.read_text())["generation"])
     except (OSError, ValueError, KeyError, TypeError):
@@ -135,6 +136,22 @@ def save(vi: VectorIndex, paths: IndexPaths) -> None:
     for old in paths.root.glob("vectors-*.faiss"):
         if old != target:
             old.unlink(missing_ok=True)
+
+
+def saved_generation(paths: IndexPaths) -> int:
+    """The generation of the vector file on disk (0 when there is none)."""
+    try:
+        return int(json.loads(paths.faiss_meta.read_text())["generation"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+
+
+def save_and_prune(store: Store) -> VectorIndex:
+    """Bring the vector file up to the database and save it; then forget tombstones it no longer needs."""
+    vi = load(store)
+    save(vi, store.paths)
+    store.drop_tombstones(saved_generation(store.paths))  # only what the file on disk already reflects
+    return vi
 
 
 def _fsync(path: str) -> None:

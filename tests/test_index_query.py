@@ -230,3 +230,22 @@ def test_dry_run_lists_without_indexing(cli, corpus, isolated_home):
     assert "index  " + str(corpus / "music/guitar.txt") in result.stdout
     assert "node_modules" in result.stdout and "dependency, cache or build folder" in result.stdout
     assert not isolated_home.exists()
+
+
+def test_unchanged_files_are_not_even_read(cli, corpus, monkeypatch):
+    import builtins
+
+    import semsearch.indexer as indexer_module
+
+    cli("index", corpus)
+    (corpus / "music/guitar.txt").write_text("Practising the piano instead: scales and arpeggios.")
+    opened: list[str] = []
+
+    def counting_open(file, *args, **kwargs):
+        opened.append(str(file))
+        return builtins.open(file, *args, **kwargs)
+
+    monkeypatch.setattr(indexer_module, "open", counting_open, raising=False)
+    result = cli("index", corpus)
+    assert "1 updated" in result.stdout and "5 unchanged" in result.stdout
+    assert opened == [str(corpus / "music/guitar.txt")]

@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from ..cli import IndexDir, app, handle_errors, stderr_console, stdout_console
-from ..errors import ExitCode
+from ..embed_choice import BACKENDS
+from ..errors import ExitCode, UsageError
 from ..paths import resolve_index_dir
 
 
@@ -37,6 +38,15 @@ def index(
     change_model: Annotated[
         bool, typer.Option("--change-model", help="Re-embed everything with --model, replacing the index's model.")
     ] = False,
+    backend: Annotated[
+        Optional[str],
+        typer.Option(
+            "--backend",
+            help="Encoder for documents: onnx (default; same vectors as torch, no torch at query time), "
+            "torch, or onnx-int8 (faster, slightly lower quality).",
+            show_default=False,
+        ),
+    ] = None,
     rebuild: Annotated[
         bool, typer.Option("--rebuild", help="Rebuild the vector file from the stored vectors (no re-embedding).")
     ] = False,
@@ -49,6 +59,8 @@ def index(
     """
     from ..crawl import CrawlOptions
 
+    if backend is not None and backend not in BACKENDS:
+        raise UsageError(f"Unknown --backend {backend!r}; choose one of: {', '.join(BACKENDS)}.")
     crawl_options = CrawlOptions(max_bytes=int(max_size * 1024 * 1024), include=include or [], exclude=exclude or [])
     root = resolve_index_dir(index_dir)
     if dry_run:
@@ -58,7 +70,14 @@ def index(
     err = stderr_console()
     indexer = Indexer(root, _progress(err, quiet))
     report = indexer.run(
-        IndexOptions(paths=paths or [], model=model, change_model=change_model, rebuild=rebuild, crawl=crawl_options)
+        IndexOptions(
+            paths=paths or [],
+            model=model,
+            change_model=change_model,
+            rebuild=rebuild,
+            backend=backend,
+            crawl=crawl_options,
+        )
     )
     from ..render import safe
 
@@ -67,6 +86,9 @@ def index(
     shown = report.skipped if verbose else [s for s in report.skipped if not s[1].startswith("unsupported")]
     for path, reason in shown[:20]:
         err.print(f"skipped {safe(str(path))}: {reason}", markup=False, highlight=False, soft_wrap=True)
+    if verbose:
+        for path, warning in report.warnings:
+            err.print(f"warning {safe(str(path))}: {warning}", markup=False, highlight=False, soft_wrap=True)
     if len(shown) > 20:
         err.print(f"... and {len(shown) - 20} more skipped (see semsearch index --dry-run)", markup=False)
     if report.interrupted:

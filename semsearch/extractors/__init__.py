@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..documents import Document
-from . import text
+from . import docx, html, notebook, pdf, text
 
 Extractor = Callable[[Path, bytes], Document]
 
@@ -15,10 +15,15 @@ _BY_SUFFIX: dict[str, Extractor] = {
     ".md": text.extract_markdown,
     ".markdown": text.extract_markdown,
     ".rst": text.extract_rst,
+    ".pdf": pdf.extract_pdf,
+    ".html": html.extract_html,
+    ".htm": html.extract_html,
+    ".docx": docx.extract_docx,
+    ".ipynb": notebook.extract_notebook,
 }
 
 # formats that are binary containers: the crawler must not sniff them for NUL bytes
-BINARY_FORMATS: frozenset[str] = frozenset()
+BINARY_FORMATS: frozenset[str] = frozenset({".pdf", ".docx"})
 
 
 def extractor_for(path: Path) -> Extractor:
