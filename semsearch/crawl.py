@@ -67,6 +67,7 @@ class CrawlOptions:
     )  # globs, matched against the path relative to the root and the name
     exclude_dirs: list[Path] = field(default_factory=list)  # absolute folders never entered (the index itself)
     report_skipped: bool = False  # yield Skipped entries for ignored files and folders too
+    only: list[Path] | None = None  # look only at these files and folders (and the way to them)
 
 
 def _matches(globs: list[str], rel: str, name: str) -> bool:
@@ -111,19 +112,17 @@ class Targets:
             path = parent
 
 
-def crawl(
-    roots: list[Path], options: CrawlOptions | None = None, only: list[Path] | None = None
-) -> Iterator[FoundFile | Skipped]:
+def crawl(roots: list[Path], options: CrawlOptions | None = None) -> Iterator[FoundFile | Skipped]:
     """Yield every indexable file under ``roots`` (files or folders), and Skipped entries for problems.
 
     Unreadable folders and broken links are reported as Skipped, never raised. With
-    ``options.report_skipped`` ignored entries are reported too (for ``--dry-run``). With ``only``
+    ``options.report_skipped`` ignored entries are reported too (for ``--dry-run``). With ``options.only``
     (changed files and folders under the roots) just those are looked at, under the same rules as a
     full crawl: the folders leading to them are entered (their ignore files read), nothing else.
     """
     opts = options or CrawlOptions()
     excluded = {os.path.normcase(str(p)) for p in opts.exclude_dirs}
-    targets = Targets(only) if only is not None else None
+    targets = Targets(opts.only) if opts.only is not None else None
     for root in roots:
         root = root.absolute()
         restricted = targets is not None and not targets.covers(os.path.normpath(root))

@@ -198,8 +198,9 @@ class Indexer:
         crawl_options.exclude_dirs = [*crawl_options.exclude_dirs, self.paths.root]
         seen: set[Path] = set()
         todo: list[_Work] = []
+        crawl_options.only = options.only
         only = Targets(options.only) if options.only is not None else None
-        for item in crawl(roots, crawl_options, only=options.only):
+        for item in crawl(roots, crawl_options):
             if isinstance(item, Skipped):
                 report.skipped.append((item.path, item.reason))
                 continue

@@ -217,27 +217,37 @@ def test_editing_gitignore_takes_newly_ignored_files_out(cli, corpus, start_watc
 
 def test_a_file_that_fails_is_logged_and_the_watcher_carries_on(cli, corpus, start_watcher, monkeypatch):
     import semsearch.indexer
+    from semsearch.store import Store
 
-    real_extract = semsearch.indexer.extract
+    real_extract, real_replace = semsearch.indexer.extract, Store.replace_file
 
     def extract(path, data):  # a bug in an extractor, for one file
         if path.name == "poison.txt":
             raise RuntimeError("extractor bug")
         return real_extract(path, data)
 
+    def replace_file(self, gen, path, *args, **kwargs):  # a write that fails for one file (the batch raises)
+        if path.name == "unwritable.txt":
+            raise OSError(5, "Input/output error")
+        return real_replace(self, gen, path, *args, **kwargs)
+
     monkeypatch.setattr(semsearch.indexer, "extract", extract)
+    monkeypatch.setattr(Store, "replace_file", replace_file)
     cli("index", corpus)
     watcher = start_watcher(corpus)
     (corpus / "poison.txt").write_text("This file trips the extractor.")
+    (corpus / "unwritable.txt").write_text("This file cannot be recorded.")
     (corpus / "fine.txt").write_text("Penguins huddle together to survive the Antarctic winter.")
-    eventually(lambda: str(corpus / "fine.txt") in files_found(cli), "the good file next to the bad one")
+    eventually(lambda: str(corpus / "fine.txt") in files_found(cli), "the good file next to the bad ones")
     (corpus / "binary.txt").write_bytes(b"\x00\x01\x02 not text" * 100)
     through_barrier(cli, watcher, corpus)
     log = IndexPaths(watcher.paths.root).log.read_text()
-    assert "could not index" in log and "poison.txt" in log and "extractor bug" in log
+    assert f"skipped {corpus / 'poison.txt'}: could not be read (RuntimeError: extractor bug)" in log
+    assert f"could not index {corpus / 'unwritable.txt'}" in log and "Input/output error" in log
     assert f"skipped {corpus / 'binary.txt'}: binary file" in log
-    assert watcher.thread.is_alive() and watcher.state.errors >= 2
-    assert str(corpus / "poison.txt") not in files_found(cli)
+    assert watcher.thread.is_alive() and watcher.state.errors >= 3
+    found = files_found(cli)
+    assert str(corpus / "poison.txt") not in found and str(corpus / "unwritable.txt") not in found
 
 
 def test_changes_made_while_nobody_watched_are_caught_up_at_start(cli, corpus, start_watcher):
