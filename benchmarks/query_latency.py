@@ -3,7 +3,9 @@
 Each measurement is a fresh `semsearch query` process, as a user would run it, repeated; medians are
 reported as wall-clock time and as the CPU time of the process (user + system, steadier on a busy
 machine), both in full and beyond Python's own start-up (`python -c pass`, measured the same way).
-The warm figure's wall time includes the watcher's work (encoding the query, searching) and its CPU
+The cold process encodes the query as any in-process query does (with the index's ONNX export when it
+has one, else the full model). The warm figure's wall time includes the watcher's work (encoding the
+query, searching) and its CPU
 time does not. Queries print as a person sees them (Rich text); one more row prints JSON lines.
 The target: warm under 50 ms (wall) beyond start-up, and ten times faster than cold.
 
@@ -108,7 +110,6 @@ def main() -> None:
 
         rows = [measure("python -c pass", lambda i: [sys.executable, "-c", "pass"], args.runs, env)]
         rows.append(measure("in-process (cold)", query_args, args.runs, env))
-        # A third column goes here: a cold query with a lightweight encoder (ONNX), once that exists.
         subprocess.run([*command(), "watch", "--background", "-q"], env=env, check=True, stdout=subprocess.DEVNULL)
         try:
             wait_for_watcher(env)

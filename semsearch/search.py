@@ -9,12 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .models import resolve_model
 from .paths import IndexPaths
-from .store import Store
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # loaded when a search runs: a query a watcher answers only needs QueryOptions and Hit
     from . import vectors
+    from .store import Store
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +48,8 @@ def _load_query_encoder(spec, store: Store):
 
 def search(index_dir: Path, options: QueryOptions) -> list[Hit]:
     from . import vectors  # faiss: only when searching (render imports this module for Hit)
+    from .models import resolve_model
+    from .store import Store
 
     store = Store.open(IndexPaths(index_dir))
     try:
