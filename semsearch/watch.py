@@ -263,6 +263,9 @@ class Watcher:
     def run(self) -> None:
         """Catch up, then follow changes until stopped. Raises SemsearchError when it cannot start."""
         roots = resolve_roots(self.paths.root, self.options.paths)
+        from . import onnx_encoder
+
+        onnx_encoder.SPIN = False  # a long-lived process: idle encoder threads must not spin
         try:
             with watch_lock(self.paths):
                 self._setup_log()
