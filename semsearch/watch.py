@@ -263,9 +263,12 @@ class Watcher:
     def run(self) -> None:
         """Catch up, then follow changes until stopped. Raises SemsearchError when it cannot start."""
         roots = resolve_roots(self.paths.root, self.options.paths)
-        from . import onnx_encoder
+        try:
+            from . import onnx_encoder
 
-        onnx_encoder.SPIN = False  # a long-lived process: idle encoder threads must not spin
+            onnx_encoder.SPIN = False  # a long-lived process: idle encoder threads must not spin
+        except ImportError:  # no onnxruntime: the full model is used, and this does not apply
+            pass
         try:
             with watch_lock(self.paths):
                 self._setup_log()
