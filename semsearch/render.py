@@ -152,3 +152,25 @@ def print_status(console: Console, status) -> None:
     if not status.vectors_current:
         table.add_row("vectors", "behind the database (an interrupted run); the next index or query catches up")
     console.print(table)
+
+
+def print_check(console: Console, report) -> None:
+    """The result of ``semsearch check``: counts, then each problem and note as a sentence."""
+    saved = "none" if report.saved_generation is None else str(report.saved_generation)
+    console.print(f"index       {safe(report.index_dir)}", markup=False, highlight=False, soft_wrap=True)
+    console.print(f"generation  {report.generation} (vector file: {saved})", markup=False, highlight=False)
+    console.print(
+        f"counts      {report.files} files, {report.chunks} chunks, {report.vectors} vectors, "
+        f"{report.embeddings} stored embeddings",
+        markup=False,
+        highlight=False,
+    )
+    for note in report.notes:
+        console.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)
+    for problem in report.problems:
+        console.print(f"problem: {problem}", markup=False, highlight=False, soft_wrap=True)
+    if report.consistent:
+        console.print("OK: the index is consistent.", markup=False, highlight=False)
+    else:
+        n = len(report.problems)
+        console.print(f"The index has {n} problem{'s' if n != 1 else ''}.", markup=False, highlight=False)

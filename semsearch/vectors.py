@@ -130,6 +130,18 @@ def save_and_prune(store: Store) -> VectorIndex:
     return vi
 
 
+def leftovers(paths: IndexPaths) -> list:
+    """Files an interrupted run left in the index folder: unfinished writes and vector files no longer named."""
+    current = None
+    try:
+        current = paths.faiss_file(int(json.loads(paths.faiss_meta.read_text())["generation"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    found = [*paths.root.glob(".vectors-*.tmp"), *paths.root.glob(f".{paths.faiss_meta.name}-*.tmp")]
+    found += [p for p in paths.root.glob("vectors-*.faiss") if p != current]
+    return sorted(found)
+
+
 def _fsync(path: str) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
