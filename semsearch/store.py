@@ -205,17 +205,27 @@ class Store:
     @contextmanager
     def write(self) -> Iterator[int]:
         """One write transaction; yields its generation number. Readers never see half of it."""
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
             gen = self.generation + 1
             self.conn.execute("UPDATE meta SET value = ? WHERE key = 'generation'", (str(gen),))
             self.conn.execute("UPDATE meta SET value = ? WHERE key = 'updated_at'", (str(time.time()),))
             yield gen
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        else:
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """BEGIN IMMEDIATE ... COMMIT, rolled back on any error, a failed COMMIT included.
+
+        SQLite may already have rolled back by itself (a full disk, SQLITE_FULL, ends the transaction):
+        then there is nothing to roll back, and the original error is the one raised.
+        """
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
             self.conn.execute("COMMIT")
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
 
     def set_meta(self, key: str, value: str) -> None:
         """Record a fact about the index that does not change what a search finds."""
@@ -243,8 +253,7 @@ class Store:
         import numpy as np
 
         rows = [(h, v.astype(np.float32).tobytes()) for h, v in zip(hashes, vectors)]
-        with self.conn:
-            self.conn.execute("BEGIN")
+        with self._transaction():
             self.conn.executemany("INSERT OR IGNORE INTO embeddings VALUES (?, ?)", rows)
 
     def known_hashes(self, hashes: Iterable[str]) -> set[str]:
@@ -305,16 +314,14 @@ class Store:
         self.conn.execute(f"DELETE FROM chunks WHERE {where}", args)
 
     def drop_unused_embeddings(self) -> int:
-        with self.conn:
-            self.conn.execute("BEGIN")
+        with self._transaction():
             cur = self.conn.execute(
                 "DELETE FROM embeddings WHERE NOT EXISTS (SELECT 1 FROM chunks c WHERE c.text_hash = embeddings.text_hash)"
             )
             return cur.rowcount
 
     def drop_tombstones(self, upto_gen: int) -> None:
-        with self.conn:
-            self.conn.execute("BEGIN")
+        with self._transaction():
             self.conn.execute("DELETE FROM tombstones WHERE gen <= ?", (upto_gen,))
 
     # -- reading --------------------------------------------------------------------------------
