@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,16 +31,31 @@ _SQLITE_ERRNO = {
 }
 
 
-def _reason(e: BaseException) -> tuple[str, int | None]:
+FULL_BELOW = 1024 * 1024  # free bytes under which an I/O error from SQLite is taken for a full disk
+
+
+def _reason(paths: IndexPaths, e: BaseException) -> tuple[str, int | None]:
     """A short description of ``e`` and the errno it stands for (when there is one)."""
     if isinstance(e, OSError):
         return (e.strerror or str(e)), e.errno
     name = getattr(e, "sqlite_errorname", "") or ""
     code = _SQLITE_ERRNO.get(name)
     if code is None and name.startswith("SQLITE_IOERR"):
-        code = errno.EIO
+        # SQLite does not pass the errno on; a write that failed on an (almost) full disk is a full disk
+        code = errno.ENOSPC if _free_bytes(paths) < FULL_BELOW else errno.EIO
     text = {errno.ENOSPC: "No space left on device", errno.EACCES: "Permission denied"}.get(code, str(e))
     return text, code
+
+
+def _free_bytes(paths: IndexPaths) -> int:
+    folder = paths.root
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        st = os.statvfs(folder)
+    except (OSError, AttributeError):
+        return FULL_BELOW
+    return st.f_bavail * st.f_frsize
 
 
 @contextmanager
@@ -77,7 +93,7 @@ def _translate(paths: IndexPaths, e: BaseException, writing: bool) -> SemsearchE
         )
     if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
         return IndexBusy(f"The index at {paths.root} is locked by another process ({e}); try again in a moment.")
-    reason, code = _reason(e)
+    reason, code = _reason(paths, e)
     where = getattr(e, "filename", None)
     place = f"{paths.root}" if not where else f"{paths.root} ({where})"
     if not writing:

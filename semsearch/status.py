@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .faults import reading_index
 from .paths import IndexPaths
 from .store import Store
 
@@ -38,6 +39,11 @@ class IndexStatus:
 
 def index_status(index_dir: Path) -> IndexStatus:
     paths = IndexPaths(index_dir)
+    with reading_index(paths):
+        return _index_status(paths)
+
+
+def _index_status(paths: IndexPaths) -> IndexStatus:
     store = Store.open(paths)
     try:
         with store.snapshot() as gen:

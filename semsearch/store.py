@@ -123,21 +123,30 @@ class Store:
     def create(cls, paths: IndexPaths, model: ModelSpec, dim: int) -> Store:
         paths.root.mkdir(parents=True, exist_ok=True)
         tmp = paths.db.with_name(paths.db.name + ".new")
-        tmp.unlink(missing_ok=True)
-        conn = cls._connect(tmp)
-        with conn:
-            conn.executescript(_SCHEMA)
-            meta = {
-                "format_version": str(FORMAT_VERSION),
-                "created_at": str(time.time()),
-                "updated_at": "",
-                "generation": "0",
-                "dim": str(dim),
-            }
-            meta.update(_model_meta(model))
-            conn.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
-        conn.close()
-        os.replace(tmp, paths.db)  # the index appears whole or not at all
+        leftovers = [tmp, *(tmp.with_name(tmp.name + suffix) for suffix in ("-wal", "-shm", "-journal"))]
+        for path in leftovers:  # of a creation killed or failed before: a stale WAL must not meet a new file
+            path.unlink(missing_ok=True)
+        try:
+            conn = cls._connect(tmp)
+            try:
+                with conn:
+                    conn.executescript(_SCHEMA)
+                    meta = {
+                        "format_version": str(FORMAT_VERSION),
+                        "created_at": str(time.time()),
+                        "updated_at": "",
+                        "generation": "0",
+                        "dim": str(dim),
+                    }
+                    meta.update(_model_meta(model))
+                    conn.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
+            finally:
+                conn.close()
+            os.replace(tmp, paths.db)  # the index appears whole or not at all
+        except BaseException:
+            for path in leftovers:
+                path.unlink(missing_ok=True)
+            raise
         return cls.open(paths)
 
     @staticmethod
@@ -148,6 +157,8 @@ class Store:
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
         except sqlite3.DatabaseError as e:
+            if not _is_damage(e):
+                raise  # a full disk, a read-only folder...: see faults.py
             raise IndexCorrupt(
                 f"The index database {db} is damaged ({e}); move it aside and index again to rebuild it."
             ) from e
@@ -157,6 +168,8 @@ class Store:
         try:
             rows = dict(self.conn.execute("SELECT key, value FROM meta").fetchall())
         except sqlite3.DatabaseError as e:
+            if not _is_damage(e):
+                raise
             raise IndexCorrupt(
                 f"The index database {self.paths.db} is damaged ({e}); move it aside and index again to rebuild it."
             ) from e
@@ -389,6 +402,12 @@ class Store:
             (decode_path(r[0]), r[1])
             for r in self.conn.execute("SELECT path, error FROM files WHERE error IS NOT NULL")
         ]
+
+
+def _is_damage(e: sqlite3.DatabaseError) -> bool:
+    """Whether SQLite says the file itself is bad (rather than the disk or the permissions)."""
+    name = getattr(e, "sqlite_errorname", "") or ""
+    return name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or type(e) is sqlite3.DatabaseError
 
 
 def _model_meta(model: ModelSpec) -> dict[str, str]:

@@ -98,11 +98,13 @@ def _apply_changes(index: faiss.Index, store: Store, since: int) -> None:
 def save(vi: VectorIndex, paths: IndexPaths) -> None:
     """Write the index under a new name, then switch ``vectors.json`` to it: a crash leaves the old pair."""
     target = paths.faiss_file(vi.generation)
+    data = faiss.serialize_index(vi.index)  # written by Python, so a full disk is an OSError with its errno
     fd, tmp = tempfile.mkstemp(prefix=".vectors-", suffix=".tmp", dir=paths.root)
-    os.close(fd)
     try:
-        faiss.write_index(vi.index, tmp)
-        _fsync(tmp)
+        with os.fdopen(fd, "wb") as f:
+            f.write(memoryview(data))
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, target)
         _write_json_atomic(paths.faiss_meta, {"generation": vi.generation, "count": vi.size, "dim": vi.index.d})
     except BaseException:
@@ -140,14 +142,6 @@ def leftovers(paths: IndexPaths) -> list:
     found = [*paths.root.glob(".vectors-*.tmp"), *paths.root.glob(f".{paths.faiss_meta.name}-*.tmp")]
     found += [p for p in paths.root.glob("vectors-*.faiss") if p != current]
     return sorted(found)
-
-
-def _fsync(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _write_json_atomic(path, data: dict) -> None:
