@@ -96,7 +96,10 @@ def _apply_changes(index: faiss.Index, store: Store, since: int) -> None:
 
 
 def save(vi: VectorIndex, paths: IndexPaths) -> None:
-    """Write the index under a new name, then switch ``vectors.json`` to it: a crash leaves the old pair."""
+    """Write the index under a new name, then switch ``vectors.json`` to it: a crash leaves the old pair.
+
+    Call with the write lock held: it also removes the files earlier runs left (see ``leftovers``).
+    """
     target = paths.faiss_file(vi.generation)
     data = faiss.serialize_index(vi.index)  # written by Python, so a full disk is an OSError with its errno
     fd, tmp = tempfile.mkstemp(prefix=".vectors-", suffix=".tmp", dir=paths.root)
@@ -111,9 +114,8 @@ def save(vi: VectorIndex, paths: IndexPaths) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    for old in paths.root.glob("vectors-*.faiss"):
-        if old != target:
-            old.unlink(missing_ok=True)
+    for old in leftovers(paths):  # older vector files, and what a run killed while saving left behind
+        old.unlink(missing_ok=True)
 
 
 def saved_generation(paths: IndexPaths) -> int:

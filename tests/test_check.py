@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 
 import faiss
@@ -100,3 +101,20 @@ def test_vector_file_behind_the_database_is_a_note_not_a_problem(cli, indexed, c
 def test_check_on_a_missing_index_is_a_clear_error(cli):
     result = cli("check")
     assert result.exit_code == 2 and "No index" in result.stderr
+
+
+def test_files_left_by_a_run_killed_while_saving_are_noted_then_removed_by_the_next_index(cli, indexed):
+    # what SIGKILL leaves in the middle of vectors.save(): a half-written vector file and JSON, and a whole
+    # vector file written under its new name that vectors.json never came to name
+    generation = json.loads((indexed / "vectors.json").read_text())["generation"]
+    (indexed / ".vectors-k1ll3d.tmp").write_bytes(b"IxM2" + b"\0" * 1000)
+    (indexed / ".vectors.json-k1ll3d.tmp").write_text('{"generation": ')
+    shutil.copy(indexed / f"vectors-{generation}.faiss", indexed / f"vectors-{generation + 1}.faiss")
+    code, report = check_json(cli)
+    assert code == 0 and any("3 files left by an interrupted run" in n for n in report["notes"])
+    assert cli("index").exit_code == 0
+    names = sorted(p.name for p in indexed.iterdir())
+    assert not [n for n in names if n.endswith(".tmp")], names
+    assert len([n for n in names if n.endswith(".faiss")]) == 1, names
+    code, report = check_json(cli)
+    assert code == 0 and report["notes"] == []
