@@ -110,9 +110,9 @@ class Indexer:
     # -- opening --------------------------------------------------------------------------------
 
     def _open(self, options: IndexOptions) -> tuple[Store, ModelSpec]:
-        if not self.paths.db.exists() and not self.paths.faiss_meta.exists():
-            if not options.paths:
-                Store.open(self.paths)  # raises NoIndex with the message that says how to start
+        if not self.paths.db.exists():
+            if not options.paths or Store.remains(self.paths):
+                Store.open(self.paths)  # NoIndex saying how to start, or IndexCorrupt: the database alone is lost
             model = resolve_model(options.model)
             self._backend = options.backend or DEFAULT_BACKEND
             encoder = self._load_encoder(model)

@@ -109,7 +109,7 @@ class Store:
     def open(cls, paths: IndexPaths) -> Store:
         """Open an existing index; NoIndex when there is none, IndexCorrupt when it cannot be read."""
         if not paths.db.exists():
-            if paths.faiss_meta.exists():
+            if cls.remains(paths):
                 raise IndexCorrupt(
                     f"The index database {paths.db} is missing though the index's other files are there; "
                     f"nothing was changed. Restore the file or delete {paths.root} and index again."
@@ -118,6 +118,14 @@ class Store:
         store = cls(paths, cls._connect(paths.db))
         store._check()
         return store
+
+    @staticmethod
+    def remains(paths: IndexPaths) -> list[Path]:
+        """Files of an index whose database is gone: a lost database, never to be silently recreated empty."""
+        if not paths.root.is_dir():
+            return []
+        found = [paths.faiss_meta, *paths.root.glob("vectors-*.faiss"), paths.db.with_name(paths.db.name + "-wal")]
+        return [p for p in found if p.exists()]
 
     @classmethod
     def create(cls, paths: IndexPaths, model: ModelSpec, dim: int) -> Store:
