@@ -13,6 +13,8 @@ import numpy as np
 from .paths import IndexPaths
 from .store import Store
 
+FORMAT = 1  # of vectors.json and the file it names; a newer one is rebuilt from the stored vectors, not misread
+
 
 @dataclass
 class VectorIndex:
@@ -42,11 +44,13 @@ def _read_saved(paths: IndexPaths, dim: int, missing_ok: bool) -> tuple[faiss.In
     """The saved index and its generation; (None, 0, reason) when absent or unusable."""
     try:
         meta = json.loads(paths.faiss_meta.read_text())
-        generation, count = int(meta["generation"]), int(meta["count"])
+        generation, count, version = int(meta["generation"]), int(meta["count"]), int(meta.get("format", 1))
     except FileNotFoundError:
         return None, 0, ""
-    except (OSError, ValueError, KeyError, TypeError) as e:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         return None, 0, f"{paths.faiss_meta.name} is unreadable ({e})"
+    if version > FORMAT:
+        return None, 0, f"{paths.faiss_meta.name} was written by a newer semsearch (format {version})"
     file = paths.faiss_file(generation)
     try:
         index = faiss.read_index(str(file))
@@ -109,7 +113,8 @@ def save(vi: VectorIndex, paths: IndexPaths) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)
-        _write_json_atomic(paths.faiss_meta, {"generation": vi.generation, "count": vi.size, "dim": vi.index.d})
+        meta = {"format": FORMAT, "generation": vi.generation, "count": vi.size, "dim": vi.index.d}
+        _write_json_atomic(paths.faiss_meta, meta)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -102,6 +102,15 @@ def test_database_from_a_newer_semsearch_is_refused(cli, indexed):
     assert snapshot(indexed) == before
 
 
+def test_vector_file_from_a_newer_semsearch_is_rebuilt_not_misread(cli, indexed):
+    meta = json.loads((indexed / "vectors.json").read_text())
+    (indexed / "vectors.json").write_text(json.dumps(meta | {"format": 99}))
+    result = cli("index")
+    assert result.exit_code == 0 and "newer semsearch" in result.stderr and embedded(result.stdout) == 0
+    assert json.loads((indexed / "vectors.json").read_text())["format"] == 1
+    assert cli("check").exit_code == 0
+
+
 def test_lost_database_is_reported_never_recreated_empty(cli, indexed, corpus):
     (indexed / "index.sqlite3").unlink()
     for args in (["index", corpus], ["index"], ["query", "bread"], ["status"], ["check"]):
