@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 
 from rich.console import Console
 from rich.text import Text
 
+from .pathtext import escape, json_bytes, json_text
 from .search import Hit, display_path
 
 _STOPWORDS = frozenset(
@@ -22,11 +22,8 @@ SNIPPET_LINES = 3
 
 
 def safe(text: str) -> str:
-    """Escape control characters (and undecodable bytes) so a file name cannot disturb the terminal."""
-    return "".join(
-        ch if ch.isprintable() or ch == "\t" else ch.encode("unicode_escape", "backslashreplace").decode("ascii")
-        for ch in text
-    )
+    """Escape control characters (and undecodable bytes, as ``\\xNN``) so a file name cannot disturb the terminal."""
+    return escape(text)
 
 
 def query_terms(query: str) -> set[str]:
@@ -91,9 +88,10 @@ def print_hits(console: Console, hits: list[Hit], query: str) -> None:
 
 
 def hit_json(hit: Hit) -> dict:
-    return {
-        "path": display_path(hit.path),
-        "abspath": os.fsdecode(hit.path),
+    """A hit for programs. ``path_bytes`` (base64 of the absolute path) only when the name is not UTF-8."""
+    data = {
+        "path": json_text(display_path(hit.path)),
+        "abspath": json_text(hit.path),
         "start_line": hit.start_line,
         "end_line": hit.end_line,
         "page": hit.page,
@@ -102,6 +100,10 @@ def hit_json(hit: Hit) -> dict:
         "score": round(hit.score, 6),
         "text": hit.text,
     }
+    raw = json_bytes(hit.path)
+    if raw is not None:
+        data["path_bytes"] = raw
+    return data
 
 
 def print_json_lines(stream, objects) -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .faults import reading_index
 from .paths import IndexPaths
+from .pathtext import json_bytes, json_text
 from .store import Store
 
 
@@ -34,6 +37,10 @@ class IndexStatus:
     def to_json(self) -> dict:
         data = asdict(self)
         data["vectors_current"] = self.vectors_current
+        data["index_dir"] = json_text(self.index_dir)
+        data["roots"] = [json_text(r) for r in self.roots]
+        if any(json_bytes(r) is not None for r in self.roots):  # exact bytes of every root, in the same order
+            data["roots_bytes"] = [base64.b64encode(os.fsencode(r)).decode("ascii") for r in self.roots]
         return data
 
 

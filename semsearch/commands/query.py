@@ -45,11 +45,7 @@ def query(
         render.print_json_lines(
             sys.stdout,
             (
-                {
-                    "path": render.hit_json(h)["path"],
-                    "abspath": render.hit_json(h)["abspath"],
-                    "score": round(h.score, 6),
-                }
+                {k: v for k, v in render.hit_json(h).items() if k in ("path", "abspath", "path_bytes", "score")}
                 for h in hits
             )
             if files_only
