@@ -65,7 +65,7 @@ def _index_status(paths: IndexPaths) -> IndexStatus:
         vectors_gen: int | None = int(json.loads(paths.faiss_meta.read_text())["generation"])
     except (OSError, ValueError, KeyError, TypeError):
         vectors_gen = None  # no vector file yet, or an unreadable one (rebuilt on next use)
-    size = sum(f.stat().st_size for f in paths.root.iterdir() if f.is_file())
+    size = _folder_size(paths.root)
     return IndexStatus(
         index_dir=str(paths.root),
         model=model,
@@ -81,3 +81,14 @@ def _index_status(paths: IndexPaths) -> IndexStatus:
         generation=gen,
         format_version=version,
     )
+
+
+def _folder_size(root: Path) -> int:
+    """Bytes of the files in the index folder; a file a writer removes meanwhile counts for nothing."""
+    total = 0
+    for f in root.iterdir():
+        try:
+            total += f.stat().st_size if f.is_file() else 0
+        except FileNotFoundError:
+            continue
+    return total
