@@ -204,7 +204,7 @@ def semsearch_command() -> list[str]:
 
 
 class Watched:
-    """A `semsearch index` subprocess whose stderr is collected by a thread."""
+    """A `semsearch` subprocess whose output is collected line by line by two threads."""
 
     def __init__(self, args: list[str], env: dict | None = None, prefix: list[str] | None = None):
         self.proc = subprocess.Popen(
@@ -217,13 +217,22 @@ class Watched:
             errors="replace",
         )
         self.stderr: list[str] = []
-        self.stdout = ""
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
+        self._stdout: list[str] = []
+        self._readers = [
+            threading.Thread(target=self._read, args=(self.proc.stderr, self.stderr), daemon=True),
+            threading.Thread(target=self._read, args=(self.proc.stdout, self._stdout), daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
 
-    def _read(self) -> None:
-        for line in self.proc.stderr:
-            self.stderr.append(line)
+    @staticmethod
+    def _read(stream, lines: list[str]) -> None:
+        for line in stream:
+            lines.append(line)
+
+    @property
+    def stdout(self) -> str:
+        return "".join(self._stdout)
 
     def saw(self, text: str) -> bool:
         return any(text in line for line in list(self.stderr))
@@ -237,9 +246,10 @@ class Watched:
         return alive
 
     def wait(self, timeout: float = WAIT) -> int:
-        out, _ = self.proc.communicate(timeout=timeout)
-        self.stdout = out or ""
-        self._reader.join(timeout=10)
+        """The exit status, once the process has ended and all its output is read."""
+        self.proc.wait(timeout=timeout)
+        for reader in self._readers:
+            reader.join(timeout=30)
         return self.proc.returncode
 
 
