@@ -28,7 +28,8 @@ def snapshot(index_dir) -> dict:
     return {
         p.name: p.read_bytes()
         for p in index_dir.iterdir()
-        if p.name != "write.lock"
+        if p.is_file()
+        and p.name != "write.lock"
         and not p.name.endswith("-shm")
         and not (p.name.endswith("-wal") and not p.stat().st_size)
     }
