@@ -85,7 +85,9 @@ def handle_errors(command):
         try:
             return command(*args, **kwargs)
         except SemsearchError as e:
-            stderr_console().print(f"semsearch: {e}", markup=False, highlight=False, soft_wrap=True)
+            from .pathtext import escape  # a file name in the message must not break the line or the terminal
+
+            stderr_console().print(f"semsearch: {escape(str(e))}", markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(int(e.exit_code)) from None
         except KeyboardInterrupt:
             stderr_console().print("semsearch: interrupted", markup=False)

@@ -42,6 +42,14 @@ class IndexBusy(SemsearchError):
     pass
 
 
+class IndexWriteFailed(SemsearchError):
+    """The disk refused a write (full, read-only, permission denied); the index stays as it was."""
+
+
+class IndexUnreadable(SemsearchError):
+    """The index's files could not be read (permissions, I/O error)."""
+
+
 class ModelUnavailable(SemsearchError):
     pass
 

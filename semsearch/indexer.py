@@ -18,6 +18,7 @@ from .embed_choice import DEFAULT_BACKEND, vector_kind
 from .errors import ExportFailed, ExtractError, ModelMismatch, OnnxUnavailable, PathNotFound
 from .extractors import BINARY_FORMATS, extract
 from .extractors.text import looks_binary
+from .faults import writing_index
 from .lock import write_lock
 from .models import ModelSpec, load_tokenizer, resolve_model
 from .paths import IndexPaths
@@ -103,7 +104,7 @@ class Indexer:
         for root in roots:
             if not os.path.lexists(root):
                 raise PathNotFound(f"No such file or folder: {root}")
-        with write_lock(self.paths, self.progress):
+        with writing_index(self.paths), write_lock(self.paths, self.progress):
             store, model = self._open(options)
             try:
                 report = self._run(store, model, roots, options)
@@ -115,9 +116,9 @@ class Indexer:
     # -- opening --------------------------------------------------------------------------------
 
     def _open(self, options: IndexOptions) -> tuple[Store, ModelSpec]:
-        if not self.paths.db.exists() and not self.paths.faiss_meta.exists():
-            if not options.paths:
-                Store.open(self.paths)  # raises NoIndex with the message that says how to start
+        if not self.paths.db.exists():
+            if not options.paths or Store.remains(self.paths):
+                Store.open(self.paths)  # NoIndex saying how to start, or IndexCorrupt: the database alone is lost
             model = resolve_model(options.model)
             self._backend = options.backend or DEFAULT_BACKEND
             encoder = self._load_encoder(model)
@@ -229,10 +230,12 @@ class Indexer:
             report.interrupted = True
         finally:
             self.progress.finish()
-            # Whatever happened, the vector file follows the database (a crash before this is repaired on open).
-            if options.save_vectors or options.rebuild:
-                vi = vectors.save_and_prune(_fresh(store, options.rebuild))
-                report.rebuilt_vectors = vi.damaged or (f"{vi.size} vectors, as asked" if options.rebuild else "")
+        # Finished or interrupted, the vector file follows the database. After a failure (a full disk...)
+        # it is left as it is: the next load catches up with the database, which holds every finished batch.
+        # The watcher's batches leave it behind on purpose (save_vectors=False) and save it now and then.
+        if options.save_vectors or options.rebuild:
+            vi = vectors.save_and_prune(_fresh(store, options.rebuild))
+            report.rebuilt_vectors = vi.damaged or (f"{vi.size} vectors, as asked" if options.rebuild else "")
         if not report.interrupted:
             store.drop_unused_embeddings()
             self._ensure_query_export(store, model)
@@ -394,7 +397,7 @@ def remove(index_dir: Path, target: Path, progress: Progress | None = None) -> R
     """Take a root, a folder or a file out of the index (the files on disk are not touched)."""
     paths = IndexPaths(index_dir)
     target = Path(os.path.normpath(target.expanduser().absolute()))
-    with write_lock(paths, progress):
+    with writing_index(paths), write_lock(paths, progress):
         store = Store.open(paths)
         try:
             files = [row for path, row in store.files().items() if _under_any(path, [target])]

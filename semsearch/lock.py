@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -19,10 +20,11 @@ def write_lock(paths: IndexPaths, progress: Progress | None = None) -> Iterator[
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        if progress:
-            progress.note(
-                f"Another semsearch process is writing to {paths.root}; waiting for it to finish (Ctrl-C to give up)."
-            )
+        message = f"Another semsearch process is writing to {paths.root}; waiting for it to finish (Ctrl-C to give up)."
+        if progress is not None and type(progress).note is not Progress.note:
+            progress.note(message)
+        else:  # no progress display (remove, --quiet): waiting silently would look like a hang
+            print(f"semsearch: {message}", file=sys.stderr, flush=True)
         lock.acquire()
     try:
         yield

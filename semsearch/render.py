@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 import time
 from typing import TYPE_CHECKING
 
+from .pathtext import escape, json_bytes, json_text
 from .search import Hit, display_path
 
 if TYPE_CHECKING:  # Rich loads only to print for people: JSON output from a watcher's answer never needs it
@@ -25,11 +25,8 @@ SNIPPET_LINES = 3
 
 
 def safe(text: str) -> str:
-    """Escape control characters (and undecodable bytes) so a file name cannot disturb the terminal."""
-    return "".join(
-        ch if ch.isprintable() or ch == "\t" else ch.encode("unicode_escape", "backslashreplace").decode("ascii")
-        for ch in text
-    )
+    """Escape control characters (and undecodable bytes, as ``\\xNN``) so a file name cannot disturb the terminal."""
+    return escape(text)
 
 
 def query_terms(query: str) -> set[str]:
@@ -98,9 +95,10 @@ def print_hits(console: Console, hits: list[Hit], query: str) -> None:
 
 
 def hit_json(hit: Hit) -> dict:
-    return {
-        "path": display_path(hit.path),
-        "abspath": os.fsdecode(hit.path),
+    """A hit for programs. ``path_bytes`` (base64 of the absolute path) only when the name is not UTF-8."""
+    data = {
+        "path": json_text(display_path(hit.path)),
+        "abspath": json_text(hit.path),
         "start_line": hit.start_line,
         "end_line": hit.end_line,
         "page": hit.page,
@@ -109,6 +107,10 @@ def hit_json(hit: Hit) -> dict:
         "score": round(hit.score, 6),
         "text": hit.text,
     }
+    raw = json_bytes(hit.path)
+    if raw is not None:
+        data["path_bytes"] = raw
+    return data
 
 
 def print_json_lines(stream, objects) -> None:
@@ -122,7 +124,7 @@ def print_query_result(hits: list[Hit], query: str, json_output: bool, files_onl
     if json_output:
         print_json_lines(
             sys.stdout,
-            ({"path": hit_json(h)["path"], "abspath": hit_json(h)["abspath"], "score": round(h.score, 6)} for h in hits)
+            ({k: v for k, v in hit_json(h).items() if k in ("path", "abspath", "path_bytes", "score")} for h in hits)
             if files_only
             else (hit_json(h) for h in hits),
         )
@@ -197,3 +199,25 @@ def watcher_line(info: dict) -> str:
     if info.get("serving"):
         text += "; answering queries"
     return text
+
+
+def print_check(console: Console, report) -> None:
+    """The result of ``semsearch check``: counts, then each problem and note as a sentence."""
+    saved = "none" if report.saved_generation is None else str(report.saved_generation)
+    console.print(f"index       {safe(report.index_dir)}", markup=False, highlight=False, soft_wrap=True)
+    console.print(f"generation  {report.generation} (vector file: {saved})", markup=False, highlight=False)
+    console.print(
+        f"counts      {report.files} files, {report.chunks} chunks, {report.vectors} vectors, "
+        f"{report.embeddings} stored embeddings",
+        markup=False,
+        highlight=False,
+    )
+    for note in report.notes:
+        console.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)
+    for problem in report.problems:
+        console.print(f"problem: {problem}", markup=False, highlight=False, soft_wrap=True)
+    if report.consistent:
+        console.print("OK: the index is consistent.", markup=False, highlight=False)
+    else:
+        n = len(report.problems)
+        console.print(f"The index has {n} problem{'s' if n != 1 else ''}.", markup=False, highlight=False)

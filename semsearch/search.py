@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .faults import reading_index
 from .paths import IndexPaths
 
 if TYPE_CHECKING:  # loaded when a search runs: a query a watcher answers only needs QueryOptions and Hit
@@ -47,11 +48,17 @@ def _load_query_encoder(spec, store: Store):
 
 
 def search(index_dir: Path, options: QueryOptions) -> list[Hit]:
+    paths = IndexPaths(index_dir)
+    with reading_index(paths):
+        return _search(paths, options)
+
+
+def _search(paths: IndexPaths, options: QueryOptions) -> list[Hit]:
     from . import vectors  # faiss: only when searching (render imports this module for Hit)
     from .models import resolve_model
     from .store import Store
 
-    store = Store.open(IndexPaths(index_dir))
+    store = Store.open(paths)
     try:
         spec = resolve_model(store.model_ref)
         store.check_model(spec)

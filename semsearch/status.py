@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .faults import reading_index
 from .paths import IndexPaths
+from .pathtext import json_bytes, json_text
 from .store import Store
 from .watchstate import describe as describe_watcher
 
@@ -35,11 +39,20 @@ class IndexStatus:
     def to_json(self) -> dict:
         data = asdict(self)
         data["vectors_current"] = self.vectors_current
+        data["index_dir"] = json_text(self.index_dir)
+        data["roots"] = [json_text(r) for r in self.roots]
+        if any(json_bytes(r) is not None for r in self.roots):  # exact bytes of every root, in the same order
+            data["roots_bytes"] = [base64.b64encode(os.fsencode(r)).decode("ascii") for r in self.roots]
         return data
 
 
 def index_status(index_dir: Path) -> IndexStatus:
     paths = IndexPaths(index_dir)
+    with reading_index(paths):
+        return _index_status(paths)
+
+
+def _index_status(paths: IndexPaths) -> IndexStatus:
     store = Store.open(paths)
     try:
         with store.snapshot() as gen:
@@ -54,7 +67,7 @@ def index_status(index_dir: Path) -> IndexStatus:
         vectors_gen: int | None = int(json.loads(paths.faiss_meta.read_text())["generation"])
     except (OSError, ValueError, KeyError, TypeError):
         vectors_gen = None  # no vector file yet, or an unreadable one (rebuilt on next use)
-    size = sum(f.stat().st_size for f in paths.root.iterdir() if f.is_file())
+    size = _folder_size(paths.root)
     return IndexStatus(
         index_dir=str(paths.root),
         model=model,
@@ -71,3 +84,14 @@ def index_status(index_dir: Path) -> IndexStatus:
         format_version=version,
         watcher=describe_watcher(paths),
     )
+
+
+def _folder_size(root: Path) -> int:
+    """Bytes of the files in the index folder; a file a writer removes meanwhile counts for nothing."""
+    total = 0
+    for f in root.iterdir():
+        try:
+            total += f.stat().st_size if f.is_file() else 0
+        except FileNotFoundError:
+            continue
+    return total

@@ -109,7 +109,7 @@ class Store:
     def open(cls, paths: IndexPaths) -> Store:
         """Open an existing index; NoIndex when there is none, IndexCorrupt when it cannot be read."""
         if not paths.db.exists():
-            if paths.faiss_meta.exists():
+            if cls.remains(paths):
                 raise IndexCorrupt(
                     f"The index database {paths.db} is missing though the index's other files are there; "
                     f"nothing was changed. Restore the file or delete {paths.root} and index again."
@@ -119,25 +119,42 @@ class Store:
         store._check()
         return store
 
+    @staticmethod
+    def remains(paths: IndexPaths) -> list[Path]:
+        """Files of an index whose database is gone: a lost database, never to be silently recreated empty."""
+        if not paths.root.is_dir():
+            return []
+        found = [paths.faiss_meta, *paths.root.glob("vectors-*.faiss"), paths.db.with_name(paths.db.name + "-wal")]
+        return [p for p in found if p.exists()]
+
     @classmethod
     def create(cls, paths: IndexPaths, model: ModelSpec, dim: int) -> Store:
         paths.root.mkdir(parents=True, exist_ok=True)
         tmp = paths.db.with_name(paths.db.name + ".new")
-        tmp.unlink(missing_ok=True)
-        conn = cls._connect(tmp)
-        with conn:
-            conn.executescript(_SCHEMA)
-            meta = {
-                "format_version": str(FORMAT_VERSION),
-                "created_at": str(time.time()),
-                "updated_at": "",
-                "generation": "0",
-                "dim": str(dim),
-            }
-            meta.update(_model_meta(model))
-            conn.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
-        conn.close()
-        os.replace(tmp, paths.db)  # the index appears whole or not at all
+        leftovers = [tmp, *(tmp.with_name(tmp.name + suffix) for suffix in ("-wal", "-shm", "-journal"))]
+        for path in leftovers:  # of a creation killed or failed before: a stale WAL must not meet a new file
+            path.unlink(missing_ok=True)
+        try:
+            conn = cls._connect(tmp)
+            try:
+                with conn:
+                    conn.executescript(_SCHEMA)
+                    meta = {
+                        "format_version": str(FORMAT_VERSION),
+                        "created_at": str(time.time()),
+                        "updated_at": "",
+                        "generation": "0",
+                        "dim": str(dim),
+                    }
+                    meta.update(_model_meta(model))
+                    conn.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
+            finally:
+                conn.close()
+            os.replace(tmp, paths.db)  # the index appears whole or not at all
+        except BaseException:
+            for path in leftovers:
+                path.unlink(missing_ok=True)
+            raise
         return cls.open(paths)
 
     @staticmethod
@@ -148,6 +165,8 @@ class Store:
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
         except sqlite3.DatabaseError as e:
+            if not _is_damage(e):
+                raise  # a full disk, a read-only folder...: see faults.py
             raise IndexCorrupt(
                 f"The index database {db} is damaged ({e}); move it aside and index again to rebuild it."
             ) from e
@@ -157,6 +176,8 @@ class Store:
         try:
             rows = dict(self.conn.execute("SELECT key, value FROM meta").fetchall())
         except sqlite3.DatabaseError as e:
+            if not _is_damage(e):
+                raise
             raise IndexCorrupt(
                 f"The index database {self.paths.db} is damaged ({e}); move it aside and index again to rebuild it."
             ) from e
@@ -205,17 +226,27 @@ class Store:
     @contextmanager
     def write(self) -> Iterator[int]:
         """One write transaction; yields its generation number. Readers never see half of it."""
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
             gen = self.generation + 1
             self.conn.execute("UPDATE meta SET value = ? WHERE key = 'generation'", (str(gen),))
             self.conn.execute("UPDATE meta SET value = ? WHERE key = 'updated_at'", (str(time.time()),))
             yield gen
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        else:
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """BEGIN IMMEDIATE ... COMMIT, rolled back on any error, a failed COMMIT included.
+
+        SQLite may already have rolled back by itself (a full disk, SQLITE_FULL, ends the transaction):
+        then there is nothing to roll back, and the original error is the one raised.
+        """
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
             self.conn.execute("COMMIT")
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
 
     def set_meta(self, key: str, value: str) -> None:
         """Record a fact about the index that does not change what a search finds."""
@@ -243,8 +274,7 @@ class Store:
         import numpy as np
 
         rows = [(h, v.astype(np.float32).tobytes()) for h, v in zip(hashes, vectors)]
-        with self.conn:
-            self.conn.execute("BEGIN")
+        with self._transaction():
             self.conn.executemany("INSERT OR IGNORE INTO embeddings VALUES (?, ?)", rows)
 
     def known_hashes(self, hashes: Iterable[str]) -> set[str]:
@@ -305,16 +335,14 @@ class Store:
         self.conn.execute(f"DELETE FROM chunks WHERE {where}", args)
 
     def drop_unused_embeddings(self) -> int:
-        with self.conn:
-            self.conn.execute("BEGIN")
+        with self._transaction():
             cur = self.conn.execute(
                 "DELETE FROM embeddings WHERE NOT EXISTS (SELECT 1 FROM chunks c WHERE c.text_hash = embeddings.text_hash)"
             )
             return cur.rowcount
 
     def drop_tombstones(self, upto_gen: int) -> None:
-        with self.conn:
-            self.conn.execute("BEGIN")
+        with self._transaction():
             self.conn.execute("DELETE FROM tombstones WHERE gen <= ?", (upto_gen,))
 
     # -- reading --------------------------------------------------------------------------------
@@ -382,6 +410,12 @@ class Store:
             (decode_path(r[0]), r[1])
             for r in self.conn.execute("SELECT path, error FROM files WHERE error IS NOT NULL")
         ]
+
+
+def _is_damage(e: sqlite3.DatabaseError) -> bool:
+    """Whether SQLite says the file itself is bad (rather than the disk or the permissions)."""
+    name = getattr(e, "sqlite_errorname", "") or ""
+    return name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or type(e) is sqlite3.DatabaseError
 
 
 def _model_meta(model: ModelSpec) -> dict[str, str]:

@@ -13,6 +13,8 @@ import numpy as np
 from .paths import IndexPaths
 from .store import Store
 
+FORMAT = 1  # of vectors.json and the file it names; a newer one is rebuilt from the stored vectors, not misread
+
 
 @dataclass
 class VectorIndex:
@@ -42,11 +44,13 @@ def _read_saved(paths: IndexPaths, dim: int, missing_ok: bool) -> tuple[faiss.In
     """The saved index and its generation; (None, 0, reason) when absent or unusable."""
     try:
         meta = json.loads(paths.faiss_meta.read_text())
-        generation, count = int(meta["generation"]), int(meta["count"])
+        generation, count, version = int(meta["generation"]), int(meta["count"]), int(meta.get("format", 1))
     except FileNotFoundError:
         return None, 0, ""
-    except (OSError, ValueError, KeyError, TypeError) as e:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         return None, 0, f"{paths.faiss_meta.name} is unreadable ({e})"
+    if version > FORMAT:
+        return None, 0, f"{paths.faiss_meta.name} was written by a newer semsearch (format {version})"
     file = paths.faiss_file(generation)
     try:
         index = faiss.read_index(str(file))
@@ -120,22 +124,27 @@ def _apply_changes(index: faiss.Index, store: Store, since: int) -> None:
 
 
 def save(vi: VectorIndex, paths: IndexPaths) -> None:
-    """Write the index under a new name, then switch ``vectors.json`` to it: a crash leaves the old pair."""
+    """Write the index under a new name, then switch ``vectors.json`` to it: a crash leaves the old pair.
+
+    Call with the write lock held: it also removes the files earlier runs left (see ``leftovers``).
+    """
     target = paths.faiss_file(vi.generation)
+    data = faiss.serialize_index(vi.index)  # written by Python, so a full disk is an OSError with its errno
     fd, tmp = tempfile.mkstemp(prefix=".vectors-", suffix=".tmp", dir=paths.root)
-    os.close(fd)
     try:
-        faiss.write_index(vi.index, tmp)
-        _fsync(tmp)
+        with os.fdopen(fd, "wb") as f:
+            f.write(memoryview(data))
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, target)
-        _write_json_atomic(paths.faiss_meta, {"generation": vi.generation, "count": vi.size, "dim": vi.index.d})
+        meta = {"format": FORMAT, "generation": vi.generation, "count": vi.size, "dim": vi.index.d}
+        _write_json_atomic(paths.faiss_meta, meta)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    for old in paths.root.glob("vectors-*.faiss"):
-        if old != target:
-            old.unlink(missing_ok=True)
+    for old in leftovers(paths):  # older vector files, and what a run killed while saving left behind
+        old.unlink(missing_ok=True)
 
 
 def saved_generation(paths: IndexPaths) -> int:
@@ -154,12 +163,16 @@ def save_and_prune(store: Store) -> VectorIndex:
     return vi
 
 
-def _fsync(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
+def leftovers(paths: IndexPaths) -> list:
+    """Files an interrupted run left in the index folder: unfinished writes and vector files no longer named."""
+    current = None
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        current = paths.faiss_file(int(json.loads(paths.faiss_meta.read_text())["generation"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    found = [*paths.root.glob(".vectors-*.tmp"), *paths.root.glob(f".{paths.faiss_meta.name}-*.tmp")]
+    found += [p for p in paths.root.glob("vectors-*.faiss") if p != current]
+    return sorted(found)
 
 
 def _write_json_atomic(path, data: dict) -> None:

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,25 @@ def _guarded_connect_ex(self, address):
 
 socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
 socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
+
+# Python subprocesses get the same guard from tests/netguard/sitecustomize.py, and log their attempts.
+NETGUARD_LOG = Path(tempfile.mkdtemp(prefix="semsearch-netguard-")) / "attempts.log"
+os.environ["SEMSEARCH_TEST_NETGUARD"] = "1"
+os.environ["SEMSEARCH_TEST_NETGUARD_LOG"] = str(NETGUARD_LOG)
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    filter(None, [str(REPO / "tests" / "netguard"), os.environ.get("PYTHONPATH")])
+)
+
+
+@pytest.fixture(autouse=True)
+def no_network_in_subprocesses():
+    """Fail a test whose subprocesses tried to reach the network (even if the attempt's error was swallowed)."""
+    NETGUARD_LOG.unlink(missing_ok=True)
+    yield
+    if NETGUARD_LOG.exists():
+        attempts = NETGUARD_LOG.read_text()
+        NETGUARD_LOG.unlink()
+        pytest.fail(f"a subprocess tried to reach the network:\n{attempts}")
 
 
 @pytest.fixture(autouse=True)
