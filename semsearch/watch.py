@@ -642,11 +642,8 @@ class Watcher:
                 self.state.errors += 1
             self.log.warning("skipped %s: %s", path, reason)
         self.state.last_sync = time.time()
-        self.state.last_change = (
-            f"{report.added} added, {report.updated} updated, {report.removed} removed"
-            if report.added or report.updated or report.removed
-            else "no change"
-        )
+        counts = (("added", report.added), ("updated", report.updated), ("removed", report.removed))
+        self.state.last_change = ", ".join(f"{n} {what}" for what, n in counts if n) or "no change"
         if options.only is not None and not options.save_vectors:
             self._unsaved = True
         if report.interrupted:

@@ -212,23 +212,22 @@ class _StatusLine:
     def _render(self):
         from rich.text import Text
 
-        from ..render import human_time
-
         s = self.state
-        roots = f"{len(s.roots)} {'root' if len(s.roots) == 1 else 'roots'}"
-        text = Text()
+        text = Text(no_wrap=True, overflow="ellipsis")
         text.append("● ", style="green")
-        text.append(f"watching {roots}")
-        text.append(f" · last update {human_time(s.last_sync)}", style="dim")
-        if s.last_change:
-            text.append(f" ({s.last_change})", style="dim")
+        text.append(f"watching {len(s.roots)} {'root' if len(s.roots) == 1 else 'roots'}")
+        if s.last_sync:
+            ago = int(time.time() - s.last_sync)
+            ago_text = f"{ago} s" if ago < 60 else f"{ago // 60} min" if ago < 3600 else f"{ago // 3600} h"
+            when = time.strftime("%H:%M:%S", time.localtime(s.last_sync))
+            text.append(f" · updated {when} ({ago_text} ago)", style="dim")
+            if s.last_change and s.last_change != "no change":
+                text.append(f": {s.last_change}", style="dim")
         if s.indexing:
-            text.append(f" · indexing {s.indexed}/{s.indexing} files", style="yellow")
+            text.append(f" · indexing {s.indexed}/{s.indexing}", style="yellow")
         text.append(f" · {s.pending} pending", style="yellow" if s.pending else "dim")
-        if s.serving:
-            text.append(" · answering queries", style="dim")
         if s.errors:
-            text.append(f" · {s.errors} files skipped (see the log)", style="red")
+            text.append(f" · {s.errors} skipped (see log)", style="red")
         return text
 
     def stop(self) -> None:
