@@ -16,6 +16,7 @@ from .errors import UsageError
 
 SEED = 1234
 ITERATIONS = 25
+RESTARTS = 10  # k-means runs from different starts; the tightest clustering wins (one run often lands badly)
 TERMS = 6
 EXAMPLES = 3
 
@@ -87,6 +88,7 @@ def cluster(vectors: np.ndarray, k: int, seed: int = SEED) -> np.ndarray:
         vectors.shape[1],
         k,
         niter=ITERATIONS,
+        nredo=RESTARTS,
         spherical=True,
         seed=seed,
         verbose=False,
