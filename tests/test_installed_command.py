@@ -45,7 +45,7 @@ def test_python_dash_m_runs_the_cli():
 
 
 def test_every_command_help_has_an_example(semsearch_cmd):
-    for command in ("index", "query", "status", "remove"):
+    for command in ("index", "query", "status", "remove", "similar", "dupes", "topics", "config", "mcp"):
         result = semsearch_cmd(command, "--help")
         assert result.returncode == 0 and "Example:" in result.stdout, command
 
