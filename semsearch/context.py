@@ -43,7 +43,9 @@ def read_context(
 
     end_line = start_line if end_line is None else end_line
     if start_line < 1 or end_line < start_line:
-        raise UsageError(f"Give a line range that starts at 1 or later and does not end before it starts, not {start_line}-{end_line}.")
+        raise UsageError(
+            f"Give a line range that starts at 1 or later and does not end before it starts, not {start_line}-{end_line}."
+        )
     context = max(0, min(int(context), MAX_CONTEXT))
     wanted = absolute(path)
     store = open_store(index_dir)
@@ -56,7 +58,9 @@ def read_context(
     try:
         data = wanted.read_bytes()
     except OSError as e:
-        raise PathNotFound(f"Cannot read {wanted} ({e.strerror or e}); it may have moved since it was indexed.") from None
+        raise PathNotFound(
+            f"Cannot read {wanted} ({e.strerror or e}); it may have moved since it was indexed."
+        ) from None
     try:
         document = extract(wanted, data)
     except ExtractError as e:

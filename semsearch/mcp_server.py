@@ -43,7 +43,11 @@ def build_server(index_dir: Path, default_k: int = 10):
         "'docs/*'; min_score: drop hits whose cosine similarity is below this (-1..1)."
     )
     def search(
-        query: str, k: int = default_k, path: str | None = None, min_score: float | None = None, files_only: bool = False
+        query: str,
+        k: int = default_k,
+        path: str | None = None,
+        min_score: float | None = None,
+        files_only: bool = False,
     ) -> dict[str, Any]:
         from .search import QueryOptions
         from .search import search as run_search
@@ -97,7 +101,9 @@ def build_server(index_dir: Path, default_k: int = 10):
             "text": passage.text,
         }
 
-    @server.tool(description="Describe the index: its folder, model, roots (the folders it covers), counts and freshness.")
+    @server.tool(
+        description="Describe the index: its folder, model, roots (the folders it covers), counts and freshness."
+    )
     def status() -> dict[str, Any]:
         from .status import index_status
 

@@ -15,7 +15,9 @@ def levels(tmp_path, isolated_config, monkeypatch):
     """A user file and a project file that both set every scalar setting, and a folder inside the project."""
     monkeypatch.delenv("SEMSEARCH_HOME", raising=False)
     isolated_config.parent.mkdir(parents=True)
-    isolated_config.write_text('top_k = 3\nmode = "keyword"\nchunk_size = 100\nindex = "user-index"\nmodel = "user-model"\n')
+    isolated_config.write_text(
+        'top_k = 3\nmode = "keyword"\nchunk_size = 100\nindex = "user-index"\nmodel = "user-model"\n'
+    )
     project = tmp_path / "project"
     (project / "sub" / "deeper").mkdir(parents=True)
     (project / ".semsearch.toml").write_text(

@@ -45,7 +45,10 @@ def test_json_is_one_array_and_jsonl_one_object_per_line(cli, indexed):
     array = json.loads(cli("query", "bread", "--format", "json", "-k", "3").stdout)
     lines = [json.loads(x) for x in cli("query", "bread", "--format", "jsonl", "-k", "3").stdout.splitlines()]
     assert isinstance(array, list) and len(array) == 3 and array == lines
-    assert cli("query", "bread", "--json", "-k", "3").stdout == cli("query", "bread", "--format", "jsonl", "-k", "3").stdout
+    assert (
+        cli("query", "bread", "--json", "-k", "3").stdout
+        == cli("query", "bread", "--format", "jsonl", "-k", "3").stdout
+    )
     files = cli("query", "bread", "--format", "files", "-k", "2").stdout.splitlines()
     assert files == cli("query", "bread", "-l", "-k", "2").stdout.splitlines() and len(files) == 2
 

@@ -87,10 +87,15 @@ def test_similar_at_a_line_compares_the_passage_at_that_line(planted, monkeypatc
     star_line = lines.index("## Star party") + 3  # inside the astronomy section
     bake_line = lines.index("## Baking day") + 2
     stars = json.loads(run("similar", f"mixed/notes.md:{star_line}", "--json").stdout.splitlines()[-1])
-    passages = [json.loads(line) for line in run("similar", f"mixed/notes.md:{star_line}", "--json").stdout.splitlines()]
+    passages = [
+        json.loads(line) for line in run("similar", f"mixed/notes.md:{star_line}", "--json").stdout.splitlines()
+    ]
     passages = [p for p in passages if p["kind"] == "passage"]
     assert passages[0]["path"].startswith("space/") and stars["kind"] == "passage"
-    baking = [json.loads(line) for line in run("similar", f"mixed/notes.md:{bake_line}", "--format", "jsonl").stdout.splitlines()]
+    baking = [
+        json.loads(line)
+        for line in run("similar", f"mixed/notes.md:{bake_line}", "--format", "jsonl").stdout.splitlines()
+    ]
     first = next(p for p in baking if p["kind"] == "passage")
     assert first["path"].startswith("cooking/")
     assert all(p["path"] != "mixed/notes.md" for p in baking)
@@ -112,7 +117,9 @@ def test_dupes_finds_the_planted_duplicate_and_nothing_else(planted):
     result = run("dupes", "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert [(rel(docs, f["a_abspath"]), rel(docs, f["b_abspath"])) for f in data["files"]] == [(COPY, "cooking/bread.md")]
+    assert [(rel(docs, f["a_abspath"]), rel(docs, f["b_abspath"])) for f in data["files"]] == [
+        (COPY, "cooking/bread.md")
+    ]
     pairs = {frozenset((rel(docs, p["a"]["abspath"]), rel(docs, p["b"]["abspath"]))) for p in data["passages"]}
     assert pairs == {frozenset((COPY, "cooking/bread.md"))}
     assert data["passages"][0]["score"] >= 0.95
@@ -151,9 +158,18 @@ def test_topics_put_each_planted_group_in_one_topic_of_its_own(planted):
     by_number = {t["topic"]: t for t in data["topics"]}
     space_words = {"telescope", "planet", "jupiter", "saturn", "mars", "moons", "moon", "night", "clear", "rings"}
     assert len(space_words & set(by_number[group_topic["space"]]["terms"])) >= 2
-    assert len({"tcp", "udp", "packets", "network", "connection", "handshake", "routers", "router"} & set(by_number[group_topic["network"]]["terms"])) >= 2
+    assert (
+        len(
+            {"tcp", "udp", "packets", "network", "connection", "handshake", "routers", "router"}
+            & set(by_number[group_topic["network"]]["terms"])
+        )
+        >= 2
+    )
     for group, number in group_topic.items():
-        examples = [rel(docs, str(docs / e)) if not Path(e).is_absolute() else rel(docs, e) for e in by_number[number]["examples"]]
+        examples = [
+            rel(docs, str(docs / e)) if not Path(e).is_absolute() else rel(docs, e)
+            for e in by_number[number]["examples"]
+        ]
         assert set(examples) <= set(GROUPS[group]) | {"mixed/notes.md"}, (group, examples)
     # the same seed gives the same topics
     assert json.loads(run("topics", "-n", "3", "--json").stdout) == data
