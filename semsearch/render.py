@@ -166,7 +166,7 @@ def vimgrep_line(hit: Hit, terms: set[str]) -> str:
         if any(word.startswith(t[: max(4, len(t) - 2)]) for t in terms):
             column = match.start() + 1
             break
-    text = safe(line.rstrip("\n")).strip("\r")
+    text = safe(line)
     if hit.page is not None or hit.cell is not None:
         where = f"p{hit.page}" if hit.page is not None else f"cell{hit.cell}"
         number, column, text = 1, 1, f"[{where}:{number}] {text}"

@@ -89,8 +89,6 @@ def _pick_chunk(corpus: Corpus, rows: np.ndarray, target: Target) -> int:
 
 def similar(index_dir: Path, target: str, k: int = 10) -> SimilarResult:
     """The ``k`` passages and ``k`` files most like ``target`` (a file, or a file's line), never from that file."""
-    from . import vectors
-
     store = open_store(index_dir)
     try:
         corpus = load_corpus(store)
@@ -106,10 +104,10 @@ def similar(index_dir: Path, target: str, k: int = 10) -> SimilarResult:
             row = _pick_chunk(corpus, rows, chosen)
             source = corpus.vectors[row]
             source_lines = (int(corpus.start_lines[row]), int(corpus.end_lines[row]))
-        vi = vectors.load(store)
-        own = set(int(i) for i in corpus.ids[rows])
-        scores, ids = vi.search(source[None, :], k + len(own))
-        keep = [(float(s), int(i)) for s, i in zip(scores[0], ids[0]) if i >= 0 and int(i) not in own][:k]
+        scores = corpus.vectors @ source
+        scores[rows] = -np.inf  # never the file itself
+        top = np.argsort(-scores, kind="stable")[: min(k, corpus.size - len(rows))]
+        keep = [(float(scores[r]), int(corpus.ids[r])) for r in top]
         source_rows = [row] if chosen.line is not None else list(rows)
         with store.snapshot():
             chunk_rows = store.chunk_rows([i for _, i in keep])
