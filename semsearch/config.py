@@ -27,7 +27,6 @@ class ConfigError(SemsearchError):
 class Setting:
     name: str
     env: str
-    help: str
     parse: Callable[[Any, str, Path | None], Any]  # (raw value, where it came from, folder for relative paths)
     default: Callable[[], Any]
     accumulates: bool = False  # lists: every level adds to the ones below instead of replacing them
@@ -90,7 +89,7 @@ def _plain(value: Any) -> Any:
 
 def _path(raw: Any, where: str, base: Path | None) -> Path:
     if not isinstance(raw, str | os.PathLike) or not str(raw):
-        raise ConfigError(f"The setting in {where} must be a folder path, not {raw!r}.")
+        raise ConfigError(f"{where} must be a folder path, not {raw!r}.")
     path = Path(raw).expanduser()
     if not path.is_absolute():
         path = (base or Path.cwd()) / path
@@ -109,20 +108,20 @@ def _positive_int(raw: Any, where: str, base: Path | None) -> int:
     except (TypeError, ValueError):
         value = None
     if value is None or value < 1:
-        raise ConfigError(f"The setting in {where} must be a whole number of at least 1, not {raw!r}.")
+        raise ConfigError(f"{where} must be a whole number of at least 1, not {raw!r}.")
     return value
 
 
 def _chunk_size(raw: Any, where: str, base: Path | None) -> int:
     value = _positive_int(raw, where, base)
     if value < 32:
-        raise ConfigError(f"The chunk size in {where} is {value} tokens; use at least 32 (or leave it unset).")
+        raise ConfigError(f"{where} is {value} tokens; use at least 32 (or leave it unset).")
     return value
 
 
 def _mode(raw: Any, where: str, base: Path | None) -> str:
     if raw not in MODES:
-        raise ConfigError(f"The mode in {where} is {raw!r}; use one of: {', '.join(MODES)}.")
+        raise ConfigError(f"{where} is {raw!r}; use one of: {', '.join(MODES)}.")
     return raw
 
 
@@ -131,7 +130,7 @@ def _globs(raw: Any, where: str, base: Path | None) -> list[str]:
         return [g.strip() for g in raw.split(",") if g.strip()]
     if isinstance(raw, list | tuple) and all(isinstance(g, str) for g in raw):
         return [g for g in raw if g]
-    raise ConfigError(f"The exclude setting in {where} must be a list of glob strings, not {raw!r}.")
+    raise ConfigError(f"{where} must be a list of glob strings, not {raw!r}.")
 
 
 def _default_index() -> Path:
@@ -143,31 +142,12 @@ def _default_index() -> Path:
 SETTINGS: dict[str, Setting] = {
     s.name: s
     for s in (
-        Setting(
-            "model",
-            "SEMSEARCH_MODEL",
-            "embedding model of new indexes: a model folder",
-            _model,
-            lambda: "all-MiniLM-L6-v2",
-        ),
-        Setting("index", ENV_HOME, "index folder", _path, _default_index),
-        Setting(
-            "exclude",
-            "SEMSEARCH_EXCLUDE",
-            "globs never indexed (every level adds its own)",
-            _globs,
-            list,
-            accumulates=True,
-        ),
-        Setting(
-            "chunk_size",
-            "SEMSEARCH_CHUNK_SIZE",
-            "most tokens in a chunk (below the model's limit)",
-            _chunk_size,
-            lambda: None,
-        ),
-        Setting("mode", "SEMSEARCH_MODE", "default search mode", _mode, lambda: "hybrid"),
-        Setting("top_k", "SEMSEARCH_TOP_K", "hits a query shows", _positive_int, lambda: 10),
+        Setting("model", "SEMSEARCH_MODEL", _model, lambda: "all-MiniLM-L6-v2"),  # the model of new indexes
+        Setting("index", ENV_HOME, _path, _default_index),
+        Setting("exclude", "SEMSEARCH_EXCLUDE", _globs, list, accumulates=True),  # globs never indexed
+        Setting("chunk_size", "SEMSEARCH_CHUNK_SIZE", _chunk_size, lambda: None),  # None: the model's limit
+        Setting("mode", "SEMSEARCH_MODE", _mode, lambda: "hybrid"),  # the default search mode
+        Setting("top_k", "SEMSEARCH_TOP_K", _positive_int, lambda: 10),  # hits a query shows
     )
 }
 
@@ -245,8 +225,8 @@ def resolve(
             if name not in data:
                 continue
             source = f"env {setting.env}" if label == "env" else label
-            where = (
-                f"${setting.env}" if label == "env" else ("--" + name.replace("_", "-") if label == "flag" else source)
+            where = {"env": f"${setting.env}", "flag": f"--{name.replace('_', '-')}"}.get(
+                label, f"{name!r} in the {source}"
             )
             parsed = setting.parse(data[name], where, base)
             if setting.accumulates:
