@@ -24,8 +24,9 @@ def build_server(index_dir: Path, default_k: int = 10):
     from mcp.server.mcpserver import MCPServer
     from mcp.server.mcpserver.exceptions import ToolError
 
-    from . import render
+    from . import render, render_formats
     from .errors import SemsearchError
+    from .search import display_path
 
     server = MCPServer(name="semsearch", instructions=INSTRUCTIONS, log_level="WARNING")
     lock = threading.Lock()  # tools run on worker threads; one model, one store at a time
@@ -56,7 +57,7 @@ def build_server(index_dir: Path, default_k: int = 10):
             raise ToolError("k must be at least 1.")
         options = QueryOptions(text=query, k=k, path_glob=path, min_score=min_score, files_only=files_only)
         hits = run(run_search, index_dir, options)
-        return {"hits": [render.file_json(h) if files_only else render.hit_json(h) for h in hits]}
+        return {"hits": [render_formats.file_json(h) if files_only else render.hit_json(h) for h in hits]}
 
     @server.tool(
         description="Find the passages and files most similar to an indexed file, or to the passage at one of its "
@@ -71,7 +72,7 @@ def build_server(index_dir: Path, default_k: int = 10):
         return {
             "source": {"abspath": os.fsdecode(result.source), "lines": list(result.source_lines or [])},
             "files": [
-                {"path": render.display_path(m.path), "abspath": os.fsdecode(m.path), "score": round(m.score, 6)}
+                {"path": display_path(m.path), "abspath": os.fsdecode(m.path), "score": round(m.score, 6)}
                 for m in result.files
             ],
             "passages": [render.hit_json(h) for h in result.passages],

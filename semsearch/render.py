@@ -6,12 +6,12 @@ import json
 import os
 import re
 import time
-from pathlib import Path
 
 from rich.console import Console
 from rich.text import Text
 
 from .search import Hit, display_path
+from .term import path_style
 
 _STOPWORDS = frozenset(
     "the and for are but not you all any can had her was one our out has have how what when where which who why "
@@ -116,95 +116,6 @@ def print_files(console: Console, hits: list[Hit]) -> None:
         console.print(Text(safe(display_path(hit.path)), style=path_style(console, hit.path)), soft_wrap=True)
 
 
-# -- output formats (--format) and terminal hyperlinks ---------------------------------------------
-
-FORMATS = ("text", "json", "jsonl", "files", "vimgrep")
-
-
-def output_format(name: str | None, json_lines: bool = False, files_only: bool = False) -> str:
-    """The format to print in: ``--format`` when given, ``--json`` as jsonl, ``-l`` as files, else text."""
-    from .errors import UsageError
-
-    if name is not None and name not in FORMATS:
-        raise UsageError(f"Unknown --format {name!r}; choose one of: {', '.join(FORMATS)}.")
-    if name is not None and json_lines and name != "jsonl":
-        raise UsageError(f"--json means --format jsonl; drop one of --json and --format {name}.")
-    return name or ("jsonl" if json_lines else "files" if files_only else "text")
-
-
-def show_hits(console: Console, stream, fmt: str, hits: list[Hit], query: str, files_only: bool = False) -> None:
-    """Print hits in one of FORMATS (``files_only``: one hit per file, shown without its passage)."""
-    if fmt in ("json", "jsonl"):
-        objects = [file_json(h) if files_only else hit_json(h) for h in hits]
-        if fmt == "json":
-            stream.write(json.dumps(objects, ensure_ascii=False, indent=2) + "\n")
-            stream.flush()
-        else:
-            print_json_lines(stream, objects)
-    elif fmt == "vimgrep":
-        print_vimgrep(stream, hits, query)
-    elif fmt == "files" or files_only:
-        print_files(console, hits)
-    else:
-        print_hits(console, hits, query)
-
-
-def file_json(hit: Hit) -> dict:
-    return {"path": display_path(hit.path), "abspath": os.fsdecode(hit.path), "score": round(hit.score, 6)}
-
-
-def vimgrep_line(hit: Hit, terms: set[str]) -> str:
-    """``path:line:col:text`` for an editor's quickfix list: the hit's line that best matches the query.
-
-    PDF pages and notebook cells have no line in the file itself: they point at line 1, and the text
-    starts with the page or cell (``[p12:3]``).
-    """
-    number, line = (snippet(hit, terms, 1) or [(hit.start_line, "")])[0]
-    column = 1
-    for match in _WORD.finditer(line):
-        word = match.group().lower()
-        if any(word.startswith(t[: max(4, len(t) - 2)]) for t in terms):
-            column = match.start() + 1
-            break
-    text = safe(line)
-    if hit.page is not None or hit.cell is not None:
-        where = f"p{hit.page}" if hit.page is not None else f"cell{hit.cell}"
-        number, column, text = 1, 1, f"[{where}:{number}] {text}"
-    return f"{safe(display_path(hit.path))}:{number}:{column}:{text}"
-
-
-def print_vimgrep(stream, hits: list[Hit], query: str) -> None:
-    terms = query_terms(query)
-    for hit in hits:
-        stream.write(vimgrep_line(hit, terms) + "\n")
-    stream.flush()
-
-
-def hyperlinks_enabled(console: Console) -> bool:
-    """File paths become terminal hyperlinks (OSC 8) on a terminal that is not dumb nor the Linux console.
-
-    ``FORCE_HYPERLINK=1`` turns them on anywhere and ``FORCE_HYPERLINK=0`` off (the convention of the
-    supports-hyperlinks package); terminals without OSC 8 support ignore the sequence.
-    """
-    force = os.environ.get("FORCE_HYPERLINK")
-    if force is not None:
-        return force.strip() not in ("", "0", "false", "no")
-    if not console.is_terminal or console.is_dumb_terminal:
-        return False
-    return os.environ.get("TERM", "") != "linux"
-
-
-def path_style(console: Console, path) -> str:
-    """Magenta, and a ``file://`` hyperlink to the file where the terminal shows them."""
-    if not hyperlinks_enabled(console):
-        return "magenta"
-    try:
-        uri = Path(os.path.abspath(path)).as_uri()
-    except ValueError:
-        return "magenta"
-    return f"magenta link {uri}"
-
-
 def human_size(n: int) -> str:
     size = float(n)
     for unit in ("B", "KB", "MB", "GB"):
@@ -242,29 +153,3 @@ def print_status(console: Console, status) -> None:
     if not status.vectors_current:
         table.add_row("vectors", "behind the database (an interrupted run); the next index or query catches up")
     console.print(table)
-
-
-def print_settings(console: Console, settings) -> None:
-    """Each setting, its value and where it came from; then the files that were read."""
-    from rich.table import Table
-
-    table = Table.grid(padding=(0, 2))
-    table.add_column(style="bold")
-    table.add_column()
-    table.add_column(style="dim")
-    for name, value in settings.values.items():
-        if name in settings.parts and settings.parts[name]:
-            for i, part in enumerate(settings.parts[name]):
-                table.add_row(name if i == 0 else "", safe(str(part.value)), safe(part.source))
-            continue
-        shown = "(the model's limit)" if value.value is None else str(value.value)
-        if isinstance(value.value, list):
-            shown = ", ".join(value.value) or "(none)"
-        table.add_row(name, safe(shown), safe(value.source))
-    console.print(table)
-    exists = "" if settings.user_file.is_file() else "  (not present)"
-    console.print(
-        f"user file     {safe(str(settings.user_file))}{exists}", markup=False, highlight=False, soft_wrap=True
-    )
-    project = safe(str(settings.project_file)) if settings.project_file else "(none found from here upward)"
-    console.print(f"project file  {project}", markup=False, highlight=False, soft_wrap=True)

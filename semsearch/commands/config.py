@@ -30,6 +30,6 @@ def config(
 
         print_json_lines(sys.stdout, [settings.to_json()])
     else:
-        from ..render import print_settings
+        from ..render_extra import print_settings
 
         print_settings(stdout_console(), settings)

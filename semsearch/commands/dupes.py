@@ -32,7 +32,7 @@ def dupes(
     """
     from ..dupes import find_dupes
     from ..paths import resolve_index_dir
-    from ..render_analysis import show_dupes
+    from ..render_extra import show_dupes
 
     report = find_dupes(resolve_index_dir(index_dir), threshold)
     show_dupes(stdout_console(), sys.stdout, json_output, report, limit)

@@ -41,17 +41,17 @@ def query(
 
     Example:  semsearch query "how do I rotate the api keys" -k 5 --path '*.md'
     """
-    from .. import render
+    from .. import render_formats
     from ..config import resolve
     from ..search import QueryOptions, search
 
     settings = resolve({"index": index_dir, "top_k": k})
-    fmt = render.output_format(output_format, json_output, files_only)
+    fmt = render_formats.output_format(output_format, json_output, files_only)
     files_only = files_only or fmt == "files"
     hits = search(
         settings.index,
         QueryOptions(text=text, k=settings.top_k, path_glob=path, min_score=min_score, files_only=files_only),
     )
-    render.show_hits(stdout_console(), sys.stdout, fmt, hits, text, files_only)
+    render_formats.show_hits(stdout_console(), sys.stdout, fmt, hits, text, files_only)
     if not hits:
         raise typer.Exit(int(ExitCode.NO_MATCH))

@@ -47,8 +47,8 @@ def similar(
     Example:  semsearch similar notes/retry.md:12 -k 5
     """
     from ..config import resolve
-    from ..render import output_format as choose_format
-    from ..render_analysis import show_similar
+    from ..render_extra import show_similar
+    from ..render_formats import output_format as choose_format
     from ..similar import similar as find_similar
 
     settings = resolve({"index": index_dir, "top_k": k})

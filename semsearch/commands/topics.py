@@ -26,7 +26,7 @@ def topics(
     Example:  semsearch topics -n 5
     """
     from ..paths import resolve_index_dir
-    from ..render_analysis import show_topics
+    from ..render_extra import show_topics
     from ..topics import find_topics
 
     report = find_topics(resolve_index_dir(index_dir), n, seed)

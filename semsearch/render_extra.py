@@ -1,4 +1,4 @@
-"""Show the results of similar, dupes and topics: text for people, JSON for programs."""
+"""Show what similar, dupes, topics and config find: text for people, JSON for programs."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ import os
 from rich.console import Console
 from rich.text import Text
 
-from .render import hit_json, path_style, print_hits, print_json_lines, print_vimgrep, safe
+from .render import hit_json, print_hits, print_json_lines, safe
+from .render_formats import print_vimgrep
 from .search import display_path
+from .term import path_style
 
 
 def _json(stream, obj) -> None:
@@ -184,3 +186,32 @@ def show_topics(console: Console, stream, json_output: bool, report) -> None:
             row = Text("     ")
             row.append(safe(display_path(path)), style=path_style(console, path))
             console.print(row, soft_wrap=True)
+
+
+# -- config ----------------------------------------------------------------------------------------
+
+
+def print_settings(console: Console, settings) -> None:
+    """Each setting, its value and where it came from; then the files that were read."""
+    from rich.table import Table
+
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_column(style="dim")
+    for name, value in settings.values.items():
+        if name in settings.parts and settings.parts[name]:
+            for i, part in enumerate(settings.parts[name]):
+                table.add_row(name if i == 0 else "", safe(str(part.value)), safe(part.source))
+            continue
+        shown = "(the model's limit)" if value.value is None else str(value.value)
+        if isinstance(value.value, list):
+            shown = ", ".join(value.value) or "(none)"
+        table.add_row(name, safe(shown), safe(value.source))
+    console.print(table)
+    exists = "" if settings.user_file.is_file() else "  (not present)"
+    console.print(
+        f"user file     {safe(str(settings.user_file))}{exists}", markup=False, highlight=False, soft_wrap=True
+    )
+    project = safe(str(settings.project_file)) if settings.project_file else "(none found from here upward)"
+    console.print(f"project file  {project}", markup=False, highlight=False, soft_wrap=True)
