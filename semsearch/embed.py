@@ -8,6 +8,7 @@ from collections.abc import Callable
 import numpy as np
 
 from .errors import ModelUnavailable
+from .matryoshka import truncate
 from .models import ModelSpec
 
 BATCH_SIZE = 32
@@ -40,7 +41,8 @@ class TorchEncoder:
             model.max_seq_length = spec.max_seq_length
             _loaded[key] = model
         self.model = model
-        self.dim = int(model.get_embedding_dimension())
+        self.full_dim = int(model.get_embedding_dimension())
+        self.dim = _output_dim(spec, self.full_dim)
 
     def encode(self, texts: list[str], on_batch: Callable[[int], None] | None = None) -> np.ndarray:
         """Encode in batches of BATCH_SIZE; ``on_batch(n)`` is called after each with the number encoded."""
@@ -56,7 +58,7 @@ class TorchEncoder:
                 convert_to_numpy=True,
                 show_progress_bar=False,
             )
-            out[idx] = vectors
+            out[idx] = truncate(vectors, self.spec.truncate_dim)
             if on_batch:
                 on_batch(len(idx))
         return out
@@ -83,13 +85,16 @@ class OnnxTextEncoder:
             encoder = OnnxEncoder.load(folder)
             _loaded[key] = encoder
         self.onnx = encoder
-        self.dim = int(encoder.dim)
+        self.full_dim = int(encoder.dim)
+        self.dim = _output_dim(spec, self.full_dim)
 
     def encode(self, texts: list[str], on_batch: Callable[[int], None] | None = None) -> np.ndarray:
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         for start in range(0, len(texts), BATCH_SIZE):
             batch = texts[start : start + BATCH_SIZE]
-            out[start : start + len(batch)] = self.onnx.encode(batch, batch_size=BATCH_SIZE)
+            out[start : start + len(batch)] = truncate(
+                self.onnx.encode(batch, batch_size=BATCH_SIZE), self.spec.truncate_dim
+            )
             if on_batch:
                 on_batch(len(batch))
         return out
@@ -101,6 +106,17 @@ class OnnxTextEncoder:
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         prefix = self.spec.query_prefix
         return self.encode([prefix + t for t in texts] if prefix else texts)
+
+
+def _output_dim(spec: ModelSpec, full: int) -> int:
+    """The size of the vectors an encoder returns: the model's own, or the index's ``--dim``."""
+    if spec.truncate_dim is None:
+        return full
+    if spec.truncate_dim > full:
+        raise ModelUnavailable(
+            f"The model at {spec.path} makes {full}-dimension vectors, fewer than the {spec.truncate_dim} asked for."
+        )
+    return spec.truncate_dim
 
 
 def onnx_folder(paths, kind: str):

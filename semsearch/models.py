@@ -20,6 +20,7 @@ class ModelSpec:
     fingerprint: str  # changes when the model's weights or configuration change
     query_prefix: str = ""
     document_prefix: str = ""
+    truncate_dim: int | None = None  # vectors cut to their first N dimensions and re-normalized (--dim)
 
     @property
     def name(self) -> str:

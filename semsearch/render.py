@@ -11,6 +11,7 @@ from rich.text import Text
 
 from .pathtext import escape, json_bytes, json_text
 from .search import Hit, display_path
+from .term import path_style
 
 _STOPWORDS = frozenset(
     "the and for are but not you all any can had her was one our out has have how what when where which who why "
@@ -74,7 +75,7 @@ def print_hits(console: Console, hits: list[Hit], query: str) -> None:
         if i:
             console.print()
         head = Text()
-        head.append(safe(location(hit)), style="magenta")
+        head.append(safe(location(hit)), style=path_style(console, hit.path))
         if hit.end_line != hit.start_line:
             head.append(f"-{hit.end_line}", style="magenta")
         head.append(f"  {hit.score:.3f}", style="dim")
@@ -114,7 +115,7 @@ def print_json_lines(stream, objects) -> None:
 
 def print_files(console: Console, hits: list[Hit]) -> None:
     for hit in hits:
-        console.print(Text(safe(display_path(hit.path)), style="magenta"), soft_wrap=True)
+        console.print(Text(safe(display_path(hit.path)), style=path_style(console, hit.path)), soft_wrap=True)
 
 
 def human_size(n: int) -> str:

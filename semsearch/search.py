@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -59,7 +59,7 @@ def _search(paths: IndexPaths, options: QueryOptions) -> list[Hit]:
 
     store = Store.open(paths)
     try:
-        spec = resolve_model(store.model_ref)
+        spec = replace(resolve_model(store.model_ref), truncate_dim=store.truncate_dim)
         store.check_model(spec)
         vi = vectors.load(store)
         if vi.damaged:

@@ -212,6 +212,12 @@ class Store:
     def model_ref(self) -> str:
         return self.meta("model_ref")
 
+    @property
+    def truncate_dim(self) -> int | None:
+        """The ``--dim`` the index was built with (None: the model's full vectors)."""
+        value = self.meta("truncate_dim")
+        return int(value) if value else None
+
     def check_model(self, model: ModelSpec) -> None:
         """Refuse a model other than the one the index was built with."""
         if self.meta("model_fingerprint") != model.fingerprint:
@@ -396,6 +402,16 @@ class Store:
                 out[r[0]] = ChunkRow(r[0], decode_path(r[1]), r[2], r[3], r[4], r[5], r[6], r[7])
         return out
 
+    def chunk_places(self) -> list[tuple[int, Path, int, int, int, int | None, int | None]]:
+        """Every chunk as (id, file path, ord, start_line, end_line, page, cell), by path and order in the file."""
+        return [
+            (r[0], decode_path(r[1]), r[2], r[3], r[4], r[5], r[6])
+            for r in self.conn.execute(
+                "SELECT c.id, f.path, c.ord, c.start_line, c.end_line, c.page, c.cell"
+                " FROM chunks c JOIN files f ON f.id = c.file_id ORDER BY f.path, c.ord"
+            )
+        ]
+
     def counts(self) -> dict[str, int]:
         one = lambda sql: self.conn.execute(sql).fetchone()[0]  # noqa: E731
         return {
@@ -425,4 +441,5 @@ def _model_meta(model: ModelSpec) -> dict[str, str]:
         "model_fingerprint": model.fingerprint,
         "max_seq_length": str(model.max_seq_length),
         "model_prefixes": json.dumps({"query": model.query_prefix, "document": model.document_prefix}),
+        "truncate_dim": str(model.truncate_dim or ""),  # --dim: vectors cut to this many dimensions
     }

@@ -9,15 +9,23 @@ import typer
 
 from ..cli import IndexDir, app, handle_errors, stdout_console
 from ..errors import ExitCode
-from ..paths import resolve_index_dir
 
 
 @app.command()
 @handle_errors
 def query(
     text: Annotated[str, typer.Argument(help="What you are looking for, in your own words.", show_default=False)],
-    k: Annotated[int, typer.Option("-k", "--top", min=1, help="How many hits to show.")] = 10,
+    k: Annotated[
+        Optional[int],
+        typer.Option(
+            "-k", "--top", min=1, help="How many hits to show (default: top_k setting, else 10).", show_default=False
+        ),
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="One JSON object per hit (JSON Lines).")] = False,
+    output_format: Annotated[
+        Optional[str],
+        typer.Option("--format", help="text, json, jsonl, files or vimgrep (path:line:col:text).", show_default=False),
+    ] = None,
     files_only: Annotated[
         bool, typer.Option("-l", "--files-only", help="Print each matching file once, best first.")
     ] = False,
@@ -33,27 +41,17 @@ def query(
 
     Example:  semsearch query "how do I rotate the api keys" -k 5 --path '*.md'
     """
+    from .. import render_formats
+    from ..config import resolve
     from ..search import QueryOptions, search
 
+    settings = resolve({"index": index_dir, "top_k": k})
+    fmt = render_formats.output_format(output_format, json_output, files_only)
+    files_only = files_only or fmt == "files"
     hits = search(
-        resolve_index_dir(index_dir),
-        QueryOptions(text=text, k=k, path_glob=path, min_score=min_score, files_only=files_only),
+        settings.index,
+        QueryOptions(text=text, k=settings.top_k, path_glob=path, min_score=min_score, files_only=files_only),
     )
-    from .. import render
-
-    if json_output:
-        render.print_json_lines(
-            sys.stdout,
-            (
-                {k: v for k, v in render.hit_json(h).items() if k in ("path", "abspath", "path_bytes", "score")}
-                for h in hits
-            )
-            if files_only
-            else (render.hit_json(h) for h in hits),
-        )
-    elif files_only:
-        render.print_files(stdout_console(), hits)
-    else:
-        render.print_hits(stdout_console(), hits, text)
+    render_formats.show_hits(stdout_console(), sys.stdout, fmt, hits, text, files_only)
     if not hits:
         raise typer.Exit(int(ExitCode.NO_MATCH))
