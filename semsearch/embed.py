@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -79,7 +80,8 @@ class OnnxTextEncoder:
         from .onnx_encoder import OnnxEncoder  # numpy, onnxruntime, tokenizers
 
         self.spec = spec
-        key = f"onnx:{folder}"
+        # One session per model and kind in a process: every index's export of the same model is the same graph.
+        key = f"onnx:{spec.fingerprint}:{Path(folder).name}"
         encoder = _loaded.get(key)
         if encoder is None:
             encoder = OnnxEncoder.load(folder)
