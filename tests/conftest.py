@@ -82,16 +82,6 @@ def isolated_config(tmp_path, monkeypatch) -> Path:
     return user_file
 
 
-@pytest.fixture(autouse=True)
-def _release_onnx_sessions():
-    """Each test's index has its own ONNX export, which the process would otherwise keep loaded (~200 MB each)."""
-    yield
-    embed = sys.modules.get("semsearch.embed")
-    if embed is not None:
-        for key in [k for k in embed._loaded if k.startswith("onnx:")]:
-            del embed._loaded[key]
-
-
 CORPUS = {
     "ops/credentials.md": """# Credentials
 
