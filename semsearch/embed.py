@@ -55,6 +55,7 @@ class TorchEncoder:
                 normalize_embeddings=True,
                 convert_to_numpy=True,
                 show_progress_bar=False,
+                prompt="",  # the prefixes are added above; never also the model's default_prompt_name
             )
             out[idx] = vectors
             if on_batch:
@@ -82,6 +83,7 @@ class OnnxTextEncoder:
         if encoder is None:
             encoder = OnnxEncoder.load(folder)
             _loaded[key] = encoder
+        encoder.default_prompt_name = None  # the prefixes are added below; never also the model's default prompt
         self.onnx = encoder
         self.dim = int(encoder.dim)
 

@@ -47,6 +47,20 @@ def index(
             show_default=False,
         ),
     ] = None,
+    query_prefix: Annotated[
+        Optional[str],
+        typer.Option(
+            "--query-prefix",
+            help="Text put before every query for the model, e.g. 'query: ' for e5 (default: the model's own prompt).",
+        ),
+    ] = None,
+    document_prefix: Annotated[
+        Optional[str],
+        typer.Option(
+            "--document-prefix",
+            help="Text put before every chunk for the model, e.g. 'passage: ' for e5 (default: the model's own prompt).",
+        ),
+    ] = None,
     rebuild: Annotated[
         bool, typer.Option("--rebuild", help="Rebuild the vector file from the stored vectors (no re-embedding).")
     ] = False,
@@ -74,6 +88,8 @@ def index(
             paths=paths or [],
             model=model,
             change_model=change_model,
+            query_prefix=query_prefix,
+            document_prefix=document_prefix,
             rebuild=rebuild,
             backend=backend,
             crawl=crawl_options,
