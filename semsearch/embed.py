@@ -58,6 +58,7 @@ class TorchEncoder:
                 normalize_embeddings=True,
                 convert_to_numpy=True,
                 show_progress_bar=False,
+                prompt="",  # the prefixes are added above; never also the model's default_prompt_name
             )
             out[idx] = truncate(vectors, self.spec.truncate_dim)
             if on_batch:
@@ -86,6 +87,7 @@ class OnnxTextEncoder:
         if encoder is None:
             encoder = OnnxEncoder.load(folder)
             _loaded[key] = encoder
+        encoder.default_prompt_name = None  # the prefixes are added below; never also the model's default prompt
         self.onnx = encoder
         self.full_dim = int(encoder.dim)
         self.dim = _output_dim(spec, self.full_dim)

@@ -38,6 +38,8 @@ class IndexOptions:
     model: str | None = None
     change_model: bool = False
     backend: str | None = None  # "onnx" (default), "torch" or "onnx-int8"; None: the index's own
+    query_prefix: str | None = None  # None: the index's (or for a new index, the model's own)
+    document_prefix: str | None = None
     rebuild: bool = False  # rebuild the vector structure from the stored vectors
     crawl: CrawlOptions = field(default_factory=CrawlOptions)
     chunk_tokens: int | None = None  # most tokens in a chunk (None: the model's maximum sequence length)
@@ -118,7 +120,11 @@ class Indexer:
         if not self.paths.db.exists():
             if not options.paths or Store.remains(self.paths):
                 Store.open(self.paths)  # NoIndex saying how to start, or IndexCorrupt: the database alone is lost
-            model = with_dim(resolve_model(options.model), options.dim, options.force_dim)
+            model = with_dim(
+                resolve_model(options.model, options.query_prefix, options.document_prefix),
+                options.dim,
+                options.force_dim,
+            )
             self._backend = options.backend or DEFAULT_BACKEND
             encoder = self._load_encoder(model)
             store = Store.create(self.paths, model, encoder.dim)
@@ -126,7 +132,7 @@ class Indexer:
             return store, model
         store = Store.open(self.paths)
         try:
-            model = resolve_model(options.model or store.model_ref)
+            model = _model_for(store, options)
             if options.change_model:
                 model = with_dim(model, options.dim, options.force_dim)
             else:
@@ -139,10 +145,12 @@ class Indexer:
             stored_kind = store.meta("vector_kind", "fp32")
             self._backend = options.backend or ("onnx-int8" if stored_kind == "int8" else DEFAULT_BACKEND)
             kind = vector_kind(self._backend)
+            prefixes = {"query_prefix": model.query_prefix, "document_prefix": model.document_prefix}
             if options.change_model and (
                 model.fingerprint != store.meta("model_fingerprint")
                 or kind != stored_kind
                 or model.truncate_dim != store.truncate_dim
+                or store.recorded_prefixes() != prefixes
             ):
                 store.set_model(model, self._load_encoder(model).dim)
                 store.set_meta("vector_kind", kind)
@@ -377,6 +385,17 @@ def _prepare(work: _Work, chunker: Chunker) -> None:
         return
     work.warnings = document.warnings
     work.hashes = [text_hash(c.embed_text) for c in work.chunks]
+
+
+def _model_for(store: Store, options: IndexOptions) -> ModelSpec:
+    """The model a run uses: the options' when given, else the index's; its prefixes: the options', else the
+    index's (or, when changing to another model, that model's own)."""
+    recorded = {} if (options.change_model and options.model) else store.recorded_prefixes()
+    return resolve_model(
+        options.model or store.model_ref,
+        options.query_prefix if options.query_prefix is not None else recorded.get("query_prefix"),
+        options.document_prefix if options.document_prefix is not None else recorded.get("document_prefix"),
+    )
 
 
 def _under_any(path: Path, roots: list[Path]) -> bool:

@@ -69,7 +69,44 @@ def location(hit: Hit) -> str:
     return f"{path}:{hit.start_line}"
 
 
-def print_hits(console: Console, hits: list[Hit], query: str) -> None:
+def explanation(hit: Hit) -> dict:
+    """Why a hit ranked where it did: its place and score in each candidate list, and the fused score."""
+    return {
+        "mode": hit.mode,
+        "dense_rank": hit.dense_rank,
+        "dense_score": _rounded(hit.dense_score),
+        "keyword_rank": hit.keyword_rank,
+        "keyword_score": _rounded(hit.keyword_score),
+        "fused_score": _rounded(hit.fused_score),
+        "exact": list(hit.exact),
+        "rerank_score": _rounded(hit.rerank_score),
+    }
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
+
+
+def explain_line(hit: Hit) -> Text:
+    def place(rank: int | None, score: float | None, fmt: str) -> str:
+        where = f"#{rank}" if rank is not None else "-"
+        return f"{where} ({score:{fmt}})" if score is not None else where
+
+    parts = []
+    if hit.mode != "keyword":
+        parts.append(f"dense {place(hit.dense_rank, hit.dense_score, '.3f')}")
+    if hit.mode != "semantic":
+        parts.append(f"keyword {place(hit.keyword_rank, hit.keyword_score, '.2f')}")
+    if hit.fused_score is not None:
+        parts.append(f"fused {hit.fused_score:.4f}")
+    if hit.exact:
+        parts.append("exact " + ", ".join(hit.exact))
+    if hit.rerank_score is not None:
+        parts.append(f"rerank {hit.rerank_score:.4f}")
+    return Text("        " + safe("  ".join(parts)), style="yellow")
+
+
+def print_hits(console: Console, hits: list[Hit], query: str, explain: bool = False) -> None:
     terms = query_terms(query)
     for i, hit in enumerate(hits):
         if i:
@@ -82,28 +119,33 @@ def print_hits(console: Console, hits: list[Hit], query: str) -> None:
         if hit.heading:
             head.append(f"  {safe(hit.heading)}", style="cyan")
         console.print(head, soft_wrap=True)
+        if explain:
+            console.print(explain_line(hit), soft_wrap=True)
         for number, line in snippet(hit, terms):
             row = Text(f"{number:>6}  ", style="green")
             row.append_text(highlight(line.rstrip(), terms))
             console.print(row, soft_wrap=True)
 
 
-def hit_json(hit: Hit) -> dict:
+def hit_json(hit: Hit, files_only: bool = False, explain: bool = False) -> dict:
     """A hit for programs. ``path_bytes`` (base64 of the absolute path) only when the name is not UTF-8."""
-    data = {
-        "path": json_text(display_path(hit.path)),
-        "abspath": json_text(hit.path),
-        "start_line": hit.start_line,
-        "end_line": hit.end_line,
-        "page": hit.page,
-        "cell": hit.cell,
-        "heading": hit.heading,
-        "score": round(hit.score, 6),
-        "text": hit.text,
-    }
+    data = {"path": json_text(display_path(hit.path)), "abspath": json_text(hit.path)}
+    if not files_only:
+        data |= {
+            "start_line": hit.start_line,
+            "end_line": hit.end_line,
+            "page": hit.page,
+            "cell": hit.cell,
+            "heading": hit.heading,
+        }
+    data["score"] = round(hit.score, 6)
+    if not files_only:
+        data["text"] = hit.text
     raw = json_bytes(hit.path)
     if raw is not None:
         data["path_bytes"] = raw
+    if explain:
+        data["explain"] = explanation(hit)
     return data
 
 
@@ -113,9 +155,11 @@ def print_json_lines(stream, objects) -> None:
     stream.flush()
 
 
-def print_files(console: Console, hits: list[Hit]) -> None:
+def print_files(console: Console, hits: list[Hit], explain: bool = False) -> None:
     for hit in hits:
         console.print(Text(safe(display_path(hit.path)), style=path_style(console, hit.path)), soft_wrap=True)
+        if explain:
+            console.print(explain_line(hit), soft_wrap=True)
 
 
 def human_size(n: int) -> str:

@@ -23,10 +23,13 @@ def output_format(name: str | None, json_lines: bool = False, files_only: bool =
     return name or ("jsonl" if json_lines else "files" if files_only else "text")
 
 
-def show_hits(console: Console, stream, fmt: str, hits: list[Hit], query: str, files_only: bool = False) -> None:
-    """Print hits in one of FORMATS (``files_only``: one hit per file, shown without its passage)."""
+def show_hits(
+    console: Console, stream, fmt: str, hits: list[Hit], query: str, files_only: bool = False, explain: bool = False
+) -> None:
+    """Print hits in one of FORMATS (``files_only``: one hit per file, shown without its passage;
+    ``explain``: with each hit's dense and keyword ranks and scores)."""
     if fmt in ("json", "jsonl"):
-        objects = [file_json(h) if files_only else hit_json(h) for h in hits]
+        objects = [hit_json(h, files_only=files_only, explain=explain) for h in hits]
         if fmt == "json":
             stream.write(json.dumps(objects, ensure_ascii=False, indent=2) + "\n")
             stream.flush()
@@ -35,9 +38,9 @@ def show_hits(console: Console, stream, fmt: str, hits: list[Hit], query: str, f
     elif fmt == "vimgrep":
         print_vimgrep(stream, hits, query)
     elif fmt == "files" or files_only:
-        print_files(console, hits)
+        print_files(console, hits, explain=explain)
     else:
-        print_hits(console, hits, query)
+        print_hits(console, hits, query, explain=explain)
 
 
 def file_json(hit: Hit) -> dict:

@@ -67,6 +67,20 @@ def index(
     force_dim: Annotated[
         bool, typer.Option("--force-dim", help="Allow --dim for a model that does not declare Matryoshka training.")
     ] = False,
+    query_prefix: Annotated[
+        Optional[str],
+        typer.Option(
+            "--query-prefix",
+            help="Text put before every query for the model, e.g. 'query: ' for e5 (default: the model's own prompt).",
+        ),
+    ] = None,
+    document_prefix: Annotated[
+        Optional[str],
+        typer.Option(
+            "--document-prefix",
+            help="Text put before every chunk for the model, e.g. 'passage: ' for e5 (default: the model's own prompt).",
+        ),
+    ] = None,
     rebuild: Annotated[
         bool, typer.Option("--rebuild", help="Rebuild the vector file from the stored vectors (no re-embedding).")
     ] = False,
@@ -99,6 +113,8 @@ def index(
             chunk_tokens=settings.chunk_size,
             dim=dim,
             force_dim=force_dim,
+            query_prefix=query_prefix,
+            document_prefix=document_prefix,
             rebuild=rebuild,
             backend=backend,
             crawl=crawl_options,
