@@ -125,10 +125,11 @@ def recall_at_10(found: np.ndarray, exact: np.ndarray) -> float:
     return float(np.mean([len(set(f) & set(e)) / 10 for f, e in zip(found.tolist(), exact.tolist())]))
 
 
-def test_index_stays_exact_below_the_limit_and_switches_to_ivf_past_it(low_limit, fake):
+def test_index_stays_exact_below_the_limit_and_switches_to_ivf_past_it(low_limit, fake, cli):
     fake.add_files(clustered_vectors(LIMIT - 500, seed=1))
     vectors.save_and_prune(fake.store)
     assert fake.saved_meta()["kind"] == "flat"
+    assert json.loads(cli("status", "--json", "--index", fake.paths.root).stdout)["search"] == "exact"
 
     fake.add_files(clustered_vectors(2_500, seed=2))  # 4,000 in all: past the limit
     vectors.save_and_prune(fake.store)
@@ -136,6 +137,8 @@ def test_index_stays_exact_below_the_limit_and_switches_to_ivf_past_it(low_limit
     assert meta["kind"] == "ivf" and meta["count"] == len(fake.vectors) == 4_000
     assert meta["nlist"] == ann.nlist_for(meta["count"]) and 1 <= meta["nprobe"] <= meta["nlist"]
     assert meta["recall"] >= ann.TARGET_RECALL
+    status = cli("status", "--index", fake.paths.root).stdout
+    assert f"approximate (IVF, {meta['nlist']} lists, {meta['nprobe']} searched per query)" in status
 
     vi = vectors.load(fake.store)
     assert vi.layout.kind == "ivf" and vi.layout.nprobe == meta["nprobe"]
