@@ -196,6 +196,7 @@ def print_status(console: Console, status) -> None:
     table.add_row("chunks", str(status.chunks))
     table.add_row("size", human_size(status.size_bytes))
     table.add_row("updated", human_time(status.updated_at))
+    table.add_row("search", status.search)
     if not status.vectors_current:
         table.add_row("vectors", "behind the database (an interrupted run); the next index or query catches up")
     console.print(table)
