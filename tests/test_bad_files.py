@@ -289,7 +289,7 @@ def test_nasty_samples_are_read_or_reported_without_crash_or_hang(tmp_path):
     assert dict(report.skipped)[root / "broken-link.txt"] == "broken symbolic link"
     from semsearch.search import QueryOptions, search
 
-    hits = search(tmp_path / "index", QueryOptions(text="owls hunting at night", k=20))
+    hits = search(tmp_path / "index", QueryOptions(text="owls hunting at night", k=20, files_only=True))
     assert root / "fine.txt" in {h.path for h in hits}  # the good file among them is found
 
 

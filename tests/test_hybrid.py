@@ -330,7 +330,8 @@ def test_query_and_queries_file_are_exclusive(ask, tmp_path):
     file.write_text("bread\n")
     result = ask("query", "bread", "--queries", file)
     assert result.exit_code == 2 and "either a query or --queries" in result.stderr
-    assert "Unknown search mode" in ask("query", "bread", "--mode", "fuzzy").stderr
+    bad_mode = ask("query", "bread", "--mode", "fuzzy")
+    assert bad_mode.exit_code == 2 and "'fuzzy'" in bad_mode.stderr and "hybrid, semantic, keyword" in bad_mode.stderr
 
 
 # -- prefixes for models trained with them ---------------------------------------------------------------------------
