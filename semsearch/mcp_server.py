@@ -24,7 +24,7 @@ def build_server(index_dir: Path, default_k: int = 10):
     from mcp.server.mcpserver import MCPServer
     from mcp.server.mcpserver.exceptions import ToolError
 
-    from . import render, render_formats
+    from . import render
     from .errors import SemsearchError
     from .search import display_path
 
@@ -41,7 +41,8 @@ def build_server(index_dir: Path, default_k: int = 10):
     @server.tool(
         description="Search the indexed files by meaning. Returns the best passages with path, line range, "
         "heading, score and text (or one entry per file with files_only). path: a glob such as '*.md' or "
-        "'docs/*'; min_score: drop hits whose cosine similarity is below this (-1..1)."
+        "'docs/*'; min_score: drop hits whose cosine similarity is below this (-1..1); mode: hybrid (meaning and "
+        "keywords, the default), semantic or keyword; explain: add each hit's dense and keyword rank and score."
     )
     def search(
         query: str,
@@ -49,15 +50,17 @@ def build_server(index_dir: Path, default_k: int = 10):
         path: str | None = None,
         min_score: float | None = None,
         files_only: bool = False,
+        mode: str = "hybrid",
+        explain: bool = False,
     ) -> dict[str, Any]:
         from .search import QueryOptions
         from .search import search as run_search
 
         if k < 1:
             raise ToolError("k must be at least 1.")
-        options = QueryOptions(text=query, k=k, path_glob=path, min_score=min_score, files_only=files_only)
+        options = QueryOptions(text=query, k=k, path_glob=path, min_score=min_score, files_only=files_only, mode=mode)
         hits = run(run_search, index_dir, options)
-        return {"hits": [render_formats.file_json(h) if files_only else render.hit_json(h) for h in hits]}
+        return {"hits": [render.hit_json(h, files_only=files_only, explain=explain) for h in hits]}
 
     @server.tool(
         description="Find the passages and files most similar to an indexed file, or to the passage at one of its "

@@ -48,6 +48,8 @@ def test_mcp_tools_answer_through_a_stdio_session(index_dir, corpus, tmp_path):
         "search": ("search", {"query": "baking a loaf of bread at home", "k": 2}),
         "files": ("search", {"query": "trip abroad", "k": 1, "files_only": True}),
         "filtered": ("search", {"query": "anything", "k": 5, "path": "*.py"}),
+        "keyword": ("search", {"query": "metronome", "k": 1, "mode": "keyword", "explain": True}),
+        "bad_mode": ("search", {"query": "x", "mode": "fuzzy"}),
         "similar": ("similar", {"target": guitar, "k": 3}),
         "read": ("read", {"path": guitar, "start_line": 3, "context": 0}),
         "status": ("status", {}),
@@ -59,7 +61,7 @@ def test_mcp_tools_answer_through_a_stdio_session(index_dir, corpus, tmp_path):
     assert results["init"].server_info.name == "semsearch"
     assert {t.name for t in results["tools"].tools} == {"search", "similar", "read", "status"}
     search_schema = next(t for t in results["tools"].tools if t.name == "search").input_schema
-    assert {"query", "k", "path", "min_score", "files_only"} <= set(search_schema["properties"])
+    assert {"query", "k", "path", "min_score", "files_only", "mode", "explain"} <= set(search_schema["properties"])
 
     hits = results["search"].structured_content["hits"]
     assert not results["search"].is_error and len(hits) == 2
@@ -67,6 +69,11 @@ def test_mcp_tools_answer_through_a_stdio_session(index_dir, corpus, tmp_path):
     assert json.loads(results["search"].content[0].text)["hits"] == hits  # text content for clients without structure
     assert results["files"].structured_content["hits"][0]["abspath"].endswith("travel/checklist.rst")
     assert [h["abspath"][-8:] for h in results["filtered"].structured_content["hits"]] == ["retry.py"]
+
+    (keyword_hit,) = results["keyword"].structured_content["hits"]
+    assert keyword_hit["abspath"].endswith("music/guitar.txt")
+    assert keyword_hit["explain"]["mode"] == "keyword" and keyword_hit["explain"]["keyword_rank"] == 1
+    assert results["bad_mode"].is_error and "fuzzy" in results["bad_mode"].content[0].text
 
     similar = results["similar"].structured_content
     assert similar["files"] and all(f["abspath"] != guitar for f in similar["files"] + similar["passages"])
