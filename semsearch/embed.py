@@ -24,7 +24,24 @@ def _offline() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-class TorchEncoder:
+class _PrefixedEncoder:
+    """What both encoders share: the model's document and query prefixes put before the texts."""
+
+    spec: ModelSpec
+
+    def encode(self, texts: list[str], on_batch: Callable[[int], None] | None = None) -> np.ndarray:
+        raise NotImplementedError
+
+    def encode_documents(self, texts: list[str], on_batch: Callable[[int], None] | None = None) -> np.ndarray:
+        prefix = self.spec.document_prefix
+        return self.encode([prefix + t for t in texts] if prefix else texts, on_batch)
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        prefix = self.spec.query_prefix
+        return self.encode([prefix + t for t in texts] if prefix else texts)
+
+
+class TorchEncoder(_PrefixedEncoder):
     """The full sentence-transformers path: needed to index, and the fallback for queries."""
 
     def __init__(self, spec: ModelSpec):
@@ -65,16 +82,8 @@ class TorchEncoder:
                 on_batch(len(idx))
         return out
 
-    def encode_documents(self, texts: list[str], on_batch: Callable[[int], None] | None = None) -> np.ndarray:
-        prefix = self.spec.document_prefix
-        return self.encode([prefix + t for t in texts] if prefix else texts, on_batch)
 
-    def encode_queries(self, texts: list[str]) -> np.ndarray:
-        prefix = self.spec.query_prefix
-        return self.encode([prefix + t for t in texts] if prefix else texts)
-
-
-class OnnxTextEncoder:
+class OnnxTextEncoder(_PrefixedEncoder):
     """The same model through onnxruntime and tokenizers only: no torch, ready in a fraction of a second."""
 
     def __init__(self, spec: ModelSpec, folder):
@@ -102,14 +111,6 @@ class OnnxTextEncoder:
             if on_batch:
                 on_batch(len(batch))
         return out
-
-    def encode_documents(self, texts: list[str], on_batch: Callable[[int], None] | None = None) -> np.ndarray:
-        prefix = self.spec.document_prefix
-        return self.encode([prefix + t for t in texts] if prefix else texts, on_batch)
-
-    def encode_queries(self, texts: list[str]) -> np.ndarray:
-        prefix = self.spec.query_prefix
-        return self.encode([prefix + t for t in texts] if prefix else texts)
 
 
 def _output_dim(spec: ModelSpec, full: int) -> int:
