@@ -147,6 +147,22 @@ def search_params(layout: Layout, k: int, size: int) -> faiss.SearchParameters |
     return faiss.SearchParametersIVF(nprobe=min(layout.nlist, max(layout.nprobe, wide)))
 
 
+def allow_lookup(index: faiss.Index) -> None:
+    """Let an IVF index give back vectors by id: a map from id to place, built when first needed.
+
+    It is not kept in saved files (opening one would then rebuild it, about 0.1 s per million vectors),
+    and building it reads the lists without changing them, so a memory-mapped index allows it too.
+    """
+    if isinstance(index, faiss.IndexIVF) and index.direct_map.type == faiss.DirectMap.NoMap:
+        index.set_direct_map_type(faiss.DirectMap.Hashtable)
+
+
+def drop_lookup(index: faiss.Index) -> None:
+    """Forget the map ``allow_lookup`` built, before the index is saved."""
+    if isinstance(index, faiss.IndexIVF) and index.direct_map.type != faiss.DirectMap.NoMap:
+        index.set_direct_map_type(faiss.DirectMap.NoMap)
+
+
 def ids_of(index: faiss.Index) -> np.ndarray:
     """The chunk ids an index holds."""
     if isinstance(index, faiss.IndexIDMap2):

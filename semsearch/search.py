@@ -197,7 +197,7 @@ def candidates(
 
 def _cosine(vi: vectors.VectorIndex, query: np.ndarray, chunk_id: int) -> float | None:
     try:
-        return float(vi.index.reconstruct(chunk_id) @ query[0])
+        return float(vi.reconstruct(chunk_id) @ query[0])
     except RuntimeError:  # added after the vector structure was read: it has no vector here yet
         return None
 

@@ -48,6 +48,14 @@ class VectorIndex:
     def ids(self) -> np.ndarray:
         return ann.ids_of(self.index)
 
+    def reconstruct(self, chunk_id: int) -> np.ndarray:
+        """The vector this structure holds for a chunk; RuntimeError when it holds none."""
+        return self.reconstruct_batch(np.array([chunk_id], dtype=np.int64))[0]
+
+    def reconstruct_batch(self, ids: np.ndarray) -> np.ndarray:
+        ann.allow_lookup(self.index)
+        return self.index.reconstruct_batch(np.ascontiguousarray(ids, dtype=np.int64))
+
 
 def _empty(dim: int) -> faiss.Index:
     return ann.empty_flat(dim)
@@ -155,6 +163,7 @@ def save(vi: VectorIndex, paths: IndexPaths) -> None:
     Call with the write lock held: it also removes the files earlier runs left (see ``leftovers``).
     """
     target = paths.faiss_file(vi.generation)
+    ann.drop_lookup(vi.index)
     data = faiss.serialize_index(vi.index)  # written by Python, so a full disk is an OSError with its errno
     fd, tmp = tempfile.mkstemp(prefix=".vectors-", suffix=".tmp", dir=paths.root)
     try:

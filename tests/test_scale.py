@@ -247,3 +247,32 @@ def test_vector_file_from_before_approximate_search_reads_as_exact():
     assert ann.Layout.from_json({"generation": 3, "count": 10, "dim": 384}) == ann.FLAT
     with pytest.raises(ValueError):
         ann.Layout.from_json({"kind": "hnsw"})
+
+
+def test_ivf_index_gives_back_stored_vectors_by_id_mapped_or_read_and_check_passes(low_limit, fake, monkeypatch, cli):
+    monkeypatch.setattr(vectors, "MAP_MIN", 1_000)
+    fake.add_files(clustered_vectors(3_000, seed=13))
+    vectors.save_and_prune(fake.store)
+    some = np.array(sorted(fake.vectors)[::97], dtype=np.int64)
+    for mmap in (True, False):
+        vi = vectors.load(fake.store, mmap=mmap)
+        assert vi.layout.kind == "ivf" and vi.mapped == mmap
+        held = vi.reconstruct_batch(some)  # hybrid ranking scores keyword hits by their vector this way
+        assert np.array_equal(held, np.vstack([fake.vectors[int(i)] for i in some]))
+        assert np.array_equal(vi.reconstruct(int(some[0])), fake.vectors[int(some[0])])
+        with pytest.raises(RuntimeError):
+            vi.reconstruct(max(fake.vectors) + 1)  # a chunk it does not hold
+        _, found = vi.search(held[:5], 1)
+        assert found[:, 0].tolist() == some[:5].tolist()
+
+    # the writer saves an index whose lookup map was built: the file does not keep the map
+    fake.delete_files(["/nowhere/f2.txt"])
+    vi = vectors.load(fake.store, writer=True)
+    vi.reconstruct(int(some[0]))
+    vectors.save(vi, fake.paths)
+    saved = faiss.read_index(str(fake.paths.faiss_file(vi.generation)))
+    assert saved.direct_map.type == faiss.DirectMap.NoMap and saved.ntotal == 3_000 - PER_FILE
+
+    report = json.loads(cli("check", "--json", "--index", fake.paths.root).stdout)
+    assert report["consistent"], report["problems"]
+    assert report["vectors"] == report["chunks"] == 3_000 - PER_FILE
