@@ -150,7 +150,7 @@ def _check_vectors(store: Store, vi: vectors.VectorIndex, report: CheckReport) -
             continue
         ids = np.array([r[0] for r in rows], dtype=np.int64)
         stored = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
-        held = vi.index.reconstruct_batch(ids)
+        held = vi.reconstruct_batch(ids)
         if stored.shape == held.shape:
             wrong += int(np.count_nonzero(~np.all(np.isclose(stored, held, atol=1e-6), axis=1)))
     if wrong:

@@ -31,6 +31,19 @@ def search(index_dir: Path, options: QueryOptions) -> list[Hit]:
     return hits
 
 
+def search_many(index_dir: Path, queries: list[QueryOptions]) -> list[list[Hit]]:
+    """``search`` for each query: all answered by the watcher, or (if it fails one) all computed here."""
+    results = []
+    for options in queries:
+        hits = ask_watcher(index_dir, options)
+        if hits is None:
+            from .search import search_many as search_many_in_process
+
+            return search_many_in_process(index_dir, queries)
+        results.append(hits)
+    return results
+
+
 def ask_watcher(index_dir: Path, options: QueryOptions, timeout: float = REPLY_TIMEOUT) -> list[Hit] | None:
     """The watcher's hits, or None when no watcher answered properly (then search in-process)."""
     if os.environ.get(ENV_NO_WATCHER, "") not in ("", "0"):
@@ -68,17 +81,26 @@ def request(path: Path, message: dict, timeout: float = REPLY_TIMEOUT) -> dict |
 
 # -- `semsearch query` without the CLI framework --------------------------------------------------------------
 
-_FLAGS = {"--json": "json_output", "-l": "files_only", "--files-only": "files_only"}
-_VALUED = {"-k": "k", "--top": "k", "--path": "path", "--min-score": "min_score", "--index": "index_dir"}
+_FLAGS = {"--json": "json_output", "-l": "files_only", "--files-only": "files_only", "--explain": "explain"}
+_VALUED = {
+    "-k": "k",
+    "--top": "k",
+    "--path": "path",
+    "--min-score": "min_score",
+    "--mode": "mode",
+    "--format": "output_format",
+    "--index": "index_dir",
+}
 _INT = re.compile(r"[0-9]{1,9}")
 _FLOAT = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 
 
 def parse_query_args(argv: list[str]) -> dict | None:
-    """The arguments of ``semsearch query`` when they are plain ones; None for anything else (help, an option
-    this parser does not know, a value to complain about), which the full command line then handles."""
-    values: dict = {"text": None, "k": 10, "json_output": False, "files_only": False}
-    values.update(path=None, min_score=None, index_dir=None)
+    """The arguments of ``semsearch query`` when they are plain ones, as ``querying.run_query`` takes them;
+    None for anything else (help, --queries, --rerank, an option this parser does not know, a value to
+    complain about), which the full command line then handles."""
+    values: dict = {"text": None, "k": None, "json_output": False, "files_only": False, "explain": False}
+    values.update(path=None, min_score=None, mode=None, output_format=None, index_dir=None)
     args = iter(argv)
     positional_only = False
     for arg in args:
@@ -113,42 +135,33 @@ def parse_query_args(argv: list[str]) -> dict | None:
             if not _FLOAT.fullmatch(value):
                 return None
             values["min_score"] = float(value)
+        elif key == "index_dir":
+            values["index_dir"] = Path(value)
         else:
             values[key] = value
     return values if values["text"] is not None else None
 
 
 def run_fast(argv: list[str]) -> int | None:
-    """Answer ``semsearch query ARGS`` from a running watcher: the exit status, or None to run the full command."""
+    """Answer ``semsearch query ARGS`` from a running watcher: the exit status, or None to run the full command
+    (no watcher, or anything the full command should say or do itself)."""
     if os.environ.get(ENV_NO_WATCHER, "") not in ("", "0"):
         return None
     args = parse_query_args(argv)
     if args is None:
         return None
+    from .errors import SemsearchError
+    from .querying import run_query
+
     try:
-        from .paths import resolve_index_dir
-
-        index_dir = resolve_index_dir(Path(args["index_dir"]) if args["index_dir"] is not None else None)
-        options = QueryOptions(
-            text=args["text"],
-            k=args["k"],
-            path_glob=args["path"],
-            min_score=args["min_score"],
-            files_only=args["files_only"],
-        )
-        hits = ask_watcher(index_dir, options)
-        if hits is None:
-            return None
-        from .cli import stdout_console
-        from .render import print_query_result
-
-        print_query_result(hits, args["text"], args["json_output"], args["files_only"], stdout_console)
+        return run_query(**args, watcher_only=True)
+    except SemsearchError:
+        return None  # nothing was printed yet: the full command says it, in its own words
     except KeyboardInterrupt:
         from .cli import stderr_console
 
         stderr_console().print("semsearch: interrupted", markup=False)
         return 130
-    return 0 if hits else 1
 
 
 def _read_line(sock: socket.socket) -> bytes:

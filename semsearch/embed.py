@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ModelUnavailable
+from .matryoshka import truncate
 from .models import ModelSpec
 
 BATCH_SIZE = 32
@@ -27,7 +28,24 @@ def _offline() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-class TorchEncoder:
+class _PrefixedEncoder:
+    """What both encoders share: the model's document and query prefixes put before the texts."""
+
+    spec: ModelSpec
+
+    def encode(self, texts: list[str], on_batch: Callable[[int], None] | None = None) -> np.ndarray:
+        raise NotImplementedError
+
+    def encode_documents(self, texts: list[str], on_batch: Callable[[int], None] | None = None) -> np.ndarray:
+        prefix = self.spec.document_prefix
+        return self.encode([prefix + t for t in texts] if prefix else texts, on_batch)
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        prefix = self.spec.query_prefix
+        return self.encode([prefix + t for t in texts] if prefix else texts)
+
+
+class TorchEncoder(_PrefixedEncoder):
     """The full sentence-transformers path: needed to index, and the fallback for queries."""
 
     def __init__(self, spec: ModelSpec):
@@ -46,7 +64,8 @@ class TorchEncoder:
             _loaded[key] = model
         self.model = model
         self._lock = _locks.setdefault(key, threading.Lock())
-        self.dim = int(model.get_embedding_dimension())
+        self.full_dim = int(model.get_embedding_dimension())
+        self.dim = _output_dim(spec, self.full_dim)
 
     def encode(self, texts: list[str], on_batch: Callable[[int], None] | None = None) -> np.ndarray:
         """Encode in batches of BATCH_SIZE; ``on_batch(n)`` is called after each with the number encoded."""
@@ -62,22 +81,15 @@ class TorchEncoder:
                     normalize_embeddings=True,
                     convert_to_numpy=True,
                     show_progress_bar=False,
+                    prompt="",  # the prefixes are added above; never also the model's default_prompt_name
                 )
-            out[idx] = vectors
+            out[idx] = truncate(vectors, self.spec.truncate_dim)
             if on_batch:
                 on_batch(len(idx))
         return out
 
-    def encode_documents(self, texts: list[str], on_batch: Callable[[int], None] | None = None) -> np.ndarray:
-        prefix = self.spec.document_prefix
-        return self.encode([prefix + t for t in texts] if prefix else texts, on_batch)
 
-    def encode_queries(self, texts: list[str]) -> np.ndarray:
-        prefix = self.spec.query_prefix
-        return self.encode([prefix + t for t in texts] if prefix else texts)
-
-
-class OnnxTextEncoder:
+class OnnxTextEncoder(_PrefixedEncoder):
     """The same model through onnxruntime and tokenizers only: no torch, ready in a fraction of a second."""
 
     def __init__(self, spec: ModelSpec, folder):
@@ -90,25 +102,32 @@ class OnnxTextEncoder:
         if encoder is None:
             encoder = OnnxEncoder.load(folder)
             _loaded[key] = encoder
+        encoder.default_prompt_name = None  # the prefixes are added below; never also the model's default prompt
         self.onnx = encoder
-        self.dim = int(encoder.dim)
+        self.full_dim = int(encoder.dim)
+        self.dim = _output_dim(spec, self.full_dim)
 
     def encode(self, texts: list[str], on_batch: Callable[[int], None] | None = None) -> np.ndarray:
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         for start in range(0, len(texts), BATCH_SIZE):
             batch = texts[start : start + BATCH_SIZE]
-            out[start : start + len(batch)] = self.onnx.encode(batch, batch_size=BATCH_SIZE)
+            out[start : start + len(batch)] = truncate(
+                self.onnx.encode(batch, batch_size=BATCH_SIZE), self.spec.truncate_dim
+            )
             if on_batch:
                 on_batch(len(batch))
         return out
 
-    def encode_documents(self, texts: list[str], on_batch: Callable[[int], None] | None = None) -> np.ndarray:
-        prefix = self.spec.document_prefix
-        return self.encode([prefix + t for t in texts] if prefix else texts, on_batch)
 
-    def encode_queries(self, texts: list[str]) -> np.ndarray:
-        prefix = self.spec.query_prefix
-        return self.encode([prefix + t for t in texts] if prefix else texts)
+def _output_dim(spec: ModelSpec, full: int) -> int:
+    """The size of the vectors an encoder returns: the model's own, or the index's ``--dim``."""
+    if spec.truncate_dim is None:
+        return full
+    if spec.truncate_dim > full:
+        raise ModelUnavailable(
+            f"The model at {spec.path} makes {full}-dimension vectors, fewer than the {spec.truncate_dim} asked for."
+        )
+    return spec.truncate_dim
 
 
 def onnx_folder(paths, kind: str):

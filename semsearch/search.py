@@ -1,22 +1,30 @@
-"""Answer a query: encode it, search the vectors, and return the hits with their places in the files."""
+"""Answer queries: gather candidates by meaning (FAISS) and by keyword (FTS5), fuse them, and return the hits."""
 
 from __future__ import annotations
 
 import fnmatch
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import fusion, lexical
+from .errors import UsageError
 from .faults import reading_index
 from .paths import IndexPaths
 
 if TYPE_CHECKING:  # loaded when a search runs: a query a watcher answers only needs QueryOptions and Hit
+    import numpy as np
+
     from . import vectors
     from .store import Store
 
 log = logging.getLogger(__name__)
+
+MODES = ("hybrid", "semantic", "keyword")
+CANDIDATE_DEPTH = 100  # chunks taken from each list, at least (more for larger k and filters)
+RERANK_DEPTH = 30
 
 
 @dataclass
@@ -24,8 +32,13 @@ class QueryOptions:
     text: str
     k: int = 10
     path_glob: str | None = None
-    min_score: float | None = None
+    min_score: float | None = None  # a floor on the cosine (semantic, hybrid) or on BM25 (keyword)
     files_only: bool = False
+    mode: str = "hybrid"  # one of MODES
+    rerank: str | None = None  # folder of a sentence-transformers CrossEncoder that re-scores the top hits
+    rerank_depth: int = RERANK_DEPTH
+    fusion: str = "convex"  # "convex" (the default, measured best) or "rrf"
+    depth: int = CANDIDATE_DEPTH
 
 
 @dataclass(frozen=True)
@@ -33,12 +46,20 @@ class Hit:
     path: Path
     start_line: int
     end_line: int
-    score: float
+    score: float  # what ranked it: cosine (semantic), BM25 (keyword), fused (hybrid), cross-encoder (rerank)
     text: str
     page: int | None = None
     heading: str = ""
     cell: int | None = None
     chunk_id: int = 0
+    mode: str = "semantic"
+    dense_rank: int | None = None  # place in the dense candidate list (None: outside it)
+    dense_score: float | None = None  # cosine similarity to the query
+    keyword_rank: int | None = None  # place in the BM25 candidate list (None: outside it or no word matched)
+    keyword_score: float | None = None  # BM25 score (0: no query word in the chunk)
+    fused_score: float | None = None
+    exact: tuple[str, ...] = ()  # quoted phrases and identifiers of the query found in the chunk
+    rerank_score: float | None = None
 
 
 def _load_query_encoder(spec, store: Store):
@@ -48,44 +69,65 @@ def _load_query_encoder(spec, store: Store):
 
 
 def search(index_dir: Path, options: QueryOptions) -> list[Hit]:
+    return search_many(index_dir, [options])[0]
+
+
+def search_many(index_dir: Path, queries: list[QueryOptions]) -> list[list[Hit]]:
+    """Run several queries against one index, loading the model (and a reranker) once."""
+    for options in queries:
+        if options.mode not in MODES:
+            raise UsageError(f"Unknown search mode '{options.mode}'; use one of: {', '.join(MODES)}.")
     paths = IndexPaths(index_dir)
     with reading_index(paths):
-        return _search(paths, options)
+        return _search_many(paths, queries)
 
 
-def _search(paths: IndexPaths, options: QueryOptions) -> list[Hit]:
-    from . import vectors  # faiss: only when searching (render imports this module for Hit)
+def query_model(store: Store):
+    """The model as this index's queries use it: with the prefixes and the ``--dim`` its vectors were made with."""
     from .models import resolve_model
+
+    return replace(resolve_model(store.model_ref, **store.recorded_prefixes()), truncate_dim=store.truncate_dim)
+
+
+def _search_many(paths: IndexPaths, queries: list[QueryOptions]) -> list[list[Hit]]:
     from .store import Store
 
     store = Store.open(paths)
     try:
-        spec = resolve_model(store.model_ref)
-        store.check_model(spec)
-        vi = vectors.load(store)
-        if vi.damaged:
-            log.warning(
-                "the vector file was rebuilt in memory from stored vectors (%s); "
-                "run semsearch index --rebuild to save it",
-                vi.damaged,
-            )
-        if vi.size == 0:
-            return []
-        return search_with(store, vi, _load_query_encoder(spec, store), options)
+        vi = encoder = None
+        if any(o.mode != "keyword" for o in queries):
+            from . import vectors  # faiss: only when searching by meaning (render imports this module for Hit)
+
+            spec = query_model(store)
+            store.check_model(spec)
+            vi = vectors.load(store)
+            if vi.damaged:
+                log.warning(
+                    "the vector file was rebuilt in memory from stored vectors (%s); "
+                    "run semsearch index --rebuild to save it",
+                    vi.damaged,
+                )
+            if vi.size:
+                encoder = _load_query_encoder(spec, store)
+        return [search_with(store, vi, encoder, options) for options in queries]
     finally:
         store.close()
 
 
-def search_with(store: Store, vi: vectors.VectorIndex, encoder, options: QueryOptions) -> list[Hit]:
-    """The search itself, over an open store, its loaded vectors and a loaded encoder.
+def search_with(store: Store, vi: vectors.VectorIndex | None, encoder, options: QueryOptions) -> list[Hit]:
+    """One query over an open store, its loaded vectors and encoder (None when only keywords are searched).
 
     In-process queries and the watcher's query server both come here, so they answer alike.
     """
-    if vi.size == 0:
-        return []
-    query = encoder.encode_queries([options.text])
+    # One query at a time: a query's vector (and so its hits) never depends on the others in the batch.
+    query = encoder.encode_queries([options.text]) if encoder and options.mode != "keyword" else None
     with store.snapshot():
-        return _collect(store, vi, query, options)
+        hits = _collect(store, vi, query, options)
+    if options.rerank and hits:
+        from .rerank import rerank
+
+        hits = rerank(options.rerank, options.text, hits)[: options.k]
+    return hits
 
 
 def _matches_path(path: Path, glob: str) -> bool:
@@ -98,23 +140,103 @@ def _matches_path(path: Path, glob: str) -> bool:
     )
 
 
-def _collect(store: Store, vi: vectors.VectorIndex, query, options: QueryOptions) -> list[Hit]:
-    """Search wider until enough hits pass the filters (path glob, score floor, one per file)."""
-    wanted = options.k
-    k = wanted * (4 if (options.path_glob or options.files_only) else 1)
+@dataclass
+class Candidates:
+    ranked: list[fusion.Candidate] = field(default_factory=list)
+    more: bool = False  # a deeper search could bring more candidates that pass the score floor
+
+
+def candidates(
+    store: Store,
+    vi: vectors.VectorIndex | None,
+    query: np.ndarray | None,
+    parsed: lexical.ParsedQuery,
+    mode: str,
+    depth: int,
+    fuse: str = "convex",
+    min_score: float | None = None,
+) -> Candidates:
+    """The chunks worth showing for one query, best first, each with its dense, keyword and fused scores."""
+    found: dict[int, fusion.Candidate] = {}
+    more = False
+    use_dense = mode != "keyword" and vi is not None and query is not None and vi.size > 0
+    use_keyword = mode != "semantic"
+    if use_dense:
+        scores, ids = vi.search(query, depth)
+        dense = [(int(i), float(s)) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0]
+        for rank, (cid, score) in enumerate(dense, 1):
+            found[cid] = fusion.Candidate(cid, dense_rank=rank, dense_score=score)
+        # every chunk outside the list scores below its last one, so deeper only helps above the floor
+        more = len(dense) >= depth and depth < vi.size and (min_score is None or dense[-1][1] >= min_score)
+    if use_keyword:
+        keyword = lexical.search(store.conn, parsed.match, depth)
+        for rank, (cid, score) in enumerate(keyword, 1):
+            c = found.setdefault(cid, fusion.Candidate(cid))
+            c.keyword_rank, c.keyword_score = rank, score
+        if mode == "keyword":
+            more = len(keyword) >= depth and (min_score is None or keyword[-1][1] >= min_score)
+        elif len(keyword) >= depth and (min_score is None or not use_dense):
+            more = True  # (with a cosine floor, every chunk that passes it is in the dense list already)
+        for expression in parsed.exact:  # exact matches compete even when BM25 ranked them low
+            for cid in lexical.matching(store.conn, expression, limit=depth):
+                found.setdefault(cid, fusion.Candidate(cid))
+        ids_all = list(found)
+        for expression, label in zip(parsed.exact, parsed.exact_labels, strict=True):
+            for cid in lexical.matching(store.conn, expression, ids=ids_all):
+                found[cid].exact += (label,)
+        missing = [cid for cid, c in found.items() if c.keyword_score is None]
+        scores_by_id = lexical.scores_for(store.conn, parsed.match, missing)
+        for cid in missing:
+            found[cid].keyword_score = scores_by_id.get(cid, 0.0)
+    if use_dense and use_keyword:
+        for c in found.values():
+            if c.dense_score is None:
+                c.dense_score = _cosine(vi, query, c.chunk_id)
+    ranked = list(found.values())
+    if mode == "semantic":
+        for c in ranked:
+            c.fused = c.dense_score
+        ranked.sort(key=lambda c: (-c.fused, c.chunk_id))
+        return Candidates(ranked, more)
+    if mode == "keyword" or not use_dense:
+        for c in ranked:
+            c.fused = c.keyword_score or 0.0
+    elif fuse == "rrf":
+        fusion.rrf(ranked)
+    else:
+        fusion.convex(ranked)
+    return Candidates(fusion.order(ranked), more)
+
+
+def _cosine(vi: vectors.VectorIndex, query: np.ndarray, chunk_id: int) -> float | None:
+    try:
+        return float(vi.reconstruct(chunk_id) @ query[0])
+    except RuntimeError:  # added after the vector structure was read: it has no vector here yet
+        return None
+
+
+def _collect(store: Store, vi, query, options: QueryOptions) -> list[Hit]:
+    """Search deeper until enough hits pass the filters (path glob, score floor, one per file)."""
+    wanted = max(options.k, options.rerank_depth) if options.rerank else options.k
+    filtered = options.path_glob or options.files_only or options.min_score is not None
+    depth = max(options.depth, wanted * (4 if filtered else 2))
+    parsed = lexical.parse(options.text)
+    mode = options.mode
+    if mode != "keyword" and (vi is None or vi.size == 0 or query is None):
+        return []
     while True:
-        scores, ids = vi.search(query, k)
-        rows = store.chunk_rows([int(i) for i in ids[0] if i >= 0])
+        found = candidates(store, vi, query, parsed, mode, depth, options.fusion, options.min_score)
+        rows = store.chunk_rows([c.chunk_id for c in found.ranked])
         hits: list[Hit] = []
         seen_files: set[Path] = set()
-        exhausted = k >= vi.size
-        for score, cid in zip(scores[0], ids[0]):
-            row = rows.get(int(cid))
+        for c in found.ranked:
+            row = rows.get(c.chunk_id)
             if row is None:  # removed since the vector structure was read
                 continue
-            if options.min_score is not None and score < options.min_score:
-                exhausted = True  # scores only fall from here
-                break
+            if options.min_score is not None:
+                floor = c.keyword_score if mode == "keyword" else c.dense_score
+                if floor is None or floor < options.min_score:
+                    continue
             if options.path_glob and not _matches_path(row.path, options.path_glob):
                 continue
             if options.files_only:
@@ -126,19 +248,26 @@ def _collect(store: Store, vi: vectors.VectorIndex, query, options: QueryOptions
                     row.path,
                     row.start_line,
                     row.end_line,
-                    float(score),
+                    float(c.fused),
                     row.text,
                     row.page,
                     row.heading,
                     row.cell,
                     row.id,
+                    mode=mode,
+                    dense_rank=c.dense_rank,
+                    dense_score=c.dense_score,
+                    keyword_rank=c.keyword_rank,
+                    keyword_score=c.keyword_score,
+                    fused_score=float(c.fused) if mode == "hybrid" else None,
+                    exact=c.exact,
                 )
             )
             if len(hits) == wanted:
                 return hits
-        if exhausted:
+        if not found.more:
             return hits
-        k = min(k * 4, vi.size)
+        depth *= 4
 
 
 def display_path(path: Path, cwd: Path | None = None) -> str:

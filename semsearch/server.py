@@ -15,10 +15,9 @@ import faiss
 
 from . import vectors
 from .errors import SemsearchError
-from .models import resolve_model
 from .paths import IndexPaths
 from .protocol import MAX_LINE, dumps, loads, schema, socket_address
-from .search import QueryOptions, _load_query_encoder, search_with
+from .search import MODES, QueryOptions, _load_query_encoder, query_model, search_with
 from .store import Store
 
 CONNECTION_TIMEOUT = 30.0  # a client that connects and says nothing is dropped after this
@@ -37,15 +36,21 @@ class QueryServer:
         self._schema = schema()
         self.store = Store.open(self.paths)
         try:
-            self.spec = resolve_model(self.store.model_ref)
+            self.spec = query_model(self.store)  # as an in-process query builds it
             self.store.check_model(self.spec)
+            self._identity = self._model_identity()
             self.encoder = _load_query_encoder(self.spec, self.store)  # the same encoder as an in-process query
             self.encoder.encode_queries(["warm up"])  # the first encoding pays for lazy initialisation
-            self.vi = vectors.load(self.store)
+            self.vi = vectors.load(self.store, mmap=False)  # kept up to date in place: a private copy
         except BaseException:
             self.store.close()
             raise
         self.served = 0
+
+    def _model_identity(self) -> tuple:
+        """What the encoder was made from: a change (``--change-model``, other prefixes) makes it stale."""
+        keys = ("model_fingerprint", "model_prefixes", "truncate_dim", "vector_kind", "dim")
+        return tuple(self.store.meta(key) for key in keys)
 
     # -- serving -----------------------------------------------------------------------------------
 
@@ -114,16 +119,20 @@ class QueryServer:
             return dumps({"ok": True, "pid": os.getpid(), "generation": self.vi.generation})
         if op != "search" or not isinstance(request.get("options"), QueryOptions):
             return dumps({"ok": False, "error": f"unknown request {op!r}"})
+        options = request["options"]
+        if options.mode not in MODES or options.rerank:  # a reranker is loaded by the query's own process
+            return dumps({"ok": False, "error": "not answered here"})
         try:
             with self._lock:
-                if self.store.meta("model_fingerprint") != self.spec.fingerprint:
+                if self._model_identity() != self._identity:
                     return dumps({"ok": False, "error": "the index's model changed since the watcher started"})
                 self._refresh()
                 # One FAISS thread (a per-thread OpenMP setting, hence here): a query vector against a flat
                 # index is quick alone, while waking an OpenMP team on a shared machine is not (2 busy
                 # cores: 0.35 vs 0.005 ms for 10 vectors, 59 vs 19 ms for 100,000, 104 vs 34 ms for 300,000).
                 faiss.omp_set_num_threads(1)
-                hits = search_with(self.store, self.vi, self.encoder, request["options"])
+                encoder = self.encoder if self.vi.size else None  # as in-process: no vectors, keywords only
+                hits = search_with(self.store, self.vi, encoder, options)
                 self.served += 1
         except SemsearchError as e:
             return dumps({"ok": False, "error": str(e)})

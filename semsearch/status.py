@@ -30,6 +30,7 @@ class IndexStatus:
     vectors_generation: int | None
     generation: int
     format_version: int
+    search: str = "exact"  # or "approximate (IVF, N lists, M searched per query)" for large indexes
     watcher: dict = field(default_factory=lambda: {"running": False})  # see watchstate.describe
 
     @property
@@ -63,9 +64,13 @@ def _index_status(paths: IndexPaths) -> IndexStatus:
             version = int(store.meta("format_version"))
     finally:
         store.close()
+    search = "exact"
     try:
-        vectors_gen: int | None = int(json.loads(paths.faiss_meta.read_text())["generation"])
-    except (OSError, ValueError, KeyError, TypeError):
+        saved = json.loads(paths.faiss_meta.read_text())
+        vectors_gen: int | None = int(saved["generation"])
+        if saved.get("kind") == "ivf":
+            search = f"approximate (IVF, {saved['nlist']} lists, {saved['nprobe']} searched per query)"
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         vectors_gen = None  # no vector file yet, or an unreadable one (rebuilt on next use)
     size = _folder_size(paths.root)
     return IndexStatus(
@@ -82,6 +87,7 @@ def _index_status(paths: IndexPaths) -> IndexStatus:
         vectors_generation=vectors_gen,
         generation=gen,
         format_version=version,
+        search=search,
         watcher=describe_watcher(paths),
     )
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import lexical
 from .documents import Chunk
 from .errors import IndexCorrupt, ModelMismatch, NoIndex
 from .models import ModelSpec
@@ -21,7 +22,7 @@ from .paths import IndexPaths
 if TYPE_CHECKING:  # numpy is imported where vectors are handled, so status stays light
     import numpy as np
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 1: the foundation schema below; then one migration per version in _MIGRATIONS
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -56,6 +57,12 @@ CREATE TABLE embeddings (text_hash TEXT PRIMARY KEY, vector BLOB NOT NULL) WITHO
 CREATE TABLE tombstones (chunk_id INTEGER PRIMARY KEY, gen INTEGER NOT NULL);
 CREATE INDEX tombstones_gen ON tombstones(gen);
 """
+
+# Append-only: the function that brings an index of version N-1 to version N, applied in order on open.
+# Each runs inside the transaction that records its version.
+_MIGRATIONS = {
+    2: lexical.create,  # the FTS5 keyword index of the chunks, filled from the chunks already stored
+}
 
 
 def encode_path(path: Path | str) -> bytes:
@@ -116,7 +123,19 @@ class Store:
                 )
             raise NoIndex(f"No index at {paths.root} yet; create one with: semsearch index PATH")
         store = cls(paths, cls._connect(paths.db))
-        store._check()
+        try:
+            store._check()
+            if int(store._meta["format_version"]) < FORMAT_VERSION:
+                _migrate(store.conn)
+        except sqlite3.OperationalError as e:  # e.g. a read-only folder, or a writer holding the database too long
+            store.close()
+            raise IndexCorrupt(
+                f"The index at {paths.root} needs a one-time upgrade for this version of semsearch, which failed "
+                f"({e}); make sure the folder is writable and no other semsearch is indexing, then try again."
+            ) from e
+        except BaseException:
+            store.close()
+            raise
         return store
 
     @staticmethod
@@ -140,7 +159,7 @@ class Store:
                 with conn:
                     conn.executescript(_SCHEMA)
                     meta = {
-                        "format_version": str(FORMAT_VERSION),
+                        "format_version": "1",
                         "created_at": str(time.time()),
                         "updated_at": "",
                         "generation": "0",
@@ -148,6 +167,7 @@ class Store:
                     }
                     meta.update(_model_meta(model))
                     conn.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
+                _migrate(conn)
             finally:
                 conn.close()
             os.replace(tmp, paths.db)  # the index appears whole or not at all
@@ -212,14 +232,35 @@ class Store:
     def model_ref(self) -> str:
         return self.meta("model_ref")
 
+    @property
+    def truncate_dim(self) -> int | None:
+        """The ``--dim`` the index was built with (None: the model's full vectors)."""
+        value = self.meta("truncate_dim")
+        return int(value) if value else None
+
     def check_model(self, model: ModelSpec) -> None:
-        """Refuse a model other than the one the index was built with."""
+        """Refuse a model other than the one the index was built with (or the same with other prefixes)."""
         if self.meta("model_fingerprint") != model.fingerprint:
             raise ModelMismatch(
                 f"This index was built with the model '{self.meta('model_name')}', not '{model.name}'; "
                 f"to switch, rebuild it with: semsearch index --change-model --model {model.ref} "
                 f"(or use another --index folder)."
             )
+        recorded = self.recorded_prefixes()
+        if recorded != {"query_prefix": model.query_prefix, "document_prefix": model.document_prefix}:
+            raise ModelMismatch(
+                f"This index was built with query prefix {recorded['query_prefix']!r} and document prefix "
+                f"{recorded['document_prefix']!r}; to change them, rebuild it with: semsearch index --change-model "
+                "--query-prefix TEXT --document-prefix TEXT (or use another --index folder)."
+            )
+
+    def recorded_prefixes(self) -> dict[str, str]:
+        """The query and document prefixes the index's vectors were made with."""
+        try:
+            prefixes = json.loads(self.meta("model_prefixes", "{}"))
+        except ValueError:
+            prefixes = {}
+        return {"query_prefix": prefixes.get("query", ""), "document_prefix": prefixes.get("document", "")}
 
     # -- writing ----------------------------------------------------------------------------------
 
@@ -315,6 +356,7 @@ class Store:
                 for i, c in enumerate(chunks)
             ],
         )
+        lexical.add_file_chunks(self.conn, file_id, gen)
 
     def touch_file(self, file_id: int, size: int, mtime_ns: int) -> None:
         """A file whose bytes did not change but whose stat did: remember the new stat, keep the chunks."""
@@ -396,6 +438,16 @@ class Store:
                 out[r[0]] = ChunkRow(r[0], decode_path(r[1]), r[2], r[3], r[4], r[5], r[6], r[7])
         return out
 
+    def chunk_places(self) -> list[tuple[int, Path, int, int, int, int | None, int | None]]:
+        """Every chunk as (id, file path, ord, start_line, end_line, page, cell), by path and order in the file."""
+        return [
+            (r[0], decode_path(r[1]), r[2], r[3], r[4], r[5], r[6])
+            for r in self.conn.execute(
+                "SELECT c.id, f.path, c.ord, c.start_line, c.end_line, c.page, c.cell"
+                " FROM chunks c JOIN files f ON f.id = c.file_id ORDER BY f.path, c.ord"
+            )
+        ]
+
     def counts(self) -> dict[str, int]:
         one = lambda sql: self.conn.execute(sql).fetchone()[0]  # noqa: E731
         return {
@@ -418,6 +470,24 @@ def _is_damage(e: sqlite3.DatabaseError) -> bool:
     return name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or type(e) is sqlite3.DatabaseError
 
 
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring the database to FORMAT_VERSION, one migration per transaction (another process may race us)."""
+    while True:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = int(conn.execute("SELECT value FROM meta WHERE key = 'format_version'").fetchone()[0])
+            if version >= FORMAT_VERSION:
+                conn.execute("COMMIT")
+                return
+            _MIGRATIONS[version + 1](conn)
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'format_version'", (str(version + 1),))
+        except BaseException:
+            if conn.in_transaction:  # SQLite may have rolled back by itself (a full disk, an I/O error)
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+
 def _model_meta(model: ModelSpec) -> dict[str, str]:
     return {
         "model_ref": model.ref,
@@ -425,4 +495,5 @@ def _model_meta(model: ModelSpec) -> dict[str, str]:
         "model_fingerprint": model.fingerprint,
         "max_seq_length": str(model.max_seq_length),
         "model_prefixes": json.dumps({"query": model.query_prefix, "document": model.document_prefix}),
+        "truncate_dim": str(model.truncate_dim or ""),  # --dim: vectors cut to this many dimensions
     }

@@ -66,6 +66,7 @@ class WatchOptions:
     debounce: float = DEFAULT_DEBOUNCE
     max_wait: float | None = None  # an event storm that never pauses is indexed this often (default 10 x debounce)
     serve: bool = True  # answer queries over the index's socket
+    chunk_tokens: int | None = None  # as `semsearch index` gets it (the chunk_size setting)
     rescan_every: float = RESCAN_EVERY
 
 
@@ -572,7 +573,11 @@ class Watcher:
 
         self.log.info("catching up with changes made while nobody watched")
         report = self._index(
-            IndexOptions(paths=list(self.options.paths), crawl=dataclasses.replace(self.options.crawl))
+            IndexOptions(
+                paths=list(self.options.paths),
+                crawl=dataclasses.replace(self.options.crawl),
+                chunk_tokens=self.options.chunk_tokens,
+            )
         )
         if report is None or self.stopped:
             return
@@ -595,6 +600,7 @@ class Watcher:
             crawl=dataclasses.replace(self.options.crawl),
             only=[Path(p) for p in batch],
             save_vectors=False,  # _save_vectors_now_and_then writes the file
+            chunk_tokens=self.options.chunk_tokens,
         )
         try:
             report = self._index(options)

@@ -72,6 +72,16 @@ def isolated_home(tmp_path, monkeypatch) -> Path:
     return home
 
 
+@pytest.fixture(autouse=True)
+def isolated_config(tmp_path, monkeypatch) -> Path:
+    """No test reads the user's own config file: the user config file is one under tmp_path (absent)."""
+    user_file = tmp_path / "user-config" / "config.toml"
+    monkeypatch.setenv("SEMSEARCH_CONFIG", str(user_file))
+    for name in ("SEMSEARCH_MODEL", "SEMSEARCH_EXCLUDE", "SEMSEARCH_CHUNK_SIZE", "SEMSEARCH_MODE", "SEMSEARCH_TOP_K"):
+        monkeypatch.delenv(name, raising=False)
+    return user_file
+
+
 CORPUS = {
     "ops/credentials.md": """# Credentials
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import tempfile
 import threading
 import zipfile
@@ -28,6 +29,7 @@ from semsearch.indexer import Indexer, IndexOptions, IndexReport
 from semsearch.paths import IndexPaths
 from semsearch.store import Store
 
+SHARED: dict[str, str] = {}  # the index the hypothesis examples share
 SUFFIXES = (".pdf", ".docx", ".html", ".md", ".ipynb", ".txt")
 TEXT = "Barn owls hunt voles at night over the meadow behind the farm, quietly."
 
@@ -215,14 +217,21 @@ def bad_files(draw) -> tuple[str, bytes]:
 )
 @given(files=st.lists(bad_files(), min_size=1, max_size=4))
 def test_random_and_mutated_files_are_read_or_reported_never_a_crash(files):
-    with tempfile.TemporaryDirectory() as tmp:
-        root, index_dir = Path(tmp) / "docs", Path(tmp) / "index"
-        root.mkdir()
-        for i, (suffix, data) in enumerate(files):
-            (root / f"bad-{i}{suffix}").write_bytes(data)
-        report = index_folder(root, index_dir)
-        assert not report.interrupted
-        assert_each_file_accounted_for(root, index_dir, report)
+    # one index for all examples (a new index makes its own ONNX export), a new root folder for each
+    index_dir = Path(SHARED.setdefault("index", tempfile.mkdtemp(prefix="semsearch-bad-files-"))) / "index"
+    root = Path(tempfile.mkdtemp(prefix="docs-", dir=index_dir.parent))
+    for i, (suffix, data) in enumerate(files):
+        (root / f"bad-{i}{suffix}").write_bytes(data)
+    report = index_folder(root, index_dir)
+    assert not report.interrupted
+    assert_each_file_accounted_for(root, index_dir, report)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _remove_shared_index():
+    yield
+    if "index" in SHARED:
+        shutil.rmtree(SHARED.pop("index"), ignore_errors=True)
 
 
 # -- the nasty samples -----------------------------------------------------------------------------
@@ -289,7 +298,7 @@ def test_nasty_samples_are_read_or_reported_without_crash_or_hang(tmp_path):
     assert dict(report.skipped)[root / "broken-link.txt"] == "broken symbolic link"
     from semsearch.search import QueryOptions, search
 
-    hits = search(tmp_path / "index", QueryOptions(text="owls hunting at night", k=20))
+    hits = search(tmp_path / "index", QueryOptions(text="owls hunting at night", k=20, files_only=True))
     assert root / "fine.txt" in {h.path for h in hits}  # the good file among them is found
 
 

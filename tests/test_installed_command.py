@@ -45,7 +45,7 @@ def test_python_dash_m_runs_the_cli():
 
 
 def test_every_command_help_has_an_example(semsearch_cmd):
-    for command in ("index", "query", "status", "remove"):
+    for command in ("index", "query", "status", "remove", "similar", "dupes", "topics", "config", "mcp"):
         result = semsearch_cmd(command, "--help")
         assert result.returncode == 0 and "Example:" in result.stdout, command
 
@@ -102,3 +102,13 @@ def test_ctrl_c_keeps_embedded_work_and_the_next_run_finishes(tmp_path, isolated
     )
     assert total["files"] == 120
     assert again <= total["chunks"] - kept  # nothing embedded before Ctrl-C was embedded again
+
+
+def test_shell_completion_completes_commands_and_options(semsearch_cmd):
+    # what bash's completion function asks the command (Typer's own completion, as --install-completion sets up)
+    result = semsearch_cmd(
+        env={"_SEMSEARCH_COMPLETE": "complete_bash", "COMP_WORDS": "semsearch si", "COMP_CWORD": "1"}
+    )
+    assert result.returncode == 0 and result.stdout.split() == ["similar"]
+    words = {"_SEMSEARCH_COMPLETE": "complete_bash", "COMP_WORDS": "semsearch query x --fo", "COMP_CWORD": "3"}
+    assert semsearch_cmd(env=words).stdout.split() == ["--format"]

@@ -10,7 +10,7 @@ import sys
 import pytest
 from conftest import REPO
 
-HEAVY = ("torch", "sentence_transformers", "transformers", "faiss", "onnxruntime", "numpy")
+HEAVY = ("torch", "sentence_transformers", "transformers", "faiss", "onnxruntime", "numpy", "mcp")
 
 PROBE = """
 import json, sys
@@ -38,7 +38,9 @@ def heavy_modules(args: list[str]) -> list[str]:
     return json.loads(line[len("HEAVY=") :])
 
 
-@pytest.mark.parametrize("args", [["--help"], ["query", "--help"], ["index", "--help"]])
+@pytest.mark.parametrize(
+    "args", [["--help"], ["query", "--help"], ["index", "--help"], ["mcp", "--help"], ["similar", "--help"], ["config"]]
+)
 def test_help_imports_nothing_heavy(args):
     assert heavy_modules(args) == []
 

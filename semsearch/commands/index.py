@@ -10,7 +10,6 @@ import typer
 from ..cli import IndexDir, app, handle_errors, stderr_console, stdout_console
 from ..embed_choice import BACKENDS
 from ..errors import ExitCode, UsageError
-from ..paths import resolve_index_dir
 
 
 @app.command()
@@ -47,6 +46,41 @@ def index(
             show_default=False,
         ),
     ] = None,
+    chunk_size: Annotated[
+        Optional[int],
+        typer.Option(
+            "--chunk-size",
+            min=32,
+            help="Most tokens in a chunk (default: the model's limit; below it only).",
+            show_default=False,
+        ),
+    ] = None,
+    dim: Annotated[
+        Optional[int],
+        typer.Option(
+            "--dim",
+            min=1,
+            help="Keep the first N dimensions of each vector (Matryoshka-trained models only); pinned in the index.",
+            show_default=False,
+        ),
+    ] = None,
+    force_dim: Annotated[
+        bool, typer.Option("--force-dim", help="Allow --dim for a model that does not declare Matryoshka training.")
+    ] = False,
+    query_prefix: Annotated[
+        Optional[str],
+        typer.Option(
+            "--query-prefix",
+            help="Text put before every query for the model, e.g. 'query: ' for e5 (default: the model's own prompt).",
+        ),
+    ] = None,
+    document_prefix: Annotated[
+        Optional[str],
+        typer.Option(
+            "--document-prefix",
+            help="Text put before every chunk for the model, e.g. 'passage: ' for e5 (default: the model's own prompt).",
+        ),
+    ] = None,
     rebuild: Annotated[
         bool, typer.Option("--rebuild", help="Rebuild the vector file from the stored vectors (no re-embedding).")
     ] = False,
@@ -57,12 +91,14 @@ def index(
 
     Example:  semsearch index ~/notes ./docs --exclude '*.log'
     """
+    from ..config import resolve
     from ..crawl import CrawlOptions
 
     if backend is not None and backend not in BACKENDS:
         raise UsageError(f"Unknown --backend {backend!r}; choose one of: {', '.join(BACKENDS)}.")
-    crawl_options = CrawlOptions(max_bytes=int(max_size * 1024 * 1024), include=include or [], exclude=exclude or [])
-    root = resolve_index_dir(index_dir)
+    settings = resolve({"index": index_dir, "model": model, "exclude": exclude, "chunk_size": chunk_size})
+    crawl_options = CrawlOptions(max_bytes=int(max_size * 1024 * 1024), include=include or [], exclude=settings.exclude)
+    root = settings.index
     if dry_run:
         return _dry_run(root, paths or [], crawl_options)
     from ..indexer import Indexer, IndexOptions
@@ -72,8 +108,13 @@ def index(
     report = indexer.run(
         IndexOptions(
             paths=paths or [],
-            model=model,
+            model=None if settings.is_default("model") else settings.model,
             change_model=change_model,
+            chunk_tokens=settings.chunk_size,
+            dim=dim,
+            force_dim=force_dim,
+            query_prefix=query_prefix,
+            document_prefix=document_prefix,
             rebuild=rebuild,
             backend=backend,
             crawl=crawl_options,

@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..cli import IndexDir, app, handle_errors, stderr_console, stdout_console
-from ..paths import IndexPaths, resolve_index_dir
+from ..paths import IndexPaths
 
 READY_TIMEOUT = 120.0  # a background watcher reports within this (it loads no model before it does)
 
@@ -53,7 +53,11 @@ def watch(
 
     Example:  semsearch watch ~/notes ./docs --background
     """
-    root = resolve_index_dir(index_dir)
+    from ..config import resolve
+
+    # the same settings as `semsearch index` and `query`: the index folder, exclude globs and chunk size
+    settings = resolve({"index": index_dir, "exclude": exclude})
+    root = settings.index
     if paths == ["stop"]:
         return _stop(root)
     targets = [Path(p) for p in paths or []]
@@ -62,11 +66,12 @@ def watch(
 
     options = WatchOptions(
         paths=targets,
-        crawl=CrawlOptions(max_bytes=int(max_size * 1024 * 1024), include=include or [], exclude=exclude or []),
+        crawl=CrawlOptions(max_bytes=int(max_size * 1024 * 1024), include=include or [], exclude=settings.exclude),
         debounce=debounce,
+        chunk_tokens=settings.chunk_size,
     )
     if background:
-        return _start_background(root, options, max_size)
+        return _start_background(root, options, max_size, include or [], exclude or [])
     _run_foreground(root, options, quiet, detached)
 
 
@@ -122,7 +127,7 @@ def _run_foreground(root: Path, options, quiet: bool, detached: bool) -> None:
         err.print("semsearch: stopped watching", markup=False, highlight=False)
 
 
-def _start_background(root: Path, options, max_size: float) -> None:
+def _start_background(root: Path, options, max_size: float, include: list[str], exclude: list[str]) -> None:
     import subprocess
 
     from ..errors import WatchFailed
@@ -135,9 +140,9 @@ def _start_background(root: Path, options, max_size: float) -> None:
     root.mkdir(parents=True, exist_ok=True)
     args = [sys.executable, "-m", "semsearch", "watch", *[os.fspath(p) for p in roots if options.paths]]
     args += ["--index", os.fspath(root), "--detached", "--debounce", str(options.debounce), "--max-size", str(max_size)]
-    for glob in options.crawl.include:
+    for glob in include:
         args += ["--include", glob]
-    for glob in options.crawl.exclude:
+    for glob in exclude:  # as given: the watcher reads the configuration's own excludes itself
         args += ["--exclude", glob]
     offset = paths.log.stat().st_size if paths.log.exists() else 0
     with open(paths.log, "ab") as log:

@@ -1,0 +1,35 @@
+"""`semsearch config`: print the effective settings and where each came from."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from ..cli import app, handle_errors, stdout_console
+
+
+@app.command()
+@handle_errors
+def config(
+    json_output: Annotated[bool, typer.Option("--json", help="Print the settings as one JSON object.")] = False,
+):
+    """Show the effective settings (model, index, exclude, chunk_size, mode, top_k) and the source of each.
+
+    Precedence: command-line flags > environment (SEMSEARCH_*) > .semsearch.toml found from the current folder
+    upward > the user config file > defaults.
+
+    Example:  semsearch config --json
+    """
+    from ..config import resolve
+
+    settings = resolve()
+    if json_output:
+        from ..render import print_json_lines
+
+        print_json_lines(sys.stdout, [settings.to_json()])
+    else:
+        from ..render_extra import print_settings
+
+        print_settings(stdout_console(), settings)

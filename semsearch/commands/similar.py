@@ -1,0 +1,59 @@
+"""`semsearch similar`: the passages and files most like a file, or like one passage of it."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from ..cli import IndexDir, app, handle_errors, stdout_console
+from ..errors import ExitCode
+
+
+@app.command()
+@handle_errors
+def similar(
+    target: Annotated[
+        str,
+        typer.Argument(
+            help="An indexed file, or PATH:LINE for the passage at that line (any location query prints works).",
+            show_default=False,
+        ),
+    ],
+    k: Annotated[
+        Optional[int],
+        typer.Option(
+            "-k",
+            "--top",
+            min=1,
+            help="How many passages and files (default: top_k setting, else 10).",
+            show_default=False,
+        ),
+    ] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="One JSON object per file and passage (JSON Lines).")
+    ] = False,
+    output_format: Annotated[
+        Optional[str],
+        typer.Option("--format", help="text, json, jsonl, files or vimgrep (path:line:col:text).", show_default=False),
+    ] = None,
+    index_dir: IndexDir = None,
+):
+    """List the passages and files most similar to a file or one passage of it, never from the file itself.
+
+    Uses the vectors already in the index: no model is loaded.
+
+    Example:  semsearch similar notes/retry.md:12 -k 5
+    """
+    from ..config import resolve
+    from ..render_extra import show_similar
+    from ..render_formats import output_format as choose_format
+    from ..similar import similar as find_similar
+
+    settings = resolve({"index": index_dir, "top_k": k})
+    fmt = choose_format(output_format, json_output)
+    result = find_similar(settings.index, target, settings.top_k)
+    show_similar(stdout_console(), sys.stdout, fmt, result)
+    if not result.files and not result.passages:
+        raise typer.Exit(int(ExitCode.NO_MATCH))

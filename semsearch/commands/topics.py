@@ -1,0 +1,33 @@
+"""`semsearch topics`: group the index into K topics, each named by its words and example files."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from ..cli import IndexDir, app, handle_errors, stdout_console
+
+
+@app.command()
+@handle_errors
+def topics(
+    n: Annotated[int, typer.Option("-n", "--topics", min=2, help="How many topics (clusters) to make.")] = 8,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Seed of the clustering; the same seed gives the same topics.")
+    ] = 1234,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the topics as one JSON object.")] = False,
+    index_dir: IndexDir = None,
+):
+    """Group the index's passages into N topics (k-means over their vectors), each labelled by its
+    characteristic words and example files. No model is loaded.
+
+    Example:  semsearch topics -n 5
+    """
+    from ..paths import resolve_index_dir
+    from ..render_extra import show_topics
+    from ..topics import find_topics
+
+    report = find_topics(resolve_index_dir(index_dir), n, seed)
+    show_topics(stdout_console(), sys.stdout, json_output, report)

@@ -1,0 +1,248 @@
+"""Effective settings and where each came from: flags > environment > project .semsearch.toml > user config > defaults."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import SemsearchError
+from .paths import APP_NAME, ENV_HOME
+
+PROJECT_FILE = ".semsearch.toml"
+USER_FILE = "config.toml"
+ENV_CONFIG = "SEMSEARCH_CONFIG"  # the user config file, instead of the one in the user config folder
+MODES = ("hybrid", "semantic", "keyword")
+DEFAULT_MODEL_NAMES = ("all-MiniLM-L6-v2", "default")
+
+
+class ConfigError(SemsearchError):
+    pass
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    env: str
+    parse: Callable[[Any, str, Path | None], Any]  # (raw value, where it came from, folder for relative paths)
+    default: Callable[[], Any]
+    accumulates: bool = False  # lists: every level adds to the ones below instead of replacing them
+
+
+@dataclass(frozen=True)
+class Value:
+    value: Any
+    source: str  # "flag", "env NAME", "project file PATH", "user file PATH" or "default"
+
+
+@dataclass
+class Settings:
+    values: dict[str, Value]
+    user_file: Path
+    project_file: Path | None
+    parts: dict[str, list[Value]] = field(default_factory=dict)  # accumulated settings, each part with its source
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name].value
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def source(self, name: str) -> str:
+        return self.values[name].source
+
+    def is_default(self, name: str) -> bool:
+        return self.values[name].source == "default"
+
+    def to_json(self) -> dict:
+        out: dict[str, Any] = {}
+        for name, v in self.values.items():
+            if name in self.parts:
+                out[name] = {
+                    "value": _plain(v.value),
+                    "source": v.source,
+                    "parts": [{"value": _plain(p.value), "source": p.source} for p in self.parts[name]],
+                }
+            else:
+                out[name] = {"value": _plain(v.value), "source": v.source}
+        return {
+            "settings": out,
+            "user_file": str(self.user_file),
+            "user_file_exists": self.user_file.is_file(),
+            "project_file": str(self.project_file) if self.project_file else None,
+        }
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+# -- parsing one value -------------------------------------------------------------------------
+
+
+def _path(raw: Any, where: str, base: Path | None) -> Path:
+    if not isinstance(raw, str | os.PathLike) or not str(raw):
+        raise ConfigError(f"{where} must be a folder path, not {raw!r}.")
+    path = Path(raw).expanduser()
+    if not path.is_absolute():
+        path = (base or Path.cwd()) / path
+    return Path(os.path.normpath(path))
+
+
+def _model(raw: Any, where: str, base: Path | None) -> str:
+    if isinstance(raw, str) and raw in DEFAULT_MODEL_NAMES:
+        return raw
+    return str(_path(raw, where, base))
+
+
+def _positive_int(raw: Any, where: str, base: Path | None) -> int:
+    try:
+        value = int(raw) if not isinstance(raw, bool) and str(raw).strip().lstrip("+").isdigit() else None
+    except (TypeError, ValueError):
+        value = None
+    if value is None or value < 1:
+        raise ConfigError(f"{where} must be a whole number of at least 1, not {raw!r}.")
+    return value
+
+
+def _chunk_size(raw: Any, where: str, base: Path | None) -> int:
+    value = _positive_int(raw, where, base)
+    if value < 32:
+        raise ConfigError(f"{where} is {value} tokens; use at least 32 (or leave it unset).")
+    return value
+
+
+def _mode(raw: Any, where: str, base: Path | None) -> str:
+    if raw not in MODES:
+        raise ConfigError(f"{where} is {raw!r}; use one of: {', '.join(MODES)}.")
+    return raw
+
+
+def _globs(raw: Any, where: str, base: Path | None) -> list[str]:
+    if isinstance(raw, str):  # the environment: comma-separated
+        return [g.strip() for g in raw.split(",") if g.strip()]
+    if isinstance(raw, list | tuple) and all(isinstance(g, str) for g in raw):
+        return [g for g in raw if g]
+    raise ConfigError(f"{where} must be a list of glob strings, not {raw!r}.")
+
+
+def _default_index() -> Path:
+    from platformdirs import user_data_path
+
+    return user_data_path(APP_NAME, appauthor=False) / "index"
+
+
+SETTINGS: dict[str, Setting] = {
+    s.name: s
+    for s in (
+        Setting("model", "SEMSEARCH_MODEL", _model, lambda: "all-MiniLM-L6-v2"),  # the model of new indexes
+        Setting("index", ENV_HOME, _path, _default_index),
+        Setting("exclude", "SEMSEARCH_EXCLUDE", _globs, list, accumulates=True),  # globs never indexed
+        Setting("chunk_size", "SEMSEARCH_CHUNK_SIZE", _chunk_size, lambda: None),  # None: the model's limit
+        Setting("mode", "SEMSEARCH_MODE", _mode, lambda: "hybrid"),  # the default search mode
+        Setting("top_k", "SEMSEARCH_TOP_K", _positive_int, lambda: 10),  # hits a query shows
+    )
+}
+
+
+# -- the files -----------------------------------------------------------------------------------
+
+
+def user_config_file(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    if env.get(ENV_CONFIG):
+        return Path(env[ENV_CONFIG]).expanduser().absolute()
+    from platformdirs import user_config_path
+
+    return user_config_path(APP_NAME, appauthor=False) / USER_FILE
+
+
+def find_project_file(start: Path | None = None) -> Path | None:
+    """The nearest ``.semsearch.toml`` in the current folder or above it."""
+    folder = (start or Path.cwd()).absolute()
+    for candidate in (folder, *folder.parents):
+        file = candidate / PROJECT_FILE
+        if file.is_file():
+            return file
+    return None
+
+
+def read_file(path: Path, label: str) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"Cannot read the {label} {path} ({e}); fix or remove it.") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"The {label} {path} is not valid TOML ({e}); fix or remove it.") from None
+    unknown = sorted(set(data) - set(SETTINGS))
+    if unknown:
+        raise ConfigError(f"Unknown setting {unknown[0]!r} in {path}; the settings are: {', '.join(SETTINGS)}.")
+    return data
+
+
+# -- resolving --------------------------------------------------------------------------------------
+
+
+def resolve(
+    flags: Mapping[str, Any] | None = None,
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Settings:
+    """The effective settings. ``flags`` holds what the command line gave (None: not given)."""
+    env = os.environ if env is None else env
+    flags = {k: v for k, v in (flags or {}).items() if v is not None and v != []}
+    unknown = set(flags) - set(SETTINGS)
+    if unknown:
+        raise ValueError(f"not settings: {sorted(unknown)}")
+    user_file = user_config_file(env)
+    project_file = find_project_file(cwd)
+    levels: list[tuple[str, dict[str, Any], Path | None]] = [
+        (f"user file {user_file}", read_file(user_file, "user config file"), user_file.parent),
+    ]
+    if project_file is not None:
+        levels.append((f"project file {project_file}", read_file(project_file, "project file"), project_file.parent))
+    levels.append(
+        ("env", {name: env[s.env] for name, s in SETTINGS.items() if env.get(s.env, "").strip()}, cwd or Path.cwd())
+    )
+    levels.append(("flag", dict(flags), cwd or Path.cwd()))
+
+    values: dict[str, Value] = {}
+    parts: dict[str, list[Value]] = {}
+    for name, setting in SETTINGS.items():
+        chosen = Value(setting.default(), "default")
+        collected: list[Value] = []
+        for label, data, base in levels:
+            if name not in data:
+                continue
+            source = f"env {setting.env}" if label == "env" else label
+            where = {"env": f"${setting.env}", "flag": f"--{name.replace('_', '-')}"}.get(
+                label, f"{name!r} in the {source}"
+            )
+            parsed = setting.parse(data[name], where, base)
+            if setting.accumulates:
+                collected.extend(Value(item, source) for item in parsed)
+            else:
+                chosen = Value(parsed, source)
+        if setting.accumulates:
+            parts[name] = collected
+            chosen = Value([v.value for v in collected], ", ".join(_ordered_sources(collected)) or "default")
+        values[name] = chosen
+    return Settings(values, user_file, project_file, parts)
+
+
+def _ordered_sources(values: list[Value]) -> list[str]:
+    seen: list[str] = []
+    for v in values:
+        if v.source not in seen:
+            seen.append(v.source)
+    return seen
