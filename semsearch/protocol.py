@@ -29,20 +29,29 @@ def schema() -> str:
     return f"{__version__};{names(QueryOptions)};{names(Hit)}"
 
 
-def _default(obj):
+def _encode(obj):
+    """``obj`` as plain JSON values, with what JSON lacks tagged: dataclasses, paths, tuples, enums."""
+    if obj is None or isinstance(obj, bool | int | float | str):
+        return obj
     if isinstance(obj, Path):
         return {"$path": os.fsdecode(obj)}  # undecodable bytes travel as surrogate escapes (JSON \udcXX)
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         cls = type(obj)
         return {
             "$dataclass": f"{cls.__module__}:{cls.__qualname__}",
-            "fields": {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)},
+            "fields": {f.name: _encode(getattr(obj, f.name)) for f in dataclasses.fields(obj)},
         }
     if isinstance(obj, enum.Enum):
         cls = type(obj)
-        return {"$enum": f"{cls.__module__}:{cls.__qualname__}", "value": obj.value}
+        return {"$enum": f"{cls.__module__}:{cls.__qualname__}", "value": _encode(obj.value)}
+    if isinstance(obj, tuple):
+        return {"$tuple": [_encode(x) for x in obj]}
+    if isinstance(obj, list):
+        return [_encode(x) for x in obj]
+    if isinstance(obj, dict):
+        return {str(k): _encode(v) for k, v in obj.items()}
     if isinstance(obj, set | frozenset):
-        return sorted(obj)
+        return [_encode(x) for x in sorted(obj)]
     if hasattr(obj, "tolist"):  # numpy scalars and arrays
         return obj.tolist()
     raise TypeError(f"cannot send a {type(obj).__name__}")
@@ -69,6 +78,8 @@ def _hook(obj: dict):
             return cls(**obj["fields"])
         if "$enum" in obj and len(obj) == 2:
             return _our_class(obj["$enum"])(obj["value"])
+        if "$tuple" in obj and len(obj) == 1:
+            return tuple(obj["$tuple"])
     except ValueError:
         raise
     except Exception as e:  # a class or field the other side has and this version has not
@@ -78,7 +89,7 @@ def _hook(obj: dict):
 
 def dumps(message: dict) -> bytes:
     """One line of ASCII JSON (so any file name survives the trip)."""
-    return json.dumps(message, default=_default, separators=(",", ":")).encode("ascii") + b"\n"
+    return json.dumps(_encode(message), separators=(",", ":")).encode("ascii") + b"\n"
 
 
 def loads(line: bytes) -> dict:

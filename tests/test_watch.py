@@ -334,29 +334,29 @@ def test_query_through_the_watcher_equals_query_in_process(cli, corpus, start_wa
         assert fast == slow and fast
 
 
-def test_the_fast_path_builds_the_same_options_as_the_command(cli, corpus, monkeypatch):
-    """The Typer-free parser of `semsearch query` and the command agree on every option they both read."""
+def test_the_fast_path_builds_the_same_options_as_the_command(cli, corpus, monkeypatch, tmp_path):
+    """The Typer-free reading of `semsearch query` and the command agree on every option both read,
+    settings (the configuration's mode and top_k) included."""
     import semsearch.client
-    from semsearch.client import parse_query_args
+    from semsearch.client import run_fast
 
+    (tmp_path / "config.toml").write_text('mode = "semantic"\ntop_k = 4\n')
+    monkeypatch.setenv("SEMSEARCH_CONFIG", str(tmp_path / "config.toml"))
     seen: list[QueryOptions] = []
     monkeypatch.setattr(semsearch.client, "search", lambda index_dir, options: seen.append(options) or [])
+    monkeypatch.setattr(semsearch.client, "ask_watcher", lambda index_dir, options: seen.append(options) or [])
     for argv in (
         ["bread"],
         ["bread", "-k", "3", "--json"],
-        ["bread", "--top=7", "-l", "--path", "*.md", "--min-score", "0.25"],
+        ["bread", "--top=7", "-l", "--path", "*.md", "--min-score", "0.25", "--mode", "keyword"],
+        ["bread", "--explain", "--format", "json"],
         ["--", "-bread"],
     ):
         cli("query", *argv)
-        parsed = parse_query_args(argv)
-        fast = QueryOptions(
-            text=parsed["text"],
-            k=parsed["k"],
-            path_glob=parsed["path"],
-            min_score=parsed["min_score"],
-            files_only=parsed["files_only"],
-        )
-        assert seen[-1] == fast
+        assert run_fast(argv) == 1  # no hits: exit status 1, as the command
+        by_command, by_fast_path = seen[-2:]
+        assert by_fast_path == by_command
+    assert seen[0].mode == "semantic" and seen[0].k == 4
 
 
 def test_a_stale_socket_is_ignored(cli, corpus, isolated_home):

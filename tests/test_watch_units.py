@@ -146,12 +146,13 @@ def test_a_message_from_another_version_is_a_value_error(line):
 @pytest.mark.parametrize(
     "argv, expected",
     [
-        (["bread"], {"text": "bread", "k": 10}),
+        (["bread"], {"text": "bread", "k": None, "mode": None}),  # None: the settings decide
         (["bread", "-k", "3", "--json"], {"k": 3, "json_output": True}),
         (["-k5", "bread"], {"k": 5}),
         (["bread", "--top=7", "-l"], {"k": 7, "files_only": True}),
         (["bread", "--path", "*.md", "--min-score", "-0.25"], {"path": "*.md", "min_score": -0.25}),
-        (["bread", "--path=docs/*", "--min-score=.5", "--index", "/x"], {"path": "docs/*", "index_dir": "/x"}),
+        (["bread", "--path=docs/*", "--min-score=.5", "--index", "/x"], {"path": "docs/*", "index_dir": Path("/x")}),
+        (["bread", "--mode", "keyword", "--explain", "--format", "vimgrep"], {"mode": "keyword", "explain": True}),
         (["--", "-bread"], {"text": "-bread"}),
     ],
 )
@@ -166,7 +167,9 @@ def test_fast_query_parser_reads_plain_arguments(argv, expected):
     [
         [],
         ["--help"],
-        ["bread", "--mode", "hybrid"],  # an option it does not know: the full command line decides
+        ["bread", "--rerank", "/models/ce"],  # a reranker loads in the query's own process
+        ["--queries", "q.txt"],
+        ["bread", "--no-such-option"],  # an option it does not know: the full command line decides
         ["bread", "-k", "0"],
         ["bread", "-k", "three"],
         ["bread", "--min-score", "high"],
