@@ -73,5 +73,6 @@ def run_query(
             return None
     else:
         hits = client.search(settings.index, query)
-    render_formats.show_hits(stdout_console(), sys.stdout, fmt, hits, text, files_only, explain=explain)
+    console = None if fmt in ("json", "jsonl", "vimgrep") else stdout_console()  # Rich only to draw text
+    render_formats.show_hits(console, sys.stdout, fmt, hits, text, files_only, explain=explain)
     return int(ExitCode.OK if hits else ExitCode.NO_MATCH)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import re
 import time
-
-from rich.console import Console
-from rich.text import Text
+from typing import TYPE_CHECKING
 
 from .pathtext import escape, json_bytes, json_text
 from .search import Hit, display_path
-from .term import path_style
+
+if TYPE_CHECKING:  # Rich loads where text is drawn for people: JSON output never needs it
+    from rich.console import Console
+    from rich.text import Text
 
 _STOPWORDS = frozenset(
     "the and for are but not you all any can had her was one our out has have how what when where which who why "
@@ -51,6 +52,8 @@ def snippet(hit: Hit, terms: set[str], lines: int = SNIPPET_LINES) -> list[tuple
 
 
 def highlight(line: str, terms: set[str]) -> Text:
+    from rich.text import Text
+
     text = Text(safe(line))
     for match in _WORD.finditer(text.plain):
         word = match.group().lower()
@@ -88,6 +91,8 @@ def _rounded(value: float | None) -> float | None:
 
 
 def explain_line(hit: Hit) -> Text:
+    from rich.text import Text
+
     def place(rank: int | None, score: float | None, fmt: str) -> str:
         where = f"#{rank}" if rank is not None else "-"
         return f"{where} ({score:{fmt}})" if score is not None else where
@@ -107,6 +112,10 @@ def explain_line(hit: Hit) -> Text:
 
 
 def print_hits(console: Console, hits: list[Hit], query: str, explain: bool = False) -> None:
+    from rich.text import Text
+
+    from .term import path_style
+
     terms = query_terms(query)
     for i, hit in enumerate(hits):
         if i:
@@ -156,6 +165,10 @@ def print_json_lines(stream, objects) -> None:
 
 
 def print_files(console: Console, hits: list[Hit], explain: bool = False) -> None:
+    from rich.text import Text
+
+    from .term import path_style
+
     for hit in hits:
         console.print(Text(safe(display_path(hit.path)), style=path_style(console, hit.path)), soft_wrap=True)
         if explain:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
-from rich.console import Console
+if TYPE_CHECKING:  # Rich loads where text is drawn for people: JSON output never needs it
+    from rich.console import Console
 
 from .render import _WORD, hit_json, print_files, print_hits, print_json_lines, query_terms, safe, snippet
 from .search import Hit, display_path

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import fusion, lexical
 from .errors import UsageError
 from .faults import reading_index
 from .paths import IndexPaths
@@ -17,7 +16,7 @@ from .paths import IndexPaths
 if TYPE_CHECKING:  # loaded when a search runs: a query a watcher answers only needs QueryOptions and Hit
     import numpy as np
 
-    from . import vectors
+    from . import fusion, lexical, vectors
     from .store import Store
 
 log = logging.getLogger(__name__)
@@ -157,6 +156,8 @@ def candidates(
     min_score: float | None = None,
 ) -> Candidates:
     """The chunks worth showing for one query, best first, each with its dense, keyword and fused scores."""
+    from . import fusion, lexical
+
     found: dict[int, fusion.Candidate] = {}
     more = False
     use_dense = mode != "keyword" and vi is not None and query is not None and vi.size > 0
@@ -217,6 +218,8 @@ def _cosine(vi: vectors.VectorIndex, query: np.ndarray, chunk_id: int) -> float 
 
 def _collect(store: Store, vi, query, options: QueryOptions) -> list[Hit]:
     """Search deeper until enough hits pass the filters (path glob, score floor, one per file)."""
+    from . import lexical
+
     wanted = max(options.k, options.rerank_depth) if options.rerank else options.k
     filtered = options.path_glob or options.files_only or options.min_score is not None
     depth = max(options.depth, wanted * (4 if filtered else 2))

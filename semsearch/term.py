@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rich.console import Console
+if TYPE_CHECKING:  # Rich loads where text is drawn for people: JSON output never needs it
+    from rich.console import Console
 
 
 def hyperlinks_enabled(console: Console) -> bool:
