@@ -14,10 +14,13 @@ from . import ann
 from .paths import IndexPaths
 from .store import Store
 
-FORMAT = 1  # of vectors.json and the file it names; a newer one is rebuilt from the stored vectors, not misread
+# Of vectors.json and the file it names; a newer one is rebuilt from the stored vectors, not misread.
+# 1: exact (flat) files; 2: approximate (IVF) ones too, which a reader of format 1 would search as if exact.
+FORMAT = 2
 
 # faiss multiplies matrices (BLAS) only for batches of at least this many queries; its default (128000 in
-# faiss 1.15) keeps every real batch on a slower loop: 100 queries over 100k vectors took 613 ms, 49 ms with BLAS.
+# faiss 1.15) keeps every real batch on a slower loop: 100 exact queries over 100k vectors took 333 ms, 53 ms
+# with BLAS (benchmarks/scale_bench.py). A single query stays below it, on faiss's usual path.
 faiss.cvar.distance_compute_blas_threshold = 16
 
 MAP_MIN = 20_000  # saved files of at least this many vectors are memory-mapped when read for searching
@@ -197,7 +200,8 @@ def save(vi: VectorIndex, paths: IndexPaths) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)
-        meta = {"format": FORMAT, "generation": vi.generation, "count": vi.size, "dim": vi.index.d}
+        version = 1 if vi.layout.kind == "flat" else FORMAT  # flat files stay readable by older versions
+        meta = {"format": version, "generation": vi.generation, "count": vi.size, "dim": vi.index.d}
         meta |= vi.layout.to_json()
         _write_json_atomic(paths.faiss_meta, meta)
     except BaseException:

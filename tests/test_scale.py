@@ -128,13 +128,14 @@ def recall_at_10(found: np.ndarray, exact: np.ndarray) -> float:
 def test_index_stays_exact_below_the_limit_and_switches_to_ivf_past_it(low_limit, fake, cli):
     fake.add_files(clustered_vectors(LIMIT - 500, seed=1))
     vectors.save_and_prune(fake.store)
-    assert fake.saved_meta()["kind"] == "flat"
+    assert fake.saved_meta()["kind"] == "flat" and fake.saved_meta()["format"] == 1
     assert json.loads(cli("status", "--json", "--index", fake.paths.root).stdout)["search"] == "exact"
 
     fake.add_files(clustered_vectors(2_500, seed=2))  # 4,000 in all: past the limit
     vectors.save_and_prune(fake.store)
     meta = fake.saved_meta()
     assert meta["kind"] == "ivf" and meta["count"] == len(fake.vectors) == 4_000
+    assert meta["format"] == 2  # a semsearch that knows only exact files (format 1) rebuilds rather than misreads
     assert meta["nlist"] == ann.nlist_for(meta["count"]) and 1 <= meta["nprobe"] <= meta["nlist"]
     assert meta["recall"] >= ann.TARGET_RECALL
     status = cli("status", "--index", fake.paths.root).stdout
