@@ -74,6 +74,9 @@ def test_ctrl_c_keeps_embedded_work_and_the_next_run_finishes(tmp_path, isolated
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # as from a terminal: a shell's background job (how CI may run the suite) ignores SIGINT, and so,
+        # inherited, would this process
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     db = isolated_home / "index.sqlite3"
     deadline = time.monotonic() + 240
