@@ -29,9 +29,9 @@ def run_query(
     """Search and print; the exit status (0 hits, 1 none). With ``watcher_only``, None (and nothing printed)
     when no watcher answers: the caller then runs the full command, which searches in-process."""
     from . import client, render, render_formats
-    from .cli import stdout_console
     from .config import resolve
     from .search import QueryOptions
+    from .term import text_console
 
     if (text is None) == (queries is None):
         raise UsageError("Give either a query or --queries FILE (not both); see semsearch query --help.")
@@ -73,6 +73,6 @@ def run_query(
             return None
     else:
         hits = client.search(settings.index, query)
-    console = None if fmt in ("json", "jsonl", "vimgrep") else stdout_console()  # Rich only to draw text
+    console = None if fmt in ("json", "jsonl", "vimgrep") else text_console(sys.stdout)  # Rich only for styles
     render_formats.show_hits(console, sys.stdout, fmt, hits, text, files_only, explain=explain)
     return int(ExitCode.OK if hits else ExitCode.NO_MATCH)

@@ -10,9 +10,11 @@ from typing import TYPE_CHECKING
 from .pathtext import escape, json_bytes, json_text
 from .search import Hit, display_path
 
-if TYPE_CHECKING:  # Rich loads where text is drawn for people: JSON output never needs it
+if TYPE_CHECKING:  # Rich loads where text is drawn for people in colour: JSON or a pipe never needs it
     from rich.console import Console
     from rich.text import Text
+
+    from .term import PlainConsole
 
 _STOPWORDS = frozenset(
     "the and for are but not you all any can had her was one our out has have how what when where which who why "
@@ -51,15 +53,27 @@ def snippet(hit: Hit, terms: set[str], lines: int = SNIPPET_LINES) -> list[tuple
     return numbered[best : best + lines]
 
 
+Pieces = list[tuple[str, str]]  # a line as (text, Rich style) pieces; "" is no style
+
+
+def highlight_pieces(line: str, terms: set[str]) -> Pieces:
+    """The line (escaped) with the words that match the query in bold red."""
+    shown = safe(line)
+    pieces: Pieces = []
+    done = 0
+    for match in _WORD.finditer(shown):
+        word = match.group().lower()
+        if any(word.startswith(t[: max(4, len(t) - 2)]) for t in terms):
+            pieces += [(shown[done : match.start()], ""), (match.group(), "bold red")]
+            done = match.end()
+    pieces.append((shown[done:], ""))
+    return [p for p in pieces if p[0]]
+
+
 def highlight(line: str, terms: set[str]) -> Text:
     from rich.text import Text
 
-    text = Text(safe(line))
-    for match in _WORD.finditer(text.plain):
-        word = match.group().lower()
-        if any(word.startswith(t[: max(4, len(t) - 2)]) for t in terms):
-            text.stylize("bold red", match.start(), match.end())
-    return text
+    return Text.assemble(*highlight_pieces(line, terms))
 
 
 def location(hit: Hit) -> str:
@@ -90,9 +104,7 @@ def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 6)
 
 
-def explain_line(hit: Hit) -> Text:
-    from rich.text import Text
-
+def explain_line(hit: Hit) -> Pieces:
     def place(rank: int | None, score: float | None, fmt: str) -> str:
         where = f"#{rank}" if rank is not None else "-"
         return f"{where} ({score:{fmt}})" if score is not None else where
@@ -108,32 +120,27 @@ def explain_line(hit: Hit) -> Text:
         parts.append("exact " + ", ".join(hit.exact))
     if hit.rerank_score is not None:
         parts.append(f"rerank {hit.rerank_score:.4f}")
-    return Text("        " + safe("  ".join(parts)), style="yellow")
+    return [("        " + safe("  ".join(parts)), "yellow")]
 
 
-def print_hits(console: Console, hits: list[Hit], query: str, explain: bool = False) -> None:
-    from rich.text import Text
-
-    from .term import path_style
+def print_hits(console: Console | PlainConsole, hits: list[Hit], query: str, explain: bool = False) -> None:
+    from .term import path_style, print_pieces
 
     terms = query_terms(query)
     for i, hit in enumerate(hits):
         if i:
-            console.print()
-        head = Text()
-        head.append(safe(location(hit)), style=path_style(console, hit.path))
+            print_pieces(console, [])
+        head = [(safe(location(hit)), path_style(console, hit.path))]
         if hit.end_line != hit.start_line:
-            head.append(f"-{hit.end_line}", style="magenta")
-        head.append(f"  {hit.score:.3f}", style="dim")
+            head.append((f"-{hit.end_line}", "magenta"))
+        head.append((f"  {hit.score:.3f}", "dim"))
         if hit.heading:
-            head.append(f"  {safe(hit.heading)}", style="cyan")
-        console.print(head, soft_wrap=True)
+            head.append((f"  {safe(hit.heading)}", "cyan"))
+        print_pieces(console, head)
         if explain:
-            console.print(explain_line(hit), soft_wrap=True)
+            print_pieces(console, explain_line(hit))
         for number, line in snippet(hit, terms):
-            row = Text(f"{number:>6}  ", style="green")
-            row.append_text(highlight(line.rstrip(), terms))
-            console.print(row, soft_wrap=True)
+            print_pieces(console, [(f"{number:>6}  ", "green"), *highlight_pieces(line.rstrip(), terms)])
 
 
 def hit_json(hit: Hit, files_only: bool = False, explain: bool = False) -> dict:
@@ -164,15 +171,13 @@ def print_json_lines(stream, objects) -> None:
     stream.flush()
 
 
-def print_files(console: Console, hits: list[Hit], explain: bool = False) -> None:
-    from rich.text import Text
-
-    from .term import path_style
+def print_files(console: Console | PlainConsole, hits: list[Hit], explain: bool = False) -> None:
+    from .term import path_style, print_pieces
 
     for hit in hits:
-        console.print(Text(safe(display_path(hit.path)), style=path_style(console, hit.path)), soft_wrap=True)
+        print_pieces(console, [(safe(display_path(hit.path)), path_style(console, hit.path))])
         if explain:
-            console.print(explain_line(hit), soft_wrap=True)
+            print_pieces(console, explain_line(hit))
 
 
 def human_size(n: int) -> str:

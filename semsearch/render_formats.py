@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # Rich loads where text is drawn for people: JSON output never needs it
     from rich.console import Console
 
+    from .term import PlainConsole
+
 from .render import _WORD, hit_json, print_files, print_hits, print_json_lines, query_terms, safe, snippet
 from .search import Hit, display_path
 
@@ -26,7 +28,13 @@ def output_format(name: str | None, json_lines: bool = False, files_only: bool =
 
 
 def show_hits(
-    console: Console, stream, fmt: str, hits: list[Hit], query: str, files_only: bool = False, explain: bool = False
+    console: Console | PlainConsole | None,
+    stream,
+    fmt: str,
+    hits: list[Hit],
+    query: str,
+    files_only: bool = False,
+    explain: bool = False,
 ) -> None:
     """Print hits in one of FORMATS (``files_only``: one hit per file, shown without its passage;
     ``explain``: with each hit's dense and keyword ranks and scores)."""
@@ -43,6 +51,7 @@ def show_hits(
         print_files(console, hits, explain=explain)
     else:
         print_hits(console, hits, query, explain=explain)
+    stream.flush()  # a closed pipe shows here, where the caller handles it, not at exit
 
 
 def file_json(hit: Hit) -> dict:

@@ -107,3 +107,61 @@ def test_colour_and_hyperlinks_on_a_terminal_and_no_colour_with_no_color(cli, in
     assert not re.search(rb"\x1b\[(3\d|9\d)m", plain)  # no foreground colour
     unlinked = _run_in_terminal(["query", "bread", "-k", "1"], dict(env, FORCE_HYPERLINK="0"), indexed)
     assert b"\x1b]8;" not in unlinked and b"\x1b[35m" in unlinked
+
+
+def test_piped_text_is_what_rich_prints_without_loading_it(tmp_path):
+    """Hits printed to a pipe skip Rich (it costs a warm query a third of its time); the lines are the ones
+    Rich's console writes there, and a subprocess shows Rich never loaded."""
+    import io
+
+    from rich.console import Console
+
+    from semsearch.render import print_files, print_hits
+    from semsearch.search import Hit
+    from semsearch.term import PlainConsole, text_console
+
+    hits = [
+        Hit(
+            tmp_path / "notes" / "keys.md", 3, 5, 0.8123, "Rotate the API keys\nevery quarter\n\nsee ops", heading="Ops"
+        ),
+        Hit(tmp_path / "ünïcode 東京 \x1b[2J.md", 1, 1, 0.5, "東京 keys [bold]not markup[/bold] \\ back", page=2),
+        Hit(
+            tmp_path / "b.ipynb",
+            7,
+            7,
+            0.25,
+            "x = keys()",
+            cell=3,
+            mode="hybrid",
+            dense_rank=1,
+            dense_score=0.5,
+            keyword_rank=None,
+            keyword_score=0.0,
+            fused_score=0.1234,
+            exact=("keys",),
+        ),
+    ]
+    for explain in (False, True):
+        plain, rich = io.StringIO(), io.StringIO()
+        print_hits(PlainConsole(plain), hits, "rotate keys", explain=explain)
+        print_hits(Console(file=rich, highlight=False, soft_wrap=True), hits, "rotate keys", explain=explain)
+        assert plain.getvalue() == rich.getvalue() and "Rotate the API keys" in plain.getvalue()
+        plain, rich = io.StringIO(), io.StringIO()
+        print_files(PlainConsole(plain), hits, explain=explain)
+        print_files(Console(file=rich, highlight=False, soft_wrap=True), hits, explain=explain)
+        assert plain.getvalue() == rich.getvalue()
+    assert isinstance(text_console(io.StringIO()), PlainConsole)
+
+    probe = (
+        "import sys; from pathlib import Path; from semsearch.render import print_hits; from semsearch.search import Hit; "
+        "from semsearch.term import text_console; "
+        "print_hits(text_console(sys.stdout), [Hit(Path('a.md'), 1, 1, 0.5, 'text')], 'q'); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'rich'))"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE", "FORCE_HYPERLINK")}
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True).stdout
+    assert out.splitlines()[0].startswith("a.md:1") and out.splitlines()[-1] == "[]"
+    forced = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=dict(env, FORCE_COLOR="1"), check=True
+    ).stdout
+    assert "\x1b[" in forced and "rich.console" in forced.splitlines()[-1]
