@@ -8,6 +8,7 @@ hits are chunks, and a document ranks by its best chunk. The metrics use the sta
 
     python benchmarks/beir_eval.py                       # ../shared/eval/scifact, test split
     python benchmarks/beir_eval.py PATH --split train --rerank MODEL_DIR
+    python benchmarks/beir_eval.py --backend onnx-int8   # a second index, embedded with the int8 encoder
 """
 
 from __future__ import annotations
@@ -105,11 +106,11 @@ def evaluate(rankings: dict[str, list[str]], qrels: dict[str, dict[str, int]]) -
 # -- running semsearch ----------------------------------------------------------------------------------------------
 
 
-def build_index(docs: Path, index: Path) -> None:
+def build_index(docs: Path, index: Path, backend: str | None = None) -> None:
     from semsearch.indexer import Indexer, IndexOptions
     from semsearch.progress import PlainProgress
 
-    report = Indexer(index, PlainProgress()).run(IndexOptions(paths=[docs]))
+    report = Indexer(index, PlainProgress()).run(IndexOptions(paths=[docs], backend=backend))
     print(report.summary(), file=sys.stderr)
 
 
@@ -120,6 +121,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, help="where documents and the index are kept between runs")
     parser.add_argument("--rerank", help="folder of a CrossEncoder to add a rerank row")
     parser.add_argument("--rerank-depth", type=int, default=30)
+    parser.add_argument(
+        "--backend",
+        choices=["onnx", "torch", "onnx-int8"],
+        default="onnx",
+        help="encoder the index is built with; each backend has its own index in the cache (default: %(default)s)",
+    )
     parser.add_argument("--json", action="store_true", help="print the table as JSON")
     args = parser.parse_args(argv)
 
@@ -130,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     corpus, queries, qrels = load_collection(folder, args.split)
     base = cache_dir(folder, args.cache)
     names = write_documents(corpus, base / "docs")
-    build_index(base / "docs", base / "index")
+    index = base / ("index" if args.backend == "onnx" else f"index-{args.backend}")
+    build_index(base / "docs", index, args.backend)
 
     rows = [("keyword", {"mode": "keyword"}), ("semantic", {"mode": "semantic"})]
     rows += [("hybrid (RRF k=60)", {"mode": "hybrid", "fusion": "rrf"}), ("hybrid (default)", {"mode": "hybrid"})]
@@ -140,9 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for label, extra in rows:
         started = time.monotonic()
-        batches = search_many(
-            base / "index", [QueryOptions(text=queries[q], k=100, files_only=True, **extra) for q in ids]
-        )
+        batches = search_many(index, [QueryOptions(text=queries[q], k=100, files_only=True, **extra) for q in ids])
         rankings = {q: [names[h.path.name] for h in hits] for q, hits in zip(ids, batches, strict=True)}
         ndcg, recall = evaluate(rankings, qrels)
         results.append(
@@ -154,9 +160,10 @@ def main(argv: list[str] | None = None) -> int:
             }
         )
     if args.json:
-        print(json.dumps({"collection": folder.name, "split": args.split, "queries": len(ids), "rows": results}))
+        summary = {"collection": folder.name, "split": args.split, "backend": args.backend, "queries": len(ids)}
+        print(json.dumps({**summary, "rows": results}))
     else:
-        print(f"{folder.name} ({args.split}, {len(ids)} queries, {len(corpus)} documents)")
+        print(f"{folder.name} ({args.split}, {len(ids)} queries, {len(corpus)} documents, backend {args.backend})")
         print("| mode | nDCG@10 | Recall@100 |\n|---|---|---|")
         for r in results:
             print(f"| {r['mode']} | {r['ndcg@10']:.4f} | {r['recall@100']:.4f} |")
