@@ -153,3 +153,70 @@ def test_status_stays_light(corpus, cli, isolated_home):
         timeout=120,
     ).stdout
     assert "HEAVY []" in out and "watcher" in out
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_a_watcher_killed_mid_update_leaves_a_consistent_index_that_the_next_watcher_completes(
+    cli, tmp_path, home_paths
+):
+    """SIGKILL a foreground watcher at seeded random moments while it indexes a change (files added, edited,
+    touched, renamed, deleted): each time the index passes check and answers; the next watcher's catch-up
+    then leaves it equal to a clean build of the final folder."""
+    import random
+    import time
+
+    from crashkit import (
+        DEFAULT_TRIALS,
+        QUERIES,
+        TOPICS,
+        Watched,
+        _document,
+        clean_build,
+        content_differences,
+        corpus_plan,
+        hit_keys,
+        hits_differences,
+        index_content,
+        inspect_after_kill,
+        write_version,
+    )
+
+    from semsearch.indexer import Indexer, IndexOptions
+
+    rng = random.Random(5)
+    plan = corpus_plan(DEFAULT_TRIALS)
+    corpus, index_dir = tmp_path / "corpus", home_paths.root
+    write_version(corpus, plan[0])
+    Indexer(index_dir).run(IndexOptions(paths=[corpus]))
+    args = ["watch", "--debounce", "0.1", "-q"]
+    for version in plan[1:5]:
+        watcher = Watched(args)
+        try:
+            eventually(lambda: serving(cli), "the watcher to serve")
+            write_version(corpus, version)  # (it also deletes the last trial's extra files)
+            for n in range(30):  # enough new text that the watcher works for a few seconds
+                (corpus / "extra").mkdir(exist_ok=True)
+                (corpus / "extra" / f"x{n}.md").write_text(_document(rng, rng.choice(sorted(TOPICS)), ".md"))
+            time.sleep(rng.uniform(0.1, 4.0))  # waiting for the change to settle, embedding, or storing it
+        finally:
+            killed = watcher.kill()
+        assert killed, "".join(watcher.stderr)
+        problems, phase = inspect_after_kill(index_dir)
+        assert problems == [], (phase, problems)
+        indexed = {h[0] for h in index_content(index_dir, corpus)}
+        caught_up = indexed == set(version.files) | {f"extra/x{n}.md" for n in range(30)}
+        print(f"watcher killed; the index: {phase}, {'change complete' if caught_up else 'change partly indexed'}")
+
+    write_version(corpus, plan[DEFAULT_TRIALS])
+    watcher = Watched(args)
+    try:
+        eventually(lambda: serving(cli), "the next watcher to catch up and serve")
+    finally:
+        watcher.proc.send_signal(signal.SIGTERM)
+        assert watcher.wait() == 0, "".join(watcher.stderr)
+    clean = clean_build(tmp_path / "clean")
+    assert content_differences(index_content(index_dir, corpus), clean.content) == []
+    for query in QUERIES:
+        assert hits_differences(hit_keys(index_dir, corpus, query), clean.hits[query]) == [], query
+    assert "Traceback" not in home_paths.log.read_text()
