@@ -16,6 +16,7 @@ import logging.handlers
 import os
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -409,6 +410,10 @@ class Watcher:
     # -- watching --------------------------------------------------------------------------------------
 
     def _start_observer(self) -> None:
+        # watchdog's inotify observer warns when a folder moved back in gets the watch descriptor it had
+        # before; it replaces the old callback itself, so the warning tells a user nothing and would break
+        # the status line.
+        warnings.filterwarnings("ignore", message="Callback with id .* already exists", category=RuntimeWarning)
         self._observer = Observer()
         for root in self._roots:
             if self._watched_id(root) is None:
