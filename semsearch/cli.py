@@ -92,6 +92,11 @@ def handle_errors(command):
         except KeyboardInterrupt:
             stderr_console().print("semsearch: interrupted", markup=False)
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+        except BrokenPipeError:  # the reader went away (| head): stop quietly, as the fast query path does
+            from .errors import quiet_stdout
+
+            quiet_stdout()
+            raise typer.Exit(int(ExitCode.CLOSED_PIPE)) from None
 
     return wrapper
 

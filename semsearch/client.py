@@ -10,7 +10,6 @@ import os
 import re
 import socket
 import stat
-import sys
 from pathlib import Path
 
 from .paths import IndexPaths
@@ -164,8 +163,10 @@ def run_fast(argv: list[str]) -> int | None:
         stderr_console().print("semsearch: interrupted", markup=False)
         return 130
     except BrokenPipeError:  # the reader went away (| head): stop quietly, as grep does
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
-        return 141
+        from .errors import ExitCode, quiet_stdout
+
+        quiet_stdout()
+        return int(ExitCode.CLOSED_PIPE)
 
 
 def _read_line(sock: socket.socket) -> bytes:

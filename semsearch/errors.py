@@ -10,6 +10,19 @@ class ExitCode(IntEnum):
     NO_MATCH = 1  # as grep: the query ran and found nothing
     ERROR = 2
     INTERRUPTED = 130
+    CLOSED_PIPE = 141  # the reader of our output went away (| head): as a process that SIGPIPE ended
+
+
+def quiet_stdout() -> None:
+    """After a closed pipe: send what is left in stdout's buffer to /dev/null, so that Python's flush at exit
+    does not fail a second time with a traceback."""
+    import os
+    import sys
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 class SemsearchError(Exception):

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from conftest import REPO
 
 
@@ -115,3 +116,30 @@ def test_shell_completion_completes_commands_and_options(semsearch_cmd):
     assert result.returncode == 0 and result.stdout.split() == ["similar"]
     words = {"_SEMSEARCH_COMPLETE": "complete_bash", "COMP_WORDS": "semsearch query x --fo", "COMP_CWORD": "3"}
     assert semsearch_cmd(env=words).stdout.split() == ["--format"]
+
+
+@pytest.mark.parametrize("fmt", ["text", "jsonl"])
+def test_a_closed_pipe_ends_a_query_quietly(cli, corpus, fmt):
+    """`semsearch query ... | head -1`: the reader goes away before the output is written; the query stops
+    with 141 (as a process SIGPIPE ended), never a traceback, and never 1, which would mean "no hits"."""
+    import os
+
+    from conftest import installed_command
+
+    assert cli("index", corpus).exit_code == 0
+    env = dict(os.environ, PYTHONPATH=str(REPO), SEMSEARCH_NO_WATCHER="1")
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the query has printed anything
+    try:
+        proc = subprocess.run(
+            installed_command() + ["query", "baking bread", "-k", "5", "--format", fmt],
+            env=env,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 141, proc.stderr
+    assert proc.stderr == ""
