@@ -135,7 +135,8 @@ def onnx_folder(paths, kind: str):
 
 
 def export_for_index(spec: ModelSpec, paths, kind: str):
-    """Make the index's ONNX export of ``spec`` when it is missing or stale; returns its folder.
+    """Make the index's ONNX export of ``spec`` when it is missing or stale (from the per-user cache when it
+    holds one, see export_cache.py); returns its folder.
 
     Raises ExportFailed (or OnnxUnavailable) when this model cannot be exported.
     """
@@ -150,9 +151,14 @@ def export_for_index(spec: ModelSpec, paths, kind: str):
             return folder
     except (OSError, ValueError, KeyError, TypeError):
         pass
+    from . import export_cache
+
+    if export_cache.fetch(spec.fingerprint, kind, folder):  # exported before, for another index
+        return folder
     _offline()
     export_onnx(spec.path, folder, quantize=kind == "int8")
     stamp.write_text(json.dumps({"fingerprint": spec.fingerprint, "model": spec.ref}))
+    export_cache.publish(spec.fingerprint, kind, folder)
     return folder
 
 

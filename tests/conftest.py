@@ -72,6 +72,18 @@ def isolated_home(tmp_path, monkeypatch) -> Path:
     return home
 
 
+@pytest.fixture(scope="session")
+def export_cache_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("export-cache")
+
+
+@pytest.fixture(autouse=True)
+def isolated_export_cache(export_cache_dir, monkeypatch) -> Path:
+    """ONNX exports are cached for the whole session in a folder of its own, never in the user's cache."""
+    monkeypatch.setenv("SEMSEARCH_CACHE", str(export_cache_dir))
+    return export_cache_dir
+
+
 @pytest.fixture(autouse=True)
 def isolated_config(tmp_path, monkeypatch) -> Path:
     """No test reads the user's own config file: the user config file is one under tmp_path (absent)."""
