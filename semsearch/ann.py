@@ -21,6 +21,9 @@ TRAIN_ITERATIONS = 12
 TARGET_RECALL = 0.99
 QUERY_MARGIN = 2
 CALIBRATION_QUERIES = 300
+CALIBRATION_DEPTH = 128  # neighbours looked at per calibration query: room for copies among the 10 distinct
+SAME_VECTOR = 1 - 1e-4  # a cosine this high to a calibration query: the query itself, or a copy of its text
+SAME_SCORE = 1e-5  # scores this close: copies of one vector (or a tie)
 NPROBE_LADDER = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
 
 
@@ -100,18 +103,22 @@ def tune_nprobe(index: faiss.IndexIVF, ids: np.ndarray, vectors: np.ndarray, rng
     """QUERY_MARGIN times the smallest nprobe whose recall@10 reaches TARGET_RECALL on a sample of stored vectors
     used as queries, and the recall that nprobe gives on them.
 
-    Each sampled vector's own entry is left out of both lists, so the easy self-match does not count.
+    Recall is counted over distinct vectors: a sampled vector's own entry and its exact copies (the same text
+    in several files) are left out, and copies of a neighbour count once. Copies sit in one list together, so
+    an index of copied folders would otherwise look easy and get too few lists searched for real queries,
+    which match no stored vector exactly.
     """
     n = min(CALIBRATION_QUERIES, len(vectors))
     chosen = rng.choice(len(vectors), n, replace=False)
     queries = vectors[chosen]
-    exact_scores, exact_pos = faiss.knn(queries, vectors, 11, metric=faiss.METRIC_INNER_PRODUCT)
+    depth = min(len(vectors), CALIBRATION_DEPTH)
+    exact_scores, exact_pos = faiss.knn(queries, vectors, depth, metric=faiss.METRIC_INNER_PRODUCT)
     exact_ids = np.where(exact_pos >= 0, ids[np.maximum(exact_pos, 0)], -1)
-    truth = [_top10_without(ids[c], exact_ids[i], exact_scores[i]) for i, c in enumerate(chosen)]
+    truth = [_top10_distinct(exact_ids[i], exact_scores[i]) for i in range(n)]
 
     def recall_at(nprobe: int) -> float:
-        scores, found = index.search(queries, 11, params=faiss.SearchParametersIVF(nprobe=nprobe))
-        return _recall(truth, [_top10_without(ids[c], found[i], scores[i]) for i, c in enumerate(chosen)])
+        scores, found = index.search(queries, depth, params=faiss.SearchParametersIVF(nprobe=nprobe))
+        return _recall(truth, [_top10_distinct(found[i], scores[i]) for i in range(n)])
 
     for nprobe in [p for p in NPROBE_LADDER if p < index.nlist] + [index.nlist]:
         if recall_at(nprobe) >= TARGET_RECALL:
@@ -120,18 +127,27 @@ def tune_nprobe(index: faiss.IndexIVF, ids: np.ndarray, vectors: np.ndarray, rng
     return nprobe, recall_at(nprobe)
 
 
-def _top10_without(own: int, found: np.ndarray, scores: np.ndarray) -> list[tuple[int, float]]:
-    return [(int(i), float(s)) for i, s in zip(found, scores) if i >= 0 and i != own][:10]
+def _top10_distinct(found: np.ndarray, scores: np.ndarray) -> list[float]:
+    """The scores of the first 10 distinct vectors found, leaving out the query itself and its copies (cosine 1
+    up to rounding). Copies of one vector score the same against any query: they count once."""
+    out: list[float] = []
+    for i, s in zip(found.tolist(), scores.tolist()):
+        if i < 0 or s >= SAME_VECTOR or (out and out[-1] - s <= SAME_SCORE):
+            continue
+        out.append(s)
+        if len(out) == 10:
+            break
+    return out
 
 
-def _recall(truth: list[list[tuple[int, float]]], approx: list[list[tuple[int, float]]]) -> float:
-    """Share of the exact top 10 found; a hit scoring as high as the exact 10th counts too (equal vectors tie)."""
+def _recall(truth: list[list[float]], approx: list[list[float]]) -> float:
+    """Share of the exact 10 nearest distinct vectors found. IVF computes exact scores for the vectors it
+    searches, so a found vector scoring at least the exact 10th's score is one of them (or ties with it)."""
     hits = total = 0
     for exact, found in zip(truth, approx):
         if not exact:
             continue
-        exact_ids, tenth = {i for i, _ in exact}, exact[-1][1]
-        hits += min(len(exact), sum(1 for i, s in found if i in exact_ids or s >= tenth - 1e-5))
+        hits += min(len(exact), sum(1 for s in found if s >= exact[-1] - SAME_SCORE))
         total += len(exact)
     return hits / total if total else 1.0
 

@@ -277,3 +277,24 @@ def test_ivf_index_gives_back_stored_vectors_by_id_mapped_or_read_and_check_pass
     report = json.loads(cli("check", "--json", "--index", fake.paths.root).stdout)
     assert report["consistent"], report["problems"]
     assert report["vectors"] == report["chunks"] == 3_000 - PER_FILE
+
+
+def test_copies_of_the_same_text_do_not_make_the_ivf_index_search_too_few_lists():
+    """Folders copied several times hold each vector several times. Calibration counts distinct vectors:
+    otherwise a vector's copies and its neighbours' copies fill its top 10 from its own list, too few lists
+    get searched, and real queries (which match no stored vector exactly) lose recall."""
+    rng = np.random.default_rng(3)
+    # families of 4 close vectors (the versions of one passage), the families spread like embeddings
+    base = np.repeat(clustered_vectors(1_000, seed=21), 4, axis=0)
+    once = base + rng.standard_normal(base.shape).astype(np.float32) * (0.3 / np.sqrt(DIM))
+    once = (once / np.linalg.norm(once, axis=1, keepdims=True)).astype(np.float32)
+    copies = np.concatenate([once] * 8)
+    _, single = ann.build_ivf(np.arange(len(once), dtype=np.int64), once, DIM, 64)
+    index, copied = ann.build_ivf(np.arange(len(copies), dtype=np.int64), copies, DIM, 64)
+    assert copied.nprobe >= single.nprobe / 2 and copied.recall >= ann.TARGET_RECALL
+
+    queries = clustered_vectors(300, seed=22)  # fresh points: no stored vector equals them
+    exact = faiss.knn(queries, once, 10, metric=faiss.METRIC_INNER_PRODUCT)[1]
+    _, found = index.search(queries, 80, params=faiss.SearchParametersIVF(nprobe=copied.nprobe))
+    distinct = np.array([list(dict.fromkeys(int(i) % len(once) for i in row if i >= 0))[:10] for row in found])
+    assert recall_at_10(distinct, exact) >= 0.95
