@@ -7,7 +7,6 @@ watcher answers never loads it (``client.run_fast``), which is most of what make
 from __future__ import annotations
 
 import functools
-import logging
 import sys
 
 from .errors import ExitCode, SemsearchError
@@ -61,17 +60,21 @@ def stdout_console():
     return Console(highlight=False, soft_wrap=True)
 
 
-class _NoticeHandler(logging.Handler):
-    """Library warnings reach the user as one line on stderr each (``semsearch: ...``)."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        stderr_console().print(f"semsearch: {record.getMessage()}", markup=False, highlight=False, soft_wrap=True)
-
-
 def _setup_logging() -> None:
+    """Library warnings reach the user as one line on stderr each (``semsearch: ...``). Logging is imported
+    here, not at the top: a query a watcher answers never needs it."""
+    import logging
+
+    class NoticeHandler(logging.Handler):
+        semsearch_notices = True
+
+        def emit(self, record: logging.LogRecord) -> None:
+            message = f"semsearch: {record.getMessage()}"
+            stderr_console().print(message, markup=False, highlight=False, soft_wrap=True)
+
     logger = logging.getLogger("semsearch")
-    if not any(isinstance(h, _NoticeHandler) for h in logger.handlers):
-        logger.addHandler(_NoticeHandler(logging.WARNING))
+    if not any(getattr(h, "semsearch_notices", False) for h in logger.handlers):
+        logger.addHandler(NoticeHandler(logging.WARNING))
         logger.propagate = False
 
 

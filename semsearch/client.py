@@ -12,9 +12,9 @@ import socket
 import stat
 from pathlib import Path
 
+from .hits import Hit, QueryOptions
 from .paths import IndexPaths
 from .protocol import MAX_LINE, dumps, loads, schema, socket_address
-from .search import Hit, QueryOptions
 
 ENV_NO_WATCHER = "SEMSEARCH_NO_WATCHER"  # set to 1: never ask a watcher, always work in-process
 CONNECT_TIMEOUT = 1.0

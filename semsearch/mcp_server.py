@@ -26,7 +26,7 @@ def build_server(index_dir: Path, default_k: int = 10):
 
     from . import render
     from .errors import SemsearchError
-    from .search import display_path
+    from .hits import display_path
 
     server = MCPServer(name="semsearch", instructions=INSTRUCTIONS, log_level="WARNING")
     lock = threading.Lock()  # tools run on worker threads; one model, one store at a time

@@ -23,7 +23,7 @@ def schema() -> str:
     A watcher started by another version of semsearch answers nothing, and the query runs in-process.
     """
     from . import __version__
-    from .search import Hit, QueryOptions
+    from .hits import Hit, QueryOptions
 
     names = lambda cls: ",".join(f.name for f in dataclasses.fields(cls))  # noqa: E731
     return f"{__version__};{names(QueryOptions)};{names(Hit)}"

@@ -30,7 +30,7 @@ def run_query(
     when no watcher answers: the caller then runs the full command, which searches in-process."""
     from . import client, render, render_formats
     from .config import resolve
-    from .search import QueryOptions
+    from .hits import QueryOptions
     from .term import text_console
 
     if (text is None) == (queries is None):

@@ -7,8 +7,8 @@ import re
 import time
 from typing import TYPE_CHECKING
 
+from .hits import Hit, display_path
 from .pathtext import escape, json_bytes, json_text
-from .search import Hit, display_path
 
 if TYPE_CHECKING:  # Rich loads where text is drawn for people in colour: JSON or a pipe never needs it
     from rich.console import Console

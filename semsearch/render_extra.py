@@ -8,9 +8,9 @@ import os
 from rich.console import Console
 from rich.text import Text
 
+from .hits import display_path
 from .render import hit_json, print_hits, print_json_lines, safe
 from .render_formats import print_vimgrep
-from .search import display_path
 from .term import path_style
 
 

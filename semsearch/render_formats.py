@@ -10,8 +10,8 @@ if TYPE_CHECKING:  # Rich loads where text is drawn for people: JSON output neve
 
     from .term import PlainConsole
 
+from .hits import Hit, display_path
 from .render import _WORD, hit_json, print_files, print_hits, print_json_lines, query_terms, safe, snippet
-from .search import Hit, display_path
 
 FORMATS = ("text", "json", "jsonl", "files", "vimgrep")
 

@@ -11,54 +11,16 @@ from typing import TYPE_CHECKING
 
 from .errors import UsageError
 from .faults import reading_index
+from .hits import CANDIDATE_DEPTH, MODES, RERANK_DEPTH, Hit, QueryOptions, display_path  # noqa: F401 (re-exported)
 from .paths import IndexPaths
 
-if TYPE_CHECKING:  # loaded when a search runs: a query a watcher answers only needs QueryOptions and Hit
+if TYPE_CHECKING:  # loaded when a search runs
     import numpy as np
 
     from . import fusion, lexical, vectors
     from .store import Store
 
 log = logging.getLogger(__name__)
-
-MODES = ("hybrid", "semantic", "keyword")
-CANDIDATE_DEPTH = 100  # chunks taken from each list, at least (more for larger k and filters)
-RERANK_DEPTH = 30
-
-
-@dataclass
-class QueryOptions:
-    text: str
-    k: int = 10
-    path_glob: str | None = None
-    min_score: float | None = None  # a floor on the cosine (semantic, hybrid) or on BM25 (keyword)
-    files_only: bool = False
-    mode: str = "hybrid"  # one of MODES
-    rerank: str | None = None  # folder of a sentence-transformers CrossEncoder that re-scores the top hits
-    rerank_depth: int = RERANK_DEPTH
-    fusion: str = "convex"  # "convex" (the default, measured best) or "rrf"
-    depth: int = CANDIDATE_DEPTH
-
-
-@dataclass(frozen=True)
-class Hit:
-    path: Path
-    start_line: int
-    end_line: int
-    score: float  # what ranked it: cosine (semantic), BM25 (keyword), fused (hybrid), cross-encoder (rerank)
-    text: str
-    page: int | None = None
-    heading: str = ""
-    cell: int | None = None
-    chunk_id: int = 0
-    mode: str = "semantic"
-    dense_rank: int | None = None  # place in the dense candidate list (None: outside it)
-    dense_score: float | None = None  # cosine similarity to the query
-    keyword_rank: int | None = None  # place in the BM25 candidate list (None: outside it or no word matched)
-    keyword_score: float | None = None  # BM25 score (0: no query word in the chunk)
-    fused_score: float | None = None
-    exact: tuple[str, ...] = ()  # quoted phrases and identifiers of the query found in the chunk
-    rerank_score: float | None = None
 
 
 def _load_query_encoder(spec, store: Store):
@@ -271,12 +233,3 @@ def _collect(store: Store, vi, query, options: QueryOptions) -> list[Hit]:
         if not found.more:
             return hits
         depth *= 4
-
-
-def display_path(path: Path, cwd: Path | None = None) -> str:
-    """Relative to the current folder when under it, else absolute."""
-    cwd = cwd or Path.cwd()
-    try:
-        return os.fsdecode(path.relative_to(cwd))
-    except ValueError:
-        return os.fsdecode(path)

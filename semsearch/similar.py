@@ -10,7 +10,7 @@ import numpy as np
 
 from .analysis import Corpus, absolute, load_corpus, normalize, open_store
 from .errors import PathNotFound, UsageError
-from .search import Hit
+from .hits import Hit
 
 # What `semsearch query` prints: path:12, path:12-20, paper.pdf:p3:12, nb.ipynb:cell4:2
 _LOCATION = re.compile(r"^(?P<path>.+?):(?:(?:p(?P<page>\d+)|cell(?P<cell>\d+)):)?(?P<line>\d+)(?:-\d+)?$")
