@@ -18,10 +18,25 @@ from .store import Store
 # 1: exact (flat) files; 2: approximate (IVF) ones too, which a reader of format 1 would search as if exact.
 FORMAT = 2
 
-# faiss multiplies matrices (BLAS) only for batches of at least this many queries; its default (128000 in
-# faiss 1.15) keeps every real batch on a slower loop: 100 exact queries over 100k vectors took 333 ms, 53 ms
-# with BLAS (benchmarks/scale_bench.py). A single query stays below it, on faiss's usual path.
-faiss.cvar.distance_compute_blas_threshold = 16
+# faiss 1.15 multiplies matrices (BLAS) when queries × dimensions reach distance_compute_blas_threshold, and
+# scans vector by vector below it. Its default (128,000: about 333 queries of 384 dimensions) keeps real
+# batches on the slow scan, and BLAS is slow for one query. Measured over 95,613 vectors of 384 dimensions,
+# one thread (benchmarks/scale_bench.py prints both): 1 query 4.4 ms scanning vs 12.5 ms BLAS, 4 queries 17.3
+# vs 12.1 ms, 100 queries 442 vs 69 ms. So searches of BLAS_MIN_QUERIES queries or more use BLAS.
+BLAS_MIN_QUERIES = 4
+
+
+def blas_threshold(dim: int) -> int:
+    """faiss's distance_compute_blas_threshold for vectors of ``dim`` dimensions."""
+    return BLAS_MIN_QUERIES * dim
+
+
+def use_blas_from(dim: int) -> None:
+    """Set faiss's (process-wide) threshold for searches of ``dim``-dimension vectors."""
+    faiss.cvar.distance_compute_blas_threshold = blas_threshold(dim)
+
+
+use_blas_from(384)  # the default model's; each search sets it for its own vectors
 
 MAP_MIN = 20_000  # saved files of at least this many vectors are memory-mapped when read for searching
 
@@ -43,10 +58,19 @@ class VectorIndex:
         if self.size == 0:
             return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
         queries = np.ascontiguousarray(queries, dtype=np.float32)
+        use_blas_from(self.index.d)
         params = ann.search_params(self.layout, k, self.size)
-        if params is None:
-            return self.index.search(queries, k)
-        return self.index.search(queries, k, params=params)
+        # A scan for one or two queries runs on one thread either way; a team of OpenMP threads only adds its
+        # start (95,613 vectors: 3.7 ms on one thread, 6.6 ms with two).
+        threads = faiss.omp_get_max_threads()
+        if len(queries) < BLAS_MIN_QUERIES and threads > 1:
+            faiss.omp_set_num_threads(1)
+        try:
+            if params is None:
+                return self.index.search(queries, k)
+            return self.index.search(queries, k, params=params)
+        finally:
+            faiss.omp_set_num_threads(threads)
 
     def ids(self) -> np.ndarray:
         return ann.ids_of(self.index)
