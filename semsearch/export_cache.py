@@ -84,10 +84,10 @@ def publish(fingerprint: str, kind: str, src: Path) -> None:
 def _copy_checked(src: Path, dst: Path, files: dict[str, tuple[int, str]], stamp: dict | None = None) -> None:
     """Hard-link (or copy) ``files`` from ``src`` into a new folder beside ``dst``, check each against its
     size and hash, then move the folder into place."""
-    from .onnx_export import _fsync_tree, _move_into_place, _remove_stale_siblings
+    from .onnx_export import fsync_tree, move_into_place, remove_stale_siblings
 
     dst.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_siblings(dst)  # what copies killed half-way left behind
+    remove_stale_siblings(dst)  # what copies killed half-way left behind
     tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.tmp-{os.getpid()}-", dir=dst.parent))
     try:
         tmp.chmod(0o755)
@@ -106,8 +106,8 @@ def _copy_checked(src: Path, dst: Path, files: dict[str, tuple[int, str]], stamp
                 raise ValueError(f"{name} differs from the export that was stored")
         if stamp is not None:
             (tmp / STAMP).write_text(json.dumps(stamp, indent=2) + "\n", encoding="utf-8")
-        _fsync_tree(tmp)
-        _move_into_place(tmp, dst)
+        fsync_tree(tmp)
+        move_into_place(tmp, dst)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

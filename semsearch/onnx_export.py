@@ -56,7 +56,7 @@ def export_onnx(model_dir: Path, out_dir: Path, *, quantize: bool = False) -> Pa
         raise ExportFailed(f"Cannot export to {out_dir}: a file is in the way.")
     try:
         out_dir.parent.mkdir(parents=True, exist_ok=True)
-        _remove_stale_siblings(out_dir)
+        remove_stale_siblings(out_dir)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-{os.getpid()}-", dir=out_dir.parent))
     except OSError as exc:
         raise ExportFailed(f"Cannot export to {out_dir}: {_reason(exc)}") from exc
@@ -64,8 +64,8 @@ def export_onnx(model_dir: Path, out_dir: Path, *, quantize: bool = False) -> Pa
         tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the export is an ordinary folder
         manifest = _build(model_dir.resolve(), tmp, quantize)
         _write_manifest(tmp, manifest)
-        _fsync_tree(tmp)
-        _move_into_place(tmp, out_dir)
+        fsync_tree(tmp)
+        move_into_place(tmp, out_dir)
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(exc, Exception) and not isinstance(exc, SemsearchError):
@@ -223,7 +223,7 @@ def _write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
         os.fsync(f.fileno())
 
 
-def _fsync_tree(folder: Path) -> None:
+def fsync_tree(folder: Path) -> None:
     """Make the files and the folder durable before the rename publishes them."""
     for path in folder.iterdir():
         if path.is_file():
@@ -242,7 +242,7 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def _move_into_place(tmp: Path, out_dir: Path) -> None:
+def move_into_place(tmp: Path, out_dir: Path) -> None:
     """Rename ``tmp`` to ``out_dir``; an existing ``out_dir`` is set aside first and removed after."""
     old = None
     if out_dir.exists():
@@ -259,7 +259,7 @@ def _move_into_place(tmp: Path, out_dir: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _remove_stale_siblings(out_dir: Path) -> None:
+def remove_stale_siblings(out_dir: Path) -> None:
     """Remove the temporary folders that exports killed before they could clean up left beside ``out_dir``."""
     if os.name != "posix":  # os.kill(pid, 0) tests for a process only on POSIX
         return
