@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from semsearch.errors import ExportFailed, SemsearchError
+from semsearch.processes import alive
 
 # Texts the fresh export is checked on: tokens must equal sentence-transformers' own, and the vectors
 # must match its ONNX backend. The last one runs past any max_seq_length up to 512 tokens.
@@ -266,7 +267,7 @@ def remove_stale_siblings(out_dir: Path) -> None:
     for kind in ("tmp", "old"):
         for path in out_dir.parent.glob(f".{glob.escape(out_dir.name)}.{kind}-*-*"):
             pid = path.name[len(f".{out_dir.name}.{kind}-") :].split("-", 1)[0]
-            if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            if pid.isdigit() and int(pid) != os.getpid() and not alive(int(pid)):
                 shutil.rmtree(path, ignore_errors=True)
 
 
@@ -274,16 +275,6 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @contextlib.contextmanager

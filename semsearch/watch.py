@@ -409,6 +409,15 @@ class Watcher:
 
     # -- watching --------------------------------------------------------------------------------------
 
+    def _unwatch(self, root: Path) -> None:
+        """Stop watching ``root`` (its watch may already be gone with the folder)."""
+        watch = self._watches.pop(root, None)
+        if watch is not None:
+            try:
+                self._observer.unschedule(watch)
+            except (KeyError, OSError):
+                pass
+
     def _start_observer(self) -> None:
         # watchdog's inotify observer warns when a folder moved back in gets the watch descriptor it had
         # before; it replaces the old callback itself, so the warning tells a user nothing and would break
@@ -456,12 +465,7 @@ class Watcher:
             current = self._watched_id(root)
             if current == self._watched.get(root) and (current is not None or root not in self._watches):
                 continue
-            watch = self._watches.pop(root, None)
-            if watch is not None:
-                try:
-                    self._observer.unschedule(watch)
-                except (KeyError, OSError):
-                    pass
+            self._unwatch(root)
             if current is None:
                 self._watched[root] = None
                 self.log.warning("%s is gone; its files leave the index, and it is watched again if it returns", root)
@@ -493,12 +497,7 @@ class Watcher:
         if roots == current or not roots:
             return
         for root in current - roots:
-            watch = self._watches.pop(root, None)
-            if watch is not None:
-                try:
-                    self._observer.unschedule(watch)
-                except (KeyError, OSError):
-                    pass
+            self._unwatch(root)
             self._watched.pop(root, None)
             self.log.info("%s is no longer a root of the index; not watching it any more", root)
         added = roots - current

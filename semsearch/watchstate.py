@@ -18,6 +18,7 @@ from filelock import FileLock, Timeout
 
 from .errors import WatcherRunning, WatchFailed
 from .paths import IndexPaths
+from .processes import alive
 
 STOP_TIMEOUT = 60.0
 
@@ -162,7 +163,7 @@ def stop(paths: IndexPaths, timeout: float = STOP_TIMEOUT) -> int | None:
         os.kill(state.pid, signal.SIGTERM)
     except ProcessLookupError:
         pass  # it is exiting already
-    while is_running(paths) or _alive(state.pid):
+    while is_running(paths) or alive(state.pid):
         if time.monotonic() > deadline:
             raise WatchFailed(
                 f"The watcher (pid {state.pid}) did not stop within {timeout:.0f} s; it may be finishing a large "
@@ -170,21 +171,6 @@ def stop(paths: IndexPaths, timeout: float = STOP_TIMEOUT) -> int | None:
             )
         time.sleep(0.1)
     return state.pid
-
-
-def _alive(pid: int) -> bool:
-    """Whether the process runs (a zombie, exited but not yet reaped, does not)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return True
 
 
 def _is_semsearch(pid: int) -> bool:
