@@ -1,7 +1,8 @@
 """The command line: parse arguments, call one service function, render its result.
 
-Typer is loaded on the first use of ``app`` (or ``IndexDir``): a ``semsearch query`` that a running
-watcher answers never loads it (``client.run_fast``), which is most of what makes such a query instant.
+Typer is loaded on the first use of ``app`` (or ``IndexDir``): a ``semsearch query`` with plain arguments
+never loads it (``client.run_fast`` reads them), which is most of what makes a query a watcher answers
+instant, and saves a cold one about 60 ms.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def stdout_console():
     return Console(highlight=False, soft_wrap=True)
 
 
-def _setup_logging() -> None:
+def setup_logging() -> None:
     """Library warnings reach the user as one line on stderr each (``semsearch: ...``). Logging is imported
     here, not at the top: a query a watcher answers never needs it."""
     import logging
@@ -78,28 +79,42 @@ def _setup_logging() -> None:
         logger.propagate = False
 
 
+def report_error(error: SemsearchError) -> int:
+    """Say what went wrong in one sentence on stderr; the exit status for it."""
+    from .pathtext import escape  # a file name in the message must not break the line or the terminal
+
+    stderr_console().print(f"semsearch: {escape(str(error))}", markup=False, highlight=False, soft_wrap=True)
+    return int(error.exit_code)
+
+
+def report_interrupt() -> int:
+    stderr_console().print("semsearch: interrupted", markup=False)
+    return int(ExitCode.INTERRUPTED)
+
+
+def report_closed_pipe() -> int:
+    """The reader went away (| head): stop quietly, as grep does."""
+    from .errors import quiet_stdout
+
+    quiet_stdout()
+    return int(ExitCode.CLOSED_PIPE)
+
+
 def handle_errors(command):
     """Turn a user-facing error into one sentence on stderr and its exit status; Ctrl-C into 130."""
     import typer
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        _setup_logging()
+        setup_logging()
         try:
             return command(*args, **kwargs)
         except SemsearchError as e:
-            from .pathtext import escape  # a file name in the message must not break the line or the terminal
-
-            stderr_console().print(f"semsearch: {escape(str(e))}", markup=False, highlight=False, soft_wrap=True)
-            raise typer.Exit(int(e.exit_code)) from None
+            raise typer.Exit(report_error(e)) from None
         except KeyboardInterrupt:
-            stderr_console().print("semsearch: interrupted", markup=False)
-            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
-        except BrokenPipeError:  # the reader went away (| head): stop quietly, as the fast query path does
-            from .errors import quiet_stdout
-
-            quiet_stdout()
-            raise typer.Exit(int(ExitCode.CLOSED_PIPE)) from None
+            raise typer.Exit(report_interrupt()) from None
+        except BrokenPipeError:
+            raise typer.Exit(report_closed_pipe()) from None
 
     return wrapper
 

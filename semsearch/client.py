@@ -143,30 +143,29 @@ def parse_query_args(argv: list[str]) -> dict | None:
 
 
 def run_fast(argv: list[str]) -> int | None:
-    """Answer ``semsearch query ARGS`` from a running watcher: the exit status, or None to run the full command
-    (no watcher, or anything the full command should say or do itself)."""
-    if os.environ.get(ENV_NO_WATCHER, "") not in ("", "0"):
-        return None
+    """Run ``semsearch query ARGS`` without the command-line framework: answered by a running watcher when
+    there is one, else in this process. The exit status, or None to run the full command line instead (help,
+    --queries, --rerank, anything this parser does not read)."""
     args = parse_query_args(argv)
     if args is None:
         return None
+    from .cli import report_closed_pipe, report_error, report_interrupt, setup_logging
     from .errors import SemsearchError
     from .querying import run_query
 
     try:
-        return run_query(**args, watcher_only=True)
-    except SemsearchError:
-        return None  # nothing was printed yet: the full command says it, in its own words
+        if os.environ.get(ENV_NO_WATCHER, "") in ("", "0"):
+            status = run_query(**args, watcher_only=True)
+            if status is not None:
+                return status
+        setup_logging()  # notices of the in-process search (a model without its export...) reach stderr
+        return run_query(**args)
+    except SemsearchError as e:
+        return report_error(e)
     except KeyboardInterrupt:
-        from .cli import stderr_console
-
-        stderr_console().print("semsearch: interrupted", markup=False)
-        return 130
-    except BrokenPipeError:  # the reader went away (| head): stop quietly, as grep does
-        from .errors import ExitCode, quiet_stdout
-
-        quiet_stdout()
-        return int(ExitCode.CLOSED_PIPE)
+        return report_interrupt()
+    except BrokenPipeError:
+        return report_closed_pipe()
 
 
 def _read_line(sock: socket.socket) -> bytes:
