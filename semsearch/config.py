@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -176,11 +175,15 @@ def find_project_file(start: Path | None = None) -> Path | None:
 
 def read_file(path: Path, label: str) -> dict[str, Any]:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return {}
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"Cannot read the {label} {path} ({e}); fix or remove it.") from None
+    import tomllib  # only when there is a file to read: most queries find none, and it costs 2 ms
+
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"The {label} {path} is not valid TOML ({e}); fix or remove it.") from None
     unknown = sorted(set(data) - set(SETTINGS))
