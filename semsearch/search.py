@@ -22,6 +22,8 @@ if TYPE_CHECKING:  # loaded when a search runs
 
 log = logging.getLogger(__name__)
 
+ROWS_AT_ONCE = 32  # candidates whose chunk rows are read together, at least (twice k when k is larger)
+
 
 def _load_query_encoder(spec, store: Store):
     from .embed import load_query_encoder
@@ -178,6 +180,16 @@ def _cosine(vi: vectors.VectorIndex, query: np.ndarray, chunk_id: int) -> float 
         return None
 
 
+def _with_rows(store: Store, ranked: list[fusion.Candidate], step: int):
+    """The candidates, best first, each with its chunk's row (None when removed since the vectors were read),
+    read a slice at a time: most queries need only the first few of a hundred or more candidates."""
+    for start in range(0, len(ranked), step):
+        part = ranked[start : start + step]
+        rows = store.chunk_rows([c.chunk_id for c in part])
+        for c in part:
+            yield c, rows.get(c.chunk_id)
+
+
 def _collect(store: Store, vi, query, options: QueryOptions) -> list[Hit]:
     """Search deeper until enough hits pass the filters (path glob, score floor, one per file)."""
     from . import lexical
@@ -191,11 +203,9 @@ def _collect(store: Store, vi, query, options: QueryOptions) -> list[Hit]:
         return []
     while True:
         found = candidates(store, vi, query, parsed, mode, depth, options.fusion, options.min_score)
-        rows = store.chunk_rows([c.chunk_id for c in found.ranked])
         hits: list[Hit] = []
         seen_files: set[Path] = set()
-        for c in found.ranked:
-            row = rows.get(c.chunk_id)
+        for c, row in _with_rows(store, found.ranked, max(2 * wanted, ROWS_AT_ONCE)):
             if row is None:  # removed since the vector structure was read
                 continue
             if options.min_score is not None:
