@@ -213,6 +213,28 @@ def search(conn: sqlite3.Connection, expression: str, limit: int) -> list[tuple[
     return [(int(r[0]), float(r[1])) for r in rows]
 
 
+def search_and_score(
+    conn: sqlite3.Connection, expression: str, limit: int, ids: list[int]
+) -> tuple[list[tuple[int, float]], dict[int, float]]:
+    """``search`` and the BM25 scores of ``ids`` (left out when they match no term), from one pass over the
+    matching chunks: FTS5 scores every match of a query either way, and common words match tens of thousands
+    of chunks in a large index (a scan of 40 ms at 100k chunks, where two passes took 120 ms)."""
+    if not expression:
+        return [], {}
+    if not ids or len(ids) > 500:
+        return search(conn, expression, limit), scores_for(conn, expression, ids)
+    marks = ",".join("?" * len(ids))
+    rows = conn.execute(
+        "WITH m AS MATERIALIZED"
+        " (SELECT rowid AS id, -bm25(chunks_fts) AS score FROM chunks_fts WHERE chunks_fts MATCH ?)"
+        " SELECT * FROM (SELECT id, score, 1 FROM m ORDER BY score DESC LIMIT ?)"
+        f" UNION ALL SELECT id, score, 0 FROM m WHERE id IN ({marks})",
+        (expression, limit, *ids),
+    ).fetchall()
+    best = [(int(r[0]), float(r[1])) for r in rows if r[2] == 1]
+    return best, {int(r[0]): float(r[1]) for r in rows if r[2] == 0}
+
+
 def scores_for(conn: sqlite3.Connection, expression: str, ids: list[int]) -> dict[int, float]:
     """BM25 scores of the given chunks (those that match no term are left out: their score is 0)."""
     out: dict[int, float] = {}

@@ -134,7 +134,9 @@ def candidates(
         # every chunk outside the list scores below its last one, so deeper only helps above the floor
         more = len(dense) >= depth and depth < vi.size and (min_score is None or dense[-1][1] >= min_score)
     if use_keyword:
-        keyword = lexical.search(store.conn, parsed.match, depth)
+        # the dense candidates' BM25 scores come from the same pass over the matches as the keyword list
+        asked = list(found)
+        keyword, known = lexical.search_and_score(store.conn, parsed.match, depth, asked)
         for rank, (cid, score) in enumerate(keyword, 1):
             c = found.setdefault(cid, fusion.Candidate(cid))
             c.keyword_rank, c.keyword_score = rank, score
@@ -149,10 +151,13 @@ def candidates(
         for expression, label in zip(parsed.exact, parsed.exact_labels, strict=True):
             for cid in lexical.matching(store.conn, expression, ids=ids_all):
                 found[cid].exact += (label,)
-        missing = [cid for cid, c in found.items() if c.keyword_score is None]
-        scores_by_id = lexical.scores_for(store.conn, parsed.match, missing)
-        for cid in missing:
-            found[cid].keyword_score = scores_by_id.get(cid, 0.0)
+        asked_set = set(asked)  # (a dense candidate missing from ``known`` matches no query word: 0)
+        missing = [cid for cid, c in found.items() if c.keyword_score is None and cid not in asked_set]
+        if missing:  # exact matches outside both lists
+            known.update(lexical.scores_for(store.conn, parsed.match, missing))
+        for c in found.values():
+            if c.keyword_score is None:
+                c.keyword_score = known.get(c.chunk_id, 0.0)
     if use_dense and use_keyword:
         for c in found.values():
             if c.dense_score is None:
