@@ -110,7 +110,8 @@ def prepare_documents(args) -> list[Path]:
         corpus, queries, _ = load_collection(args.collection.resolve(), "test")
         # the collection's own queries, whose words the documents share (off-topic ones would spare the
         # keyword index the long posting lists that real queries walk)
-        QUERIES[:] = [queries[q] for q in sorted(queries)[:4]]
+        if not args.everyday_queries:
+            QUERIES[:] = [queries[q] for q in sorted(queries)[:4]]
         source = args.workdir_path / "source"
         write_documents(corpus, source)
     else:
@@ -144,6 +145,9 @@ def main() -> None:
         "--copies", type=int, default=1, help="index the documents this many times, in separate folders"
     )
     parser.add_argument("--workdir", type=Path, help="keep the documents and the index here between runs")
+    parser.add_argument(
+        "--everyday-queries", action="store_true", help="with --collection: ask the everyday questions, not its own"
+    )
     parser.add_argument("--runs", type=int, default=7, help="processes per measurement (default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = parser.parse_args()
