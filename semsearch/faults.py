@@ -58,30 +58,24 @@ def _free_bytes(paths: IndexPaths) -> int:
     return st.f_bavail * st.f_frsize
 
 
-@contextmanager
-def writing_index(paths: IndexPaths) -> Iterator[None]:
+def writing_index(paths: IndexPaths):
     """Around a run that changes the index: a failed write becomes IndexWriteFailed (or IndexCorrupt)."""
-    try:
-        yield
-    except SemsearchError:
-        raise
-    except sqlite3.DatabaseError as e:
-        raise _translate(paths, e, writing=True) from e
-    except OSError as e:
-        raise _translate(paths, e, writing=True) from e
+    return _translating(paths, writing=True)
+
+
+def reading_index(paths: IndexPaths):
+    """Around a command that only reads the index: a failure becomes one sentence naming the index."""
+    return _translating(paths, writing=False)
 
 
 @contextmanager
-def reading_index(paths: IndexPaths) -> Iterator[None]:
-    """Around a command that only reads the index: a failure becomes one sentence naming the index."""
+def _translating(paths: IndexPaths, writing: bool) -> Iterator[None]:
     try:
         yield
     except SemsearchError:
         raise
-    except sqlite3.DatabaseError as e:
-        raise _translate(paths, e, writing=False) from e
-    except OSError as e:
-        raise _translate(paths, e, writing=False) from e
+    except (sqlite3.DatabaseError, OSError) as e:
+        raise _translate(paths, e, writing=writing) from e
 
 
 def _translate(paths: IndexPaths, e: BaseException, writing: bool) -> SemsearchError:

@@ -12,7 +12,6 @@ from .pathtext import escape, json_bytes, json_text
 
 if TYPE_CHECKING:  # Rich loads where text is drawn for people in colour: JSON or a pipe never needs it
     from rich.console import Console
-    from rich.text import Text
 
     from .term import PlainConsole
 
@@ -68,12 +67,6 @@ def highlight_pieces(line: str, terms: set[str]) -> Pieces:
             done = match.end()
     pieces.append((shown[done:], ""))
     return [p for p in pieces if p[0]]
-
-
-def highlight(line: str, terms: set[str]) -> Text:
-    from rich.text import Text
-
-    return Text.assemble(*highlight_pieces(line, terms))
 
 
 def location(hit: Hit) -> str:

@@ -11,8 +11,6 @@ import struct
 import threading
 from pathlib import Path
 
-import faiss
-
 from . import vectors
 from .errors import SemsearchError
 from .paths import IndexPaths
@@ -127,10 +125,6 @@ class QueryServer:
                 if self._model_identity() != self._identity:
                     return dumps({"ok": False, "error": "the index's model changed since the watcher started"})
                 self._refresh()
-                # One FAISS thread (a per-thread OpenMP setting, hence here): a query vector against a flat
-                # index is quick alone, while waking an OpenMP team on a shared machine is not (2 busy
-                # cores: 0.35 vs 0.005 ms for 10 vectors, 59 vs 19 ms for 100,000, 104 vs 34 ms for 300,000).
-                faiss.omp_set_num_threads(1)
                 encoder = self.encoder if self.vi.size else None  # as in-process: no vectors, keywords only
                 hits = search_with(self.store, self.vi, encoder, options)
                 self.served += 1

@@ -60,8 +60,9 @@ class VectorIndex:
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         use_blas_from(self.index.d)
         params = ann.search_params(self.layout, k, self.size)
-        # A scan for one or two queries runs on one thread either way; a team of OpenMP threads only adds its
-        # start (95,613 vectors: 3.7 ms on one thread, 6.6 ms with two).
+        # A scan for one to three queries runs on one thread either way; a team of OpenMP threads only adds its
+        # start (95,613 vectors, idle: 3.7 ms on one thread, 6.6 ms with two; on busy cores far more). The
+        # setting is per calling thread, so the watcher's query threads get it here too.
         threads = faiss.omp_get_max_threads()
         if len(queries) < BLAS_MIN_QUERIES and threads > 1:
             faiss.omp_set_num_threads(1)

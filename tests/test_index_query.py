@@ -126,11 +126,12 @@ def test_text_output_is_grep_like_with_highlighted_snippet(cli, corpus, monkeypa
 
 
 def test_query_words_are_highlighted_in_snippets():
-    from semsearch.render import highlight, query_terms
+    from semsearch.render import highlight_pieces, query_terms
 
-    text = highlight("Rotating the API keys every quarter", query_terms("rotate the api keys"))
-    styled = {text.plain[s.start : s.end] for s in text.spans}
-    assert styled == {"Rotating", "API", "keys"}
+    line = "Rotating the API keys every quarter"
+    pieces = highlight_pieces(line, query_terms("rotate the api keys"))
+    assert "".join(text for text, _ in pieces) == line
+    assert {text for text, style in pieces if style} == {"Rotating", "API", "keys"}
 
 
 def test_query_before_any_index_is_a_clear_error(cli, isolated_home):
