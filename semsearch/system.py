@@ -1,4 +1,4 @@
-"""Whether another process is still running, for files that name the process that made them."""
+"""Facts about processes and files of this machine that every layer may need: is a process still running."""
 
 from __future__ import annotations
 

@@ -33,7 +33,7 @@ def check(
 
         print_json_lines(sys.stdout, [report.to_json()])
     else:
-        from semsearch.output.hits import print_check
+        from semsearch.output.reports import print_check
 
         print_check(stdout_console(), report)
     if not report.consistent:

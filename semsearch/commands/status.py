@@ -29,6 +29,6 @@ def status(
 
         print_json_lines(sys.stdout, [info.to_json()])
     else:
-        from semsearch.output.hits import print_status
+        from semsearch.output.reports import print_status
 
         print_status(stdout_console(), info)

@@ -1,9 +1,10 @@
-"""Show what similar, dupes, topics and config find: text for people, JSON for programs."""
+"""Reports for people and programs: status, check, similar, dupes, topics and config, as text or JSON."""
 
 from __future__ import annotations
 
 import json
 import os
+import time
 
 from rich.console import Console
 from rich.text import Text
@@ -215,3 +216,86 @@ def print_settings(console: Console, settings) -> None:
     )
     project = safe(str(settings.project_file)) if settings.project_file else "(none found from here upward)"
     console.print(f"project file  {project}", markup=False, highlight=False, soft_wrap=True)
+
+
+def human_size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
+
+
+def human_time(ts: float | None) -> str:
+    if not ts:
+        return "never"
+    ago = time.time() - ts
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+    for unit, seconds in (("d", 86400), ("h", 3600), ("min", 60)):
+        if ago >= seconds:
+            return f"{when} ({int(ago // seconds)} {unit} ago)"
+    return f"{when} ({int(ago)} s ago)"
+
+
+def print_status(console: Console, status) -> None:
+    from rich.table import Table
+
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("index", safe(status.index_dir))
+    table.add_row("model", f"{status.model} ({status.dim} dimensions)")
+    table.add_row("roots", "\n".join(safe(r) for r in status.roots) or "none")
+    skipped = f" ({status.files_skipped} skipped: unreadable or unsupported)" if status.files_skipped else ""
+    table.add_row("files", f"{status.files}{skipped}")
+    table.add_row("chunks", str(status.chunks))
+    table.add_row("size", human_size(status.size_bytes))
+    table.add_row("updated", human_time(status.updated_at))
+    table.add_row("search", status.search)
+    if not status.vectors_current and not status.watcher.get("running"):  # a watcher saves them every minute
+        table.add_row("vectors", "behind the database (an interrupted run); the next index or query catches up")
+    table.add_row("watcher", watcher_line(status.watcher))
+    console.print(table)
+
+
+def watcher_line(info: dict) -> str:
+    """``running (pid 4242, up 2 h 5 min), last sync 12:03:04 (5 s ago)``, or ``not running``."""
+    if not info.get("running"):
+        return "not running (start one with: semsearch watch --background)"
+    if "pid" not in info:
+        return "starting"
+    up = int(info.get("uptime_seconds") or 0)
+    uptime = f"{up // 3600} h {up % 3600 // 60} min" if up >= 3600 else f"{up // 60} min {up % 60} s"
+    text = f"running (pid {info['pid']}, up {uptime}), last sync {human_time(info.get('last_sync'))}"
+    if info.get("phase") != "watching":
+        text += f"; {info.get('phase')}"
+    if info.get("indexing"):
+        text += f"; indexing {info.get('indexed', 0)}/{info['indexing']} files"
+    if info.get("pending"):
+        text += f"; {info['pending']} changes pending"
+    if info.get("serving"):
+        text += "; answering queries"
+    return text
+
+
+def print_check(console: Console, report) -> None:
+    """The result of ``semsearch check``: counts, then each problem and note as a sentence."""
+    saved = "none" if report.saved_generation is None else str(report.saved_generation)
+    console.print(f"index       {safe(report.index_dir)}", markup=False, highlight=False, soft_wrap=True)
+    console.print(f"generation  {report.generation} (vector file: {saved})", markup=False, highlight=False)
+    console.print(
+        f"counts      {report.files} files, {report.chunks} chunks, {report.vectors} vectors, "
+        f"{report.embeddings} stored embeddings",
+        markup=False,
+        highlight=False,
+    )
+    for note in report.notes:
+        console.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)
+    for problem in report.problems:
+        console.print(f"problem: {problem}", markup=False, highlight=False, soft_wrap=True)
+    if report.consistent:
+        console.print("OK: the index is consistent.", markup=False, highlight=False)
+    else:
+        n = len(report.problems)
+        console.print(f"The index has {n} problem{'s' if n != 1 else ''}.", markup=False, highlight=False)
