@@ -48,6 +48,8 @@ def parse_query_args(argv: list[str]) -> dict | None:
         parsed = _parse(option.type, value)
         if parsed is None or (option.minimum is not None and parsed < option.minimum):
             return None
+        if option.maximum is not None and parsed > option.maximum:
+            return None
         values[option.name] = parsed
     return values if values["text"] is not None or values["queries"] is not None else None
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from semsearch.commands import INDEX_HELP
+from semsearch.config import MAX_TOP_K
 from semsearch.errors import ExitCode, UsageError
 from semsearch.search.hits import RERANK_DEPTH
 
@@ -34,10 +35,11 @@ class Option:
     default: Any
     help: str
     minimum: int | None = None
+    maximum: int | None = None
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("k", ("-k", "--top"), int, None, "How many hits to show (default: top_k setting, else 10).", minimum=1),
+    Option("k", ("-k", "--top"), int, None, "How many hits to show (default: top_k setting, else 10).", 1, MAX_TOP_K),
     Option("json_output", ("--json",), bool, False, "One JSON object per hit (JSON Lines)."),
     Option("output_format", ("--format",), str, None, "text, json, jsonl, files or vimgrep (path:line:col:text)."),
     Option("files_only", ("-l", "--files-only"), bool, False, "Print each matching file once, best first."),
@@ -67,7 +69,9 @@ OPTIONS: tuple[Option, ...] = (
         None,
         "Folder of a sentence-transformers CrossEncoder that re-scores the top hits.",
     ),
-    Option("rerank_depth", ("--rerank-depth",), int, RERANK_DEPTH, "How many top hits --rerank re-scores.", minimum=1),
+    Option(
+        "rerank_depth", ("--rerank-depth",), int, RERANK_DEPTH, "How many top hits --rerank re-scores.", 1, MAX_TOP_K
+    ),
     Option(
         "queries",
         ("--queries",),
@@ -161,6 +165,8 @@ def typer_command():
         settings: dict[str, Any] = {"help": option.help}
         if option.minimum is not None:
             settings["min"] = option.minimum
+        if option.maximum is not None:
+            settings["max"] = option.maximum
         if option.default is None:
             settings["show_default"] = False
         kind = option.type if option.default is not None else Optional[option.type]

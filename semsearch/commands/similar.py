@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from semsearch.commands.common import IndexDir, command
+from semsearch.config import MAX_TOP_K
 from semsearch.errors import ExitCode
 from semsearch.output.terminal import stdout_console
 
@@ -27,6 +28,7 @@ def similar(
             "-k",
             "--top",
             min=1,
+            max=MAX_TOP_K,
             help="How many passages and files (default: top_k setting, else 10).",
             show_default=False,
         ),

@@ -13,9 +13,12 @@ from semsearch.output.terminal import stdout_console
 
 @command()
 def topics(
-    n: Annotated[int, typer.Option("-n", "--topics", min=2, help="How many topics (clusters) to make.")] = 8,
+    n: Annotated[int, typer.Option("-n", "--topics", min=2, max=1000, help="How many topics (clusters) to make.")] = 8,
     seed: Annotated[
-        int, typer.Option("--seed", help="Seed of the clustering; the same seed gives the same topics.")
+        int,
+        typer.Option(
+            "--seed", min=0, max=2**32 - 1, help="Seed of the clustering; the same seed gives the same topics."
+        ),
     ] = 1234,
     json_output: Annotated[bool, typer.Option("--json", help="Print the topics as one JSON object.")] = False,
     index_dir: IndexDir = None,

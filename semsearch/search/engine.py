@@ -9,8 +9,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from semsearch.config import MODES
 from semsearch.errors import UsageError
-from semsearch.search.hits import MODES, Hit, QueryOptions, display_path
+from semsearch.search.hits import Hit, QueryOptions, display_path
 from semsearch.storage.faults import reading_index
 from semsearch.storage.layout import IndexPaths
 

@@ -11,9 +11,10 @@ import struct
 import threading
 from pathlib import Path
 
+from semsearch.config import MODES
 from semsearch.errors import SemsearchError
 from semsearch.search.engine import load_query_encoder, query_model, search_with
-from semsearch.search.hits import MODES, QueryOptions
+from semsearch.search.hits import QueryOptions
 from semsearch.storage.access import open_for_search, open_store
 from semsearch.storage.layout import IndexPaths
 from semsearch.watcher.protocol import MAX_LINE, dumps, loads, schema, socket_address
@@ -113,7 +114,7 @@ class QueryServer:
             return dumps({"ok": False, "error": "this watcher runs another version of semsearch"})
         op = request.get("op")
         if op == "ping":
-            return dumps({"ok": True, "pid": os.getpid(), "generation": self.index.generation})
+            return dumps({"ok": True, "pid": os.getpid(), "generation": self.index.generation, "served": self.served})
         if op != "search" or not isinstance(request.get("options"), QueryOptions):
             return dumps({"ok": False, "error": f"unknown request {op!r}"})
         options = request["options"]
@@ -137,6 +138,9 @@ class QueryServer:
 
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
+    # socketserver listens with a backlog of 5: a crowd of clients connecting at once overflowed it and fell
+    # back to in-process search. The kernel caps this at net.core.somaxconn (4096 on current Linux).
+    request_queue_size = 512
     owner: QueryServer
 
 
