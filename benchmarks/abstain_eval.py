@@ -10,6 +10,8 @@ repositories), each indexed once into the cache, every query runs through ``sems
     passage, as ``-l``, for prose; semble's chunk protocol for code), and the share of queries answered "no match".
 (c) reliability: the hits of in-domain queries (``--all``, first 10) in bins of their score, against the share
     judged relevant.
+(d) passages and files: how often the hits a query shows by default repeat a file, and how many lines the text
+    output takes with the passages of one file grouped under it (the default) and one hit after another.
 
     python benchmarks/abstain_eval.py --cache /work/cache-calib
 """
@@ -45,6 +47,18 @@ def ndcg_code(coll: CodeCollection, hits, q) -> float:
     return ndcg_docs(gains, len(q.judged))
 
 
+def text_lines(hits, query: str, group: bool) -> int:
+    """How many lines ``semsearch query`` prints for these hits (text output, no colour)."""
+    import io
+
+    from semsearch.output.hits import print_hits
+    from semsearch.output.terminal import PlainConsole
+
+    out = io.StringIO()
+    print_hits(PlainConsole(out), hits, query, group=group)
+    return out.getvalue().count("\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cache", type=Path, default=default_cache(), help="the indexes (calibration_data.py)")
@@ -58,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     indomain = {}
     scores, labels = [], []
     foreign_scores = []
+    grouping = defaultdict(
+        lambda: [0, 0, 0, 0, 0]
+    )  # group -> [queries, with a repeated file, files, lines grouped, lines flat]
     for target in colls:
         s = Searcher(target.index, encoders)
         try:
@@ -77,6 +94,15 @@ def main(argv: list[str] | None = None) -> int:
                 for h in s.hits(q.text, 10, show_all=True):
                     scores.append(h.score)
                     labels.append(target.label(h, q))
+                passages = s.hits(q.text, 10)
+                if passages:
+                    g = grouping[target.group]
+                    files = len({h.path for h in passages})
+                    g[0] += 1
+                    g[1] += files < len(passages)
+                    g[2] += files
+                    g[3] += text_lines(passages, q.text, True)
+                    g[4] += text_lines(passages, q.text, False)
             n = len(target.queries)
             indomain[target.name] = (target.group, n, full / n, cut / n, silenced / n)
             for source in colls:
@@ -124,12 +150,16 @@ def main(argv: list[str] | None = None) -> int:
     if "code" in by_group:
         n, f, c, sil, *repos = by_group["code"]
         r = len(repos)
-        print(f"| code ({r} repositories, mean) | {n} | {f / r:.4f} | {c / r:.4f} | {(c - f) / r:+.4f} | {sil / n:.1%} |")
+        print(
+            f"| code ({r} repositories, mean) | {n} | {f / r:.4f} | {c / r:.4f} | {(c - f) / r:+.4f} | {sil / n:.1%} |"
+        )
         worst = min((v[3] - v[2], k) for k, v in indomain.items() if v[0] == "code")
         print(f"(largest change on one repository: {worst[1]} {worst[0]:+.4f})")
     all_n = sum(v[1] for v in indomain.values())
     all_sil = sum(v[1] * v[4] for v in indomain.values())
-    print(f"in-domain queries answered 'no match': {all_sil:.0f} of {all_n} ({all_sil / max(1, all_n):.1%}; goal <= 2%)")
+    print(
+        f"in-domain queries answered 'no match': {all_sil:.0f} of {all_n} ({all_sil / max(1, all_n):.1%}; goal <= 2%)"
+    )
 
     pred, obs = np.array(scores), np.array(labels, dtype=float)
     print(f"\n(c) reliability: in-domain hits (--all, first 10 of each query), {len(pred)} hits")
@@ -143,8 +173,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {lo:.1f}-{hi:.1f} | {sel.sum()} | {pred[sel].mean():.3f} | {obs[sel].mean():.3f} |")
         else:
             print(f"| {lo:.1f}-{hi:.1f} | 0 | - | - |")
-    print(f"expected calibration error {err / max(1, len(pred)):.3f}; best hit of foreign queries: mean score "
-          f"{np.mean(foreign_scores):.3f} (none relevant)")
+    print(
+        f"expected calibration error {err / max(1, len(pred)):.3f}; best hit of foreign queries: mean score "
+        f"{np.mean(foreign_scores):.3f} (none relevant)"
+    )
+    print("\n(d) passages and files: the hits in-domain queries show by default (first 10)")
+    print(
+        "| collection | queries with hits | a file shown twice or more | files per query | text lines, grouped "
+        "| text lines, one hit after another |\n|---|---|---|---|---|---|"
+    )
+    for group in groups:
+        n, rep, files, grouped, flat = grouping[group]
+        if n:
+            print(f"| {group} | {n} | {rep / n:.0%} | {files / n:.1f} | {grouped / n:.1f} | {flat / n:.1f} |")
     print(f"\n{len(colls)} indexes, {time.monotonic() - started:.0f}s")
     return 0
 

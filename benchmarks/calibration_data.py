@@ -40,7 +40,9 @@ class EmbeddingCache:
     def __init__(self, path: Path, others: list[Path] = ()):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.conn = sqlite3.connect(path, timeout=60)
-        self.conn.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vector BLOB NOT NULL) WITHOUT ROWID")
+        self.conn.execute(
+            "CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vector BLOB NOT NULL) WITHOUT ROWID"
+        )
         # other benchmarks' caches with the same keys (benchmarks/evalkit.py's), read only
         self.others = [p for p in others if p.exists() and p.resolve() != path.resolve()]
         self.hits = self.misses = 0
@@ -83,7 +85,9 @@ class CachedEncoder:
         return getattr(self.inner, name)
 
     def encode_documents(self, texts: list[str], on_batch=None) -> np.ndarray:
-        keys = [f"{self.fingerprint}|doc|" + hashlib.sha256(t.encode("utf-8", "surrogatepass")).hexdigest() for t in texts]
+        keys = [
+            f"{self.fingerprint}|doc|" + hashlib.sha256(t.encode("utf-8", "surrogatepass")).hexdigest() for t in texts
+        ]
         found = self.cache.get(list(dict.fromkeys(keys)))
         missing = list(dict.fromkeys(k for k in keys if k not in found))
         self.cache.hits += len(keys) - len(missing)
@@ -100,10 +104,7 @@ class CachedEncoder:
 
 def build_index(folder: Path, index: Path, cache: EmbeddingCache) -> str:
     """Index ``folder`` into ``index`` with semsearch's Indexer (all files, as a user indexes a folder)."""
-    try:
-        from semsearch.index.indexer import Indexer, IndexOptions
-    except ImportError:  # before the "One house" layout
-        from semsearch.indexer import Indexer, IndexOptions
+    from semsearch.index.indexer import Indexer, IndexOptions
     from semsearch.progress import Progress
 
     class CachedIndexer(Indexer):
@@ -271,8 +272,6 @@ def build_all(cache: Path, only: list[str] | None = None) -> None:
     print(f"embedding cache: {emb.hits} reused, {emb.misses} embedded", file=sys.stderr)
 
 
-
-
 # -- the raw signals of a query's hits --------------------------------------------------------------------------------
 
 MODES = ("hybrid", "semantic", "keyword")
@@ -280,10 +279,8 @@ COLUMNS = ("rank", "dense", "keyword", "fused", "exact", "top_dense", "top_keywo
 
 
 def _engine():
-    try:
-        from semsearch.search import engine
-    except ImportError:  # before the "One house" layout
-        from semsearch import search as engine
+    from semsearch.search import engine
+
     return engine
 
 
@@ -292,6 +289,9 @@ class MemoQueryEncoder:
 
     def __init__(self, inner):
         self.inner, self.memo = inner, {}
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         missing = [t for t in texts if t not in self.memo]
@@ -302,24 +302,19 @@ class MemoQueryEncoder:
 
 
 class Searcher:
-    """An open index: its store, vectors and the shared query encoder."""
+    """An open index as semsearch.search.engine opens it, and the shared query encoder."""
 
     def __init__(self, index: Path, encoders: dict):
+        from semsearch.storage.access import open_for_search, open_store
+        from semsearch.storage.layout import IndexPaths
+
         engine = _engine()
-        try:
-            from semsearch.storage.layout import IndexPaths
-            from semsearch.storage.store import Store
-            from semsearch.storage import vectors
-        except ImportError:
-            from semsearch.paths import IndexPaths
-            from semsearch.store import Store
-            from semsearch import vectors
-        self.store = Store.open(IndexPaths(index))
-        self.vi = vectors.load(self.store)
+        self.store = open_store(IndexPaths(index))
         spec = engine.query_model(self.store)
+        self.index = open_for_search(self.store, with_vectors=True)
         key = spec.fingerprint
         if key not in encoders:
-            encoders[key] = MemoQueryEncoder(engine._load_query_encoder(spec, self.store))
+            encoders[key] = MemoQueryEncoder(engine.load_query_encoder(spec, self.store))
         self.encoder = encoders[key]
 
     def close(self) -> None:
@@ -328,34 +323,8 @@ class Searcher:
     def hits(self, text: str, k: int, show_all: bool = False, **options) -> list:
         """The query's hits as ``semsearch query`` finds them (``show_all``: as ``--all``, whatever their score)."""
         engine = _engine()
-        opts = engine.QueryOptions(text=text, k=k, **options)
-        if show_all:
-            opts.show_all = True
-        return engine.search_with(self.store, self.vi, self.encoder, opts)
-
-
-def evidence_of(hits: list) -> list[dict]:
-    """The raw signals of each hit, as the calibration reads them (semsearch.calibration.Evidence)."""
-    out = []
-    for rank, h in enumerate(hits, 1):
-        ev = getattr(h, "evidence", None)
-        if ev is not None:  # the package records the candidates' best cosine and BM25 itself
-            out.append({c: getattr(ev, c) for c in COLUMNS})
-            continue
-        dense = [x.dense_score for x in hits if x.dense_score is not None]
-        keyword = [x.keyword_score for x in hits if x.keyword_score is not None]
-        out.append(
-            {
-                "rank": rank,
-                "dense": h.dense_score,
-                "keyword": h.keyword_score,
-                "fused": h.fused_score if h.mode == "hybrid" else h.score,
-                "exact": len(h.exact),
-                "top_dense": max(dense) if dense else None,
-                "top_keyword": max(keyword) if keyword else None,
-            }
-        )
-    return out
+        opts = engine.QueryOptions(text=text, k=k, show_all=show_all, **options)
+        return engine.search_with(self.index, self.encoder, opts)
 
 
 @dataclass
@@ -372,22 +341,19 @@ def raw_hits(searcher: Searcher, text: str, mode: str, k: int) -> list[RawHit]:
     Read from the candidates as semsearch.search ranks them (no filters), so that the best values are over every
     candidate, as the package computes them, not over the k shown.
     """
+    from semsearch.search.hits import CANDIDATE_DEPTH
+    from semsearch.storage import keywords as lexical
+
     engine = _engine()
-    try:
-        from semsearch.storage import keywords as lexical
-    except ImportError:
-        from semsearch import lexical
     query = searcher.encoder.encode_queries([text]) if mode != "keyword" else None
     parsed = lexical.parse(text)
-    with searcher.store.snapshot():
-        found = engine.candidates(
-            searcher.store, searcher.vi, query, parsed, mode, max(engine.CANDIDATE_DEPTH, 2 * k)
-        ).ranked
+    with searcher.index.snapshot():
+        found = engine.candidates(searcher.index, query, parsed, mode, max(CANDIDATE_DEPTH, 2 * k)).ranked
         dense = [c.dense_score for c in found if c.dense_score is not None]
         keyword = [c.keyword_score for c in found if c.keyword_score is not None]
         top_dense, top_keyword = (max(dense) if dense else None), (max(keyword) if keyword else None)
         mean_dense = sum(dense) / len(dense) if dense else None
-        rows = searcher.store.chunk_rows([c.chunk_id for c in found[: 2 * k]])
+        rows = searcher.index.chunk_rows([c.chunk_id for c in found[: 2 * k]])
     out = []
     for c in found[: 2 * k]:
         row = rows.get(c.chunk_id)

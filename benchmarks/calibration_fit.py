@@ -33,29 +33,70 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from calibration_data import EVAL, REPO, code_repos, collect, default_cache, load_signals  # noqa: E402
 
 FEATURES = {
-    "hybrid": ["dense", "dense_gap", "top_dense", "dense_peak", "keyword_log", "keyword_ratio", "top_keyword_log",
-               "keyword_per_term", "top_keyword_per_term", "fused", "log_rank", "exact"],
+    "hybrid": [
+        "dense",
+        "dense_gap",
+        "top_dense",
+        "dense_peak",
+        "keyword_log",
+        "keyword_ratio",
+        "top_keyword_log",
+        "keyword_per_term",
+        "top_keyword_per_term",
+        "fused",
+        "log_rank",
+        "exact",
+    ],
     "semantic": ["dense", "dense_gap", "top_dense", "dense_peak", "log_rank"],
-    "keyword": ["keyword_log", "keyword_ratio", "top_keyword_log", "keyword_per_term", "top_keyword_per_term", "log_rank", "exact"],
+    "keyword": [
+        "keyword_log",
+        "keyword_ratio",
+        "top_keyword_log",
+        "keyword_per_term",
+        "top_keyword_per_term",
+        "log_rank",
+        "exact",
+    ],
 }
 SIGN = {"dense_gap": -1, "log_rank": -1}  # every other feature: +1
-PARAMS = REPO / "semsearch" / "calibration.json"
+PARAMS = REPO / "semsearch" / "search" / "calibration.json"
 GROUPS = ("scifact", "npl", "med", "cacm", "code")
 
 
 def feature_matrix(rows: list[dict], names: list[str]) -> np.ndarray:
     sys.path.insert(0, str(REPO))
-    try:
-        from semsearch.search.calibration import Evidence, features
-    except ImportError:
-        from semsearch.calibration import Evidence, features
+    from semsearch.search.calibration import Evidence, features
+
     return np.array(
-        [features(Evidence(**{k: r.get(k) for k in ("rank", "dense", "keyword", "fused", "exact", "top_dense", "top_keyword", "mean_dense", "terms")}), names) for r in rows],
+        [
+            features(
+                Evidence(
+                    **{
+                        k: r.get(k)
+                        for k in (
+                            "rank",
+                            "dense",
+                            "keyword",
+                            "fused",
+                            "exact",
+                            "top_dense",
+                            "top_keyword",
+                            "mean_dense",
+                            "terms",
+                        )
+                    }
+                ),
+                names,
+            )
+            for r in rows
+        ],
         dtype=np.float64,
     )
 
 
-def logistic(X: np.ndarray, y: np.ndarray, w: np.ndarray, l2: float = 1e-3, iters: int = 50) -> tuple[np.ndarray, float]:
+def logistic(
+    X: np.ndarray, y: np.ndarray, w: np.ndarray, l2: float = 1e-3, iters: int = 50
+) -> tuple[np.ndarray, float]:
     """Weighted logistic regression by Newton's method (IRLS), a small ridge on the coefficients."""
     n, d = X.shape
     A = np.hstack([X, np.ones((n, 1))])
@@ -82,7 +123,9 @@ def fit_signed(X: np.ndarray, y: np.ndarray, w: np.ndarray, names: list[str]) ->
     while True:
         Z = (X[:, keep] - mu[keep]) / sd[keep]
         coef, b = logistic(Z, y, w)
-        wrong = [(coef[i] * SIGN.get(names[j], 1), i) for i, j in enumerate(keep) if coef[i] * SIGN.get(names[j], 1) < 0]
+        wrong = [
+            (coef[i] * SIGN.get(names[j], 1), i) for i, j in enumerate(keep) if coef[i] * SIGN.get(names[j], 1) < 0
+        ]
         if not wrong:
             raw = coef / sd[keep]
             return [names[j] for j in keep], raw, float(b - (raw * mu[keep]).sum())
@@ -229,8 +272,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=default_cache(), help="indexes and signals (calibration_data.py)")
     parser.add_argument("--collect", action="store_true", help="run the queries again (after a ranking change)")
     parser.add_argument("--foreign-weight", type=float, default=0.5)
-    parser.add_argument("--max-ndcg-loss", type=float, default=0.005, help="per collection, on held-out predictions (the goal)")
-    parser.add_argument("--max-silenced", type=float, default=0.02, help="in-domain queries, on held-out predictions (the goal)")
+    parser.add_argument(
+        "--max-ndcg-loss", type=float, default=0.005, help="per collection, on held-out predictions (the goal)"
+    )
+    parser.add_argument(
+        "--max-silenced", type=float, default=0.02, help="in-domain queries, on held-out predictions (the goal)"
+    )
     parser.add_argument("--write", action="store_true", help=f"write {PARAMS.relative_to(REPO)}")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -270,22 +317,30 @@ def main(argv: list[str] | None = None) -> int:
                 by_query[(r["index"], r["source"], r["query"], r["own"])].append(r)
             p_held = {id(r): q for r, q in zip(rows, held)}
             threshold, m = choose_threshold(by_query, p_held, judged, args.max_ndcg_loss, args.max_silenced)
-            print(f"cut-off {threshold:.3f} (held-out predictions): foreign queries answered 'no match' "
-                  f"{m['foreign_abstained']:.1%}; in-domain silenced {m['silenced']['all']:.1%}")
+            print(
+                f"cut-off {threshold:.3f} (held-out predictions): foreign queries answered 'no match' "
+                f"{m['foreign_abstained']:.1%}; in-domain silenced {m['silenced']['all']:.1%}"
+            )
             for g in GROUPS:
                 if g in m["ndcg"]:
                     f0, f1 = m["ndcg"][g]
                     print(f"  {g}: nDCG@10 {f0:.4f} -> {f1:.4f}; silenced {m['silenced'][g]:.1%}")
-            print("  foreign 'no match' by (queries of, index of): " + "; ".join(
-                f"{a}->{b} {v:.0%}" for (a, b), v in sorted(m["foreign_pairs"].items())))
+            print(
+                "  foreign 'no match' by (queries of, index of): "
+                + "; ".join(f"{a}->{b} {v:.0%}" for (a, b), v in sorted(m["foreign_pairs"].items()))
+            )
             for t in (0.05, 0.1, 0.2, 0.3, 0.4, 0.5):
                 mt = cutoff_measures(by_query, p_held, t, judged)
-                print(f"  at {t:.2f}: foreign {mt['foreign_abstained']:.1%}, silenced {mt['silenced']['all']:.1%}, "
-                      + ", ".join(f"{g} {f0 - f1:+.4f}" for g, (f0, f1) in mt["ndcg"].items() if g != "all"))
+                print(
+                    f"  at {t:.2f}: foreign {mt['foreign_abstained']:.1%}, silenced {mt['silenced']['all']:.1%}, "
+                    + ", ".join(f"{g} {f0 - f1:+.4f}" for g, (f0, f1) in mt["ndcg"].items() if g != "all")
+                )
             p_full = {id(r): q for r, q in zip(rows, full)}
             m2 = cutoff_measures(by_query, p_full, threshold, judged)
-            print(f"same cut-off, full fit: foreign 'no match' {m2['foreign_abstained']:.1%}; silenced {m2['silenced']['all']:.1%}; "
-                  + "; ".join(f"{g} {m2['ndcg'][g][0]:.4f}->{m2['ndcg'][g][1]:.4f}" for g in GROUPS if g in m2["ndcg"]))
+            print(
+                f"same cut-off, full fit: foreign 'no match' {m2['foreign_abstained']:.1%}; silenced {m2['silenced']['all']:.1%}; "
+                + "; ".join(f"{g} {m2['ndcg'][g][0]:.4f}->{m2['ndcg'][g][1]:.4f}" for g in GROUPS if g in m2["ndcg"])
+            )
     for mode, (rows, held, full) in report.items():
         top = np.array([r["rank"] <= 10 and r["own"] for r in rows])
         y = np.array([r["label"] for r in rows], dtype=np.float64)
