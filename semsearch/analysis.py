@@ -84,7 +84,9 @@ def load_corpus(store: Store) -> Corpus:
 
 
 def open_store(index_dir: Path) -> Store:
-    return Store.open(IndexPaths(index_dir))
+    from .stores import open_store as open_any
+
+    return open_any(IndexPaths(index_dir))
 
 
 def require_chunks(corpus: Corpus, index_dir: Path) -> None:

@@ -100,13 +100,37 @@ def report_closed_pipe() -> int:
     return int(ExitCode.CLOSED_PIPE)
 
 
+def _store_option():
+    from typing import Annotated, Optional
+
+    import typer
+
+    return Annotated[
+        Optional[str],
+        typer.Option(
+            "--store",
+            help="A PostgreSQL database to keep the index in (a shared index): postgresql://USER@HOST/DATABASE, "
+            "with ?index=NAME to pick one of several (default: $SEMSEARCH_STORE or 'store' in a config file).",
+            show_default=False,
+        ),
+    ]
+
+
 def handle_errors(command):
-    """Turn a user-facing error into one sentence on stderr and its exit status; Ctrl-C into 130."""
+    """Turn a user-facing error into one sentence on stderr and its exit status; Ctrl-C into 130.
+
+    Every command also gets ``--store URL`` here (the store setting, as a flag: see config.py).
+    """
+    import inspect
+
     import typer
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         setup_logging()
+        from .config import set_flag
+
+        set_flag("store", kwargs.pop("store", None))
         try:
             return command(*args, **kwargs)
         except SemsearchError as e:
@@ -116,6 +140,11 @@ def handle_errors(command):
         except BrokenPipeError:
             raise typer.Exit(report_closed_pipe()) from None
 
+    signature = inspect.signature(command, eval_str=True)
+    option = _store_option()
+    store = inspect.Parameter("store", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=option)
+    wrapper.__signature__ = signature.replace(parameters=[*signature.parameters.values(), store])
+    wrapper.__annotations__ = {**{p.name: p.annotation for p in signature.parameters.values()}, "store": option}
     return wrapper
 
 

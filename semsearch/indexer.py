@@ -7,6 +7,7 @@ import os
 import queue
 import threading
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from .models import ModelSpec, load_tokenizer, resolve_model
 from .paths import IndexPaths
 from .progress import Progress
 from .store import FileRow, Store, file_hash, text_hash
+from .stores import create_store, is_postgres, open_store, store_exists
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +113,9 @@ class Indexer:
         for root in roots:
             if not os.path.lexists(root):
                 raise PathNotFound(f"No such file or folder: {root}")
-        with writing_index(self.paths), write_lock(self.paths, self.progress):
+        # A PostgreSQL store takes several writers at once (each file changes in a transaction of its own).
+        lock = nullcontext() if is_postgres(self.paths) else write_lock(self.paths, self.progress)
+        with writing_index(self.paths), lock:
             store, model = self._open(options)
             try:
                 report = self._run(store, model, roots, options)
@@ -123,9 +127,9 @@ class Indexer:
     # -- opening --------------------------------------------------------------------------------
 
     def _open(self, options: IndexOptions) -> tuple[Store, ModelSpec]:
-        if not self.paths.db.exists():
-            if not options.paths or Store.remains(self.paths):
-                Store.open(self.paths)  # NoIndex saying how to start, or IndexCorrupt: the database alone is lost
+        if not store_exists(self.paths):
+            if not options.paths or (not is_postgres(self.paths) and Store.remains(self.paths)):
+                open_store(self.paths)  # NoIndex saying how to start, or IndexCorrupt: the database alone is lost
             model = with_dim(
                 resolve_model(options.model, options.query_prefix, options.document_prefix),
                 options.dim,
@@ -133,10 +137,10 @@ class Indexer:
             )
             self._backend = options.backend or DEFAULT_BACKEND
             encoder = self._load_encoder(model)
-            store = Store.create(self.paths, model, encoder.dim)
+            store = create_store(self.paths, model, encoder.dim)
             store.set_meta("vector_kind", vector_kind(self._backend))
             return store, model
-        store = Store.open(self.paths)
+        store = open_store(self.paths)
         try:
             model = _model_for(store, options)
             if options.change_model:
@@ -264,7 +268,9 @@ class Indexer:
         # Finished or interrupted, the vector file follows the database. After a failure (a full disk...)
         # it is left as it is: the next load catches up with the database, which holds every finished batch.
         # The watcher's batches leave it behind on purpose (save_vectors=False) and save it now and then.
-        if options.save_vectors or options.rebuild:
+        if store.kind == "postgresql":  # vectors live in the database itself (HNSW): nothing to save
+            store.compact_stats()
+        elif options.save_vectors or options.rebuild:
             vi = vectors.save_and_prune(_fresh(store, options.rebuild))
             report.rebuilt_vectors = vi.damaged or (f"{vi.size} vectors, as asked" if options.rebuild else "")
         if not report.interrupted:
@@ -276,6 +282,8 @@ class Indexer:
 
     def save_vectors(self) -> None:
         """Bring the saved vector file up to the database, after passes run with ``save_vectors=False``."""
+        if is_postgres(self.paths):
+            return
         with write_lock(self.paths, self.progress):
             store = Store.open(self.paths)
             try:
@@ -355,7 +363,8 @@ class Indexer:
         if not pending:
             return
         with store.write() as gen:
-            for work in pending:
+            # in path order: two writers of a shared (PostgreSQL) store lock the same files' rows in one order
+            for work in sorted(pending, key=lambda w: os.fsencode(w.found.path)):
                 found = work.found
                 if work.keep:
                     report.skipped.append((found.path, work.error or "unreadable"))
@@ -443,8 +452,9 @@ def remove(index_dir: Path, target: Path, progress: Progress | None = None) -> R
     """Take a root, a folder or a file out of the index (the files on disk are not touched)."""
     paths = IndexPaths(index_dir)
     target = Path(os.path.normpath(target.expanduser().absolute()))
-    with writing_index(paths), write_lock(paths, progress):
-        store = Store.open(paths)
+    lock = nullcontext() if is_postgres(paths) else write_lock(paths, progress)
+    with writing_index(paths), lock:
+        store = open_store(paths)
         try:
             files = [row for path, row in store.files().items() if _under_any(path, [target])]
             is_root = target in store.roots()
@@ -454,7 +464,10 @@ def remove(index_dir: Path, target: Path, progress: Progress | None = None) -> R
                 store.delete_files(gen, [row.id for row in files])
                 if is_root:
                     store.remove_root(gen, target)
-            vectors.save_and_prune(store)
+            if store.kind == "postgresql":
+                store.compact_stats()
+            else:
+                vectors.save_and_prune(store)
             store.drop_unused_embeddings()
         finally:
             store.close()

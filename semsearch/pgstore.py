@@ -18,7 +18,6 @@ writer killed at any point leaves only uncommitted work, which PostgreSQL discar
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import socket
@@ -72,19 +71,6 @@ def origin_name() -> str:
     return socket.gethostname() or "localhost"
 
 
-def local_folder(spec: PgSpec, base: Path) -> Path:
-    """This machine's own files for a PostgreSQL index (ONNX export, watcher socket and log) under ``base``."""
-    import psycopg.conninfo as ci
-
-    try:
-        parts = ci.conninfo_to_dict(spec.conninfo)
-    except Exception:
-        parts = {"conninfo": spec.conninfo}
-    parts.pop("password", None)
-    key = json.dumps({k: str(v) for k, v in sorted(parts.items())} | {"index": spec.name})
-    return base / "postgres" / (spec.name + "-" + hashlib.sha256(key.encode()).hexdigest()[:12])
-
-
 def connect(spec: PgSpec):
     psycopg = _driver()
     try:
@@ -98,6 +84,29 @@ def connect(spec: PgSpec):
             "server is running and your password (~/.pgpass, PGPASSWORD or a service file)."
         ) from None
     return conn
+
+
+def translate(paths: IndexPaths, e: BaseException, writing: bool) -> SemsearchError:
+    """A database error met while using a PostgreSQL index, as one sentence (password masked)."""
+    from .stores import describe
+
+    psycopg = _driver()
+    where = describe(paths)
+    reason = _first_line(e)
+    if isinstance(e, psycopg.errors.InsufficientPrivilege):
+        return StoreUnavailable(
+            f"Permission denied on the {where} ({reason}); "
+            + ("a role that writes needs INSERT, UPDATE and DELETE on its tables (see docs/shared-index.md)."
+               if writing else "ask its owner for USAGE on the schema and SELECT on its tables.")
+        )  # fmt: skip
+    if isinstance(e, psycopg.OperationalError | psycopg.InterfaceError):
+        kept = " Everything committed before it is kept; run the same command again to finish." if writing else ""
+        return StoreUnavailable(f"Lost the connection to the {where} ({reason}).{kept}")
+    if writing:
+        return StoreUnavailable(
+            f"Could not write the {where} ({reason}); what was committed before is kept: run the same command again."
+        )
+    return StoreUnavailable(f"Could not read the {where} ({reason}).")
 
 
 def _vector_text(v) -> str:
@@ -548,13 +557,53 @@ class PgStore:
         rows = self.conn.execute(f"SELECT origin, path, error FROM {self.s}.files WHERE error IS NOT NULL")
         return [(self._shown_path(r[0], r[1]), r[2]) for r in rows]
 
+    def size_bytes(self) -> int:
+        """What the index's tables and their indexes take in the database."""
+        return int(self.conn.execute(
+            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind = 'r'",
+            (self.s,),
+        ).fetchone()[0])  # fmt: skip
+
     def updated_at(self) -> float | None:
         return self.conn.execute(f"SELECT max(indexed_at) FROM {self.s}.files").fetchone()[0]
 
+    def consistency_problems(self) -> list[str]:
+        """Inside a snapshot: what does not hold between files, chunks, vectors, postings and statistics."""
+        s = self.s
+        one = lambda sql: int(self.conn.execute(sql).fetchone()[0] or 0)  # noqa: E731
+        problems = []
+        checks = [
+            (f"SELECT count(*) FROM {s}.chunks c WHERE NOT EXISTS"
+             f" (SELECT 1 FROM {s}.embeddings e WHERE e.text_hash = c.text_hash)",
+             "{n} chunks have no stored vector for their text."),
+            (f"SELECT count(*) FROM {s}.chunks c JOIN {s}.embeddings e USING (text_hash) WHERE c.vector <> e.vector",
+             "{n} chunks hold a vector other than the one stored for their text."),
+            (f"SELECT count(*) FROM {s}.chunks WHERE vector_dims(vector) <> {self.dim}",
+             "{n} chunks have vectors of the wrong size."),
+            (f"SELECT count(*) FROM {s}.chunks c WHERE c.ntokens > 0 AND NOT EXISTS"
+             f" (SELECT 1 FROM {s}.postings p WHERE p.chunk_id = c.id)",
+             "{n} chunks are missing from the keyword postings."),
+            (f"SELECT count(*) FROM {s}.postings p JOIN {s}.chunks c ON c.id = p.chunk_id WHERE p.dl <> c.ntokens",
+             "{n} keyword postings disagree with their chunk's length."),
+            (f"SELECT abs((SELECT coalesce(sum(chunks), 0) FROM {s}.stats) - (SELECT count(*) FROM {s}.chunks))"
+             f" + abs((SELECT coalesce(sum(tokens), 0) FROM {s}.stats) - (SELECT coalesce(sum(ntokens), 0) FROM {s}.chunks))",
+             "The keyword statistics are off by {n} (chunks and terms counted)."),
+            (f"SELECT count(*) FROM pg_index WHERE indexrelid IN ('{s}.chunks_vector'::regclass,"
+             f" '{s}.chunks_tsv'::regclass) AND NOT (indisvalid AND indisready)",
+             "{n} of the search indexes (HNSW, GIN) are not valid; REINDEX them."),
+        ]  # fmt: skip
+        for sql, sentence in checks:
+            n = one(sql)
+            if n:
+                problems.append(sentence.format(n=n))
+        return problems
+
     # -- search ------------------------------------------------------------------------------------
 
-    def vector_count(self) -> int:
-        return int(self.conn.execute(f"SELECT count(*) FROM {self.s}.chunks").fetchone()[0])
+    def vector_total(self) -> int:
+        """How many chunks (and so vectors) the index holds, from the kept statistics (no count over the table)."""
+        return int(self.conn.execute(f"SELECT coalesce(sum(chunks), 0) FROM {self.s}.stats").fetchone()[0])
 
     def dense_search(self, query: np.ndarray, k: int, exact: bool = False) -> list[tuple[int, float]]:
         """The ``k`` chunks nearest to the (normalized) query vector by inner product, best first (HNSW)."""
@@ -677,3 +726,34 @@ class PgStore:
             sql += " LIMIT %s"
             args.append(limit)
         return {int(r[0]) for r in self.conn.execute(sql, args)}
+
+
+class PgVectors:
+    """The search side of the database's vectors, shaped as the FAISS VectorIndex search.py uses."""
+
+    damaged = ""  # (there is no separate vector file that could be damaged)
+
+    def __init__(self, store: PgStore):
+        self.store = store
+        self.size = store.vector_total()
+        self.generation = store.generation
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        import numpy as np
+
+        k = max(1, k)
+        scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
+        ids = np.full((len(queries), k), -1, dtype=np.int64)
+        for row, query in enumerate(queries):
+            for col, (cid, score) in enumerate(self.store.dense_search(query, k)):
+                ids[row, col], scores[row, col] = cid, score
+        return scores, ids
+
+    def cosines(self, query: np.ndarray, ids: list[int]) -> dict[int, float]:
+        return self.store.cosines(query[0], ids)
+
+    def reconstruct(self, chunk_id: int) -> np.ndarray:
+        found = self.store.vectors_of([chunk_id])
+        if chunk_id not in found:
+            raise RuntimeError(f"no chunk {chunk_id}")
+        return found[chunk_id]

@@ -28,6 +28,15 @@ ROWS_AT_ONCE = 32  # candidates whose chunk rows are read together, at least (tw
 def _load_query_encoder(spec, store: Store):
     from .embed import load_query_encoder
 
+    if store.kind == "postgresql":  # a machine that only queries a shared index: export once for this machine
+        from .embed import export_for_index
+        from .errors import ExportFailed, OnnxUnavailable
+
+        try:
+            export_for_index(spec, store.paths, store.meta("vector_kind", "fp32"))
+        except (ExportFailed, OnnxUnavailable):
+            pass  # load_query_encoder falls back to the full model and says so
+
     return load_query_encoder(spec, store.paths, store.meta("vector_kind", "fp32"))
 
 
@@ -53,17 +62,15 @@ def query_model(store: Store):
 
 
 def _search_many(paths: IndexPaths, queries: list[QueryOptions]) -> list[list[Hit]]:
-    from .store import Store
+    from .stores import open_store
 
-    store = Store.open(paths)
+    store = open_store(paths)
     try:
         vi = encoder = None
         if any(o.mode != "keyword" for o in queries):
-            from . import vectors  # faiss: only when searching by meaning (render imports this module for Hit)
-
             spec = query_model(store)
             store.check_model(spec)
-            vi = vectors.load(store)
+            vi = load_vectors(store)
             if vi.damaged:
                 log.warning(
                     "the vector file was rebuilt in memory from stored vectors (%s); "
@@ -75,6 +82,17 @@ def _search_many(paths: IndexPaths, queries: list[QueryOptions]) -> list[list[Hi
         return [search_with(store, vi, encoder, options) for options in queries]
     finally:
         store.close()
+
+
+def load_vectors(store: Store):
+    """The store's vector search: FAISS over the embedded store's vectors, or the database's own (HNSW)."""
+    if store.kind == "postgresql":
+        from .pgstore import PgVectors
+
+        return PgVectors(store)
+    from . import vectors  # faiss: only when searching by meaning (render imports this module for Hit)
+
+    return vectors.load(store)
 
 
 def search_with(store: Store, vi: vectors.VectorIndex | None, encoder, options: QueryOptions) -> list[Hit]:
@@ -136,7 +154,7 @@ def candidates(
     if use_keyword:
         # the dense candidates' BM25 scores come from the same pass over the matches as the keyword list
         asked = list(found)
-        keyword, known = lexical.search_and_score(store.conn, parsed.match, depth, asked)
+        keyword, known = store.keyword_search_and_score(parsed.match, depth, asked)
         for rank, (cid, score) in enumerate(keyword, 1):
             c = found.setdefault(cid, fusion.Candidate(cid))
             c.keyword_rank, c.keyword_score = rank, score
@@ -145,20 +163,25 @@ def candidates(
         elif len(keyword) >= depth and (min_score is None or not use_dense):
             more = True  # (with a cosine floor, every chunk that passes it is in the dense list already)
         for expression in parsed.exact:  # exact matches compete even when BM25 ranked them low
-            for cid in lexical.matching(store.conn, expression, limit=depth):
+            for cid in store.keyword_matching(expression, limit=depth):
                 found.setdefault(cid, fusion.Candidate(cid))
         ids_all = list(found)
         for expression, label in zip(parsed.exact, parsed.exact_labels, strict=True):
-            for cid in lexical.matching(store.conn, expression, ids=ids_all):
+            for cid in store.keyword_matching(expression, ids=ids_all):
                 found[cid].exact += (label,)
         asked_set = set(asked)  # (a dense candidate missing from ``known`` matches no query word: 0)
         missing = [cid for cid, c in found.items() if c.keyword_score is None and cid not in asked_set]
         if missing:  # exact matches outside both lists
-            known.update(lexical.scores_for(store.conn, parsed.match, missing))
+            known.update(store.keyword_scores(parsed.match, missing))
         for c in found.values():
             if c.keyword_score is None:
                 c.keyword_score = known.get(c.chunk_id, 0.0)
     if use_dense and use_keyword:
+        outside = [cid for cid, c in found.items() if c.dense_score is None]
+        if outside and hasattr(vi, "cosines"):  # one round trip to the database for all of them
+            cosines = vi.cosines(query, outside)
+            for cid in outside:
+                found[cid].dense_score = cosines.get(cid)
         for c in found.values():
             if c.dense_score is None:
                 c.dense_score = _cosine(vi, query, c.chunk_id)

@@ -32,18 +32,27 @@ class QueryServer:
         self._thread: threading.Thread | None = None
         self._inode: tuple[int, int] | None = None
         self._schema = schema()
-        self.store = Store.open(self.paths)
+        from .stores import open_store
+
+        self.store = open_store(self.paths)
         try:
             self.spec = query_model(self.store)  # as an in-process query builds it
             self.store.check_model(self.spec)
             self._identity = self._model_identity()
             self.encoder = _load_query_encoder(self.spec, self.store)  # the same encoder as an in-process query
             self.encoder.encode_queries(["warm up"])  # the first encoding pays for lazy initialisation
-            self.vi = vectors.load(self.store, mmap=False)  # kept up to date in place: a private copy
+            self.vi = self._load_vectors()
         except BaseException:
             self.store.close()
             raise
         self.served = 0
+
+    def _load_vectors(self):
+        if self.store.kind == "postgresql":  # searched in the database: nothing to keep in memory
+            from .search import load_vectors
+
+            return load_vectors(self.store)
+        return vectors.load(self.store, mmap=False)  # kept up to date in place: a private copy
 
     def _model_identity(self) -> tuple:
         """What the encoder was made from: a change (``--change-model``, other prefixes) makes it stale."""
@@ -103,7 +112,7 @@ class QueryServer:
 
     def _refresh(self) -> None:
         if self.store.generation != self.vi.generation:
-            self.vi = vectors.refresh(self.vi, self.store)
+            self.vi = self._load_vectors() if self.store.kind == "postgresql" else vectors.refresh(self.vi, self.store)
 
     def answer(self, line: bytes) -> bytes:
         try:

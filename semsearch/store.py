@@ -106,6 +106,8 @@ class ChunkRow:
 class Store:
     """One SQLite database in WAL mode: readers see a consistent snapshot while a writer works."""
 
+    kind = "sqlite"  # the embedded store; "postgresql" is the other (pgstore.py)
+
     def __init__(self, paths: IndexPaths, conn: sqlite3.Connection):
         self.paths = paths
         self.conn = conn
@@ -462,6 +464,20 @@ class Store:
             (decode_path(r[0]), r[1])
             for r in self.conn.execute("SELECT path, error FROM files WHERE error IS NOT NULL")
         ]
+
+
+    # -- keyword search (FTS5 BM25; the PostgreSQL store computes the same in SQL) --------------------
+
+    def keyword_search_and_score(
+        self, expression: str, limit: int, ids: list[int]
+    ) -> tuple[list[tuple[int, float]], dict[int, float]]:
+        return lexical.search_and_score(self.conn, expression, limit, ids)
+
+    def keyword_scores(self, expression: str, ids: list[int]) -> dict[int, float]:
+        return lexical.scores_for(self.conn, expression, ids)
+
+    def keyword_matching(self, expression: str, ids: list[int] | None = None, limit: int = 1000) -> set[int]:
+        return lexical.matching(self.conn, expression, ids, limit)
 
 
 def _is_damage(e: sqlite3.DatabaseError) -> bool:

@@ -79,9 +79,9 @@ def resolve_roots(index_dir: Path, paths: list[Path]) -> list[Path]:
             if not os.path.lexists(root):
                 raise PathNotFound(f"No such file or folder: {root}")
         return roots
-    from .store import Store
+    from .stores import open_store
 
-    store = Store.open(IndexPaths(index_dir))  # NoIndex says how to start one
+    store = open_store(IndexPaths(index_dir))  # NoIndex says how to start one
     try:
         roots = store.roots()
     finally:
@@ -483,10 +483,10 @@ class Watcher:
         """Started without paths, the watcher follows the index's roots as ``index`` and ``remove`` change them."""
         if self.options.paths:
             return
-        from .store import Store
+        from .stores import open_store
 
         try:
-            store = Store.open(self.paths)
+            store = open_store(self.paths)
             try:
                 roots = {os.fspath(r) for r in store.roots()}
             finally:
@@ -586,9 +586,9 @@ class Watcher:
         if report is None or self.stopped:
             return
         self.log.info("caught up: %s", report.summary())
-        from .store import Store
+        from .stores import open_store
 
-        store = Store.open(self.paths)
+        store = open_store(self.paths)
         try:
             self._model_ref = store.model_ref
         finally:

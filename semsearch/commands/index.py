@@ -86,6 +86,15 @@ def index(
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, only the summary and warnings.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List every skipped file and why.")] = False,
+    root_name: Annotated[
+        Optional[str],
+        typer.Option(
+            "--root-name",
+            help="With a shared (--store) index: record these files under this name instead of this machine's "
+            "host name (paths from other machines show as NAME:/path).",
+            show_default=False,
+        ),
+    ] = None,
 ):
     """Index folders and files, or bring the index up to date with them.
 
@@ -99,6 +108,12 @@ def index(
     settings = resolve({"index": index_dir, "model": model, "exclude": exclude, "chunk_size": chunk_size})
     crawl_options = CrawlOptions(max_bytes=int(max_size * 1024 * 1024), include=include or [], exclude=settings.exclude)
     root = settings.index
+    if root_name is not None:
+        from ..stores import set_root_name
+
+        if not root_name.strip() or ":" in root_name or "/" in root_name:
+            raise UsageError(f"--root-name {root_name!r} must be a non-empty name without ':' or '/'.")
+        set_root_name(root_name.strip())
     if dry_run:
         return _dry_run(root, paths or [], crawl_options)
     from ..indexer import Indexer, IndexOptions
@@ -156,9 +171,9 @@ def _dry_run(index_root: Path, paths: list[Path], options) -> None:
 
     if not paths:
         from ..paths import IndexPaths
-        from ..store import Store
+        from ..stores import open_store
 
-        store = Store.open(IndexPaths(index_root))
+        store = open_store(IndexPaths(index_root))
         paths = store.roots()
         store.close()
     for p in paths:
