@@ -166,6 +166,7 @@ class PgStore:
         self._meta: dict[str, str] = {}
         self._depth = 0  # nesting of snapshot()/write() transactions
         self._delta = [0, 0]  # chunks and terms a write transaction adds (negative: removes)
+        self._sequence_readable: bool | None = None
 
     # -- opening -------------------------------------------------------------------------------
 
@@ -270,6 +271,12 @@ class PgStore:
 
     @property
     def generation(self) -> int:
+        if self._sequence_readable is None:  # a read-only role may have been granted the tables alone
+            self._sequence_readable = bool(self.conn.execute(
+                "SELECT has_sequence_privilege(%s, 'SELECT')", (f"{self.s}.generation",)
+            ).fetchone()[0])  # fmt: skip
+        if not self._sequence_readable:
+            return int(self.conn.execute(f"SELECT coalesce(max(id), 0) FROM {self.s}.stats").fetchone()[0])
         value, called = self.conn.execute(f"SELECT last_value, is_called FROM {self.s}.generation").fetchone()
         return int(value) if called else 0
 
