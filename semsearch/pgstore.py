@@ -75,7 +75,10 @@ def connect(spec: PgSpec):
     psycopg = _driver()
     try:
         psycopg.conninfo.conninfo_to_dict(spec.conninfo)
-        conn = psycopg.connect(spec.conninfo, autocommit=True, connect_timeout=10, application_name="semsearch")
+        # prepare_threshold=None: no server-side prepared statements, so a transaction pooler (PgBouncer) works
+        conn = psycopg.connect(
+            spec.conninfo, autocommit=True, connect_timeout=10, application_name="semsearch", prepare_threshold=None
+        )
     except psycopg.ProgrammingError as e:  # libpq could not parse the URL
         raise UsageError(f"The store {spec.shown} is not a valid PostgreSQL URL ({_first_line(e)}).") from None
     except psycopg.OperationalError as e:

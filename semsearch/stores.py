@@ -16,7 +16,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from . import storespec
 from .paths import IndexPaths
@@ -96,6 +96,17 @@ def _remember(paths: IndexPaths, spec: PgSpec) -> None:
     tmp = file.with_name(f".{STORE_FILE}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(data))
     os.replace(tmp, file)
+
+
+def for_child(root: Path) -> dict[str, str]:
+    """Before starting a process that gets only the folder (the background watcher): write ``store.json``, and
+    the environment that process needs (a password given in the URL goes as PGPASSWORD, never on disk)."""
+    spec = _selected.get(root) and _selected[root].spec
+    if spec is None:
+        return {}
+    _remember(IndexPaths(root), spec)
+    password = urlsplit(spec.url).password
+    return {"PGPASSWORD": unquote(password)} if password else {}
 
 
 def open_store(paths: IndexPaths):

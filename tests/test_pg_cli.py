@@ -239,3 +239,58 @@ def test_a_lost_connection_is_one_sentence_and_loses_nothing_committed(cli, pg_s
     assert cli("check", "--store", pg_url).exit_code == 0
     result = cli("index", str(root), "--store", pg_url)
     assert result.exit_code == 0 and f"{400 - kept} added" in result.stdout, result.stdout
+
+
+# -- the watcher and the MCP server over a PostgreSQL store --------------------------------------------------------
+
+
+def test_background_watcher_and_warm_queries_on_a_postgresql_store(cli, corpus, semsearch_cmd, pg_store):
+    import re
+
+    from test_watch import eventually
+
+    from semsearch.client import ask_watcher
+    from semsearch.config import resolve
+    from semsearch.search import QueryOptions
+
+    assert cli("index", str(corpus)).exit_code == 0
+    folder = resolve().index  # this machine's folder of the PostgreSQL index (socket, log)
+    started = semsearch_cmd("watch", "--background", "--debounce", "0.2")
+    assert started.returncode == 0, started.stderr
+    pid = int(re.search(r"pid (\d+)", started.stdout).group(1))
+    try:
+        eventually(lambda: ask_watcher(folder, QueryOptions("baking bread")), "the watcher to answer queries")
+        query = semsearch_cmd("query", "baking bread at home", "--json", "-k", "1")
+        assert query.returncode == 0 and json.loads(query.stdout)["path"].endswith("sourdough.txt")
+        (corpus / "kitchen" / "sourdough.txt").write_text("Brewing coffee: grind the beans coarse for a French press.")
+
+        def edit_is_served():
+            hits = ask_watcher(folder, QueryOptions("making coffee", k=1))
+            return hits and "coffee" in hits[0].text
+
+        eventually(edit_is_served, "the watcher to index an edit into PostgreSQL")
+        # and the edit is in the database itself, for every other machine
+        hits = _hits(cli, "making coffee", "-k", "1", "--mode", "keyword")
+        assert hits[0]["path"].endswith("sourdough.txt")
+    finally:
+        stopped = semsearch_cmd("watch", "stop")
+    assert stopped.returncode == 0 and f"pid {pid}" in stopped.stdout
+    assert cli("check").exit_code == 0
+
+
+def test_mcp_answers_from_a_postgresql_store(cli, corpus, pg_url, tmp_path):
+    import anyio
+    from test_mcp import _session
+
+    assert cli("index", str(corpus), "--store", pg_url).exit_code == 0
+    os.environ["SEMSEARCH_STORE"] = pg_url  # _session passes only a few variables: the store comes as --index
+    from semsearch.config import resolve
+
+    folder = resolve().index
+    del os.environ["SEMSEARCH_STORE"]
+    calls = {"search": ("search", {"query": "baking a loaf of bread at home", "k": 1}), "status": ("status", {})}
+    with open(tmp_path / "server-stderr.txt", "w") as errlog:
+        results = anyio.run(_session, folder, corpus, errlog, calls)
+    hits = results["search"].structured_content["hits"]
+    assert hits[0]["abspath"] == str(corpus / "kitchen" / "sourdough.txt")
+    assert "postgresql://" in results["status"].structured_content["index_dir"]

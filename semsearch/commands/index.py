@@ -108,12 +108,11 @@ def index(
     settings = resolve({"index": index_dir, "model": model, "exclude": exclude, "chunk_size": chunk_size})
     crawl_options = CrawlOptions(max_bytes=int(max_size * 1024 * 1024), include=include or [], exclude=settings.exclude)
     root = settings.index
-    if root_name is not None:
-        from ..stores import set_root_name
+    from ..stores import set_root_name
 
-        if not root_name.strip() or ":" in root_name or "/" in root_name:
-            raise UsageError(f"--root-name {root_name!r} must be a non-empty name without ':' or '/'.")
-        set_root_name(root_name.strip())
+    if root_name is not None and (not root_name.strip() or ":" in root_name or "/" in root_name):
+        raise UsageError(f"--root-name {root_name!r} must be a non-empty name without ':' or '/'.")
+    set_root_name(root_name.strip() if root_name else None)
     if dry_run:
         return _dry_run(root, paths or [], crawl_options)
     from ..indexer import Indexer, IndexOptions
