@@ -2,7 +2,7 @@
 
 Each document is written as a Markdown file (its title as the first heading) into a cache folder keyed by the
 collection, indexed with ``semsearch index`` (the real crawler, chunker, encoder and store; a rerun re-embeds
-nothing), and every query of the split runs through ``semsearch.search`` like ``semsearch query -l -k 100``:
+nothing), and every query of the split runs through ``semsearch.search.engine`` like ``semsearch query -l -k 100``:
 hits are chunks, and a document ranks by its best chunk. The metrics use the standard formulas of trec_eval
 (graded gains, log2 discount; recall over the documents judged relevant).
 
@@ -112,8 +112,8 @@ def evaluate(rankings: dict[str, list[str]], qrels: dict[str, dict[str, int]]) -
 
 
 def build_index(docs: Path, index: Path, backend: str | None = None) -> None:
-    from semsearch.indexer import Indexer, IndexOptions
-    from semsearch.progress import PlainProgress
+    from semsearch.index.indexer import Indexer, IndexOptions
+    from semsearch.output.progress import PlainProgress
 
     report = Indexer(index, PlainProgress()).run(IndexOptions(paths=[docs], backend=backend))
     print(report.summary(), file=sys.stderr)
@@ -125,19 +125,20 @@ def build_pg_index(docs: Path, embedded: Path, url: str, name: str) -> Path:
 
     import numpy as np
 
-    from semsearch import stores
-    from semsearch.indexer import Indexer, IndexOptions
-    from semsearch.paths import IndexPaths
-    from semsearch.progress import PlainProgress
-    from semsearch.store import Store
+    from semsearch import storespec
+    from semsearch.storage import access as stores
+    from semsearch.index.indexer import Indexer, IndexOptions
+    from semsearch.storage.layout import IndexPaths
+    from semsearch.output.progress import PlainProgress
+    from semsearch.storage.store import Store
 
     sep = "&" if "?" in url else "?"
-    folder = stores.select(f"{url}{sep}index=beir_{re.sub(r'[^a-z0-9_]', '_', name.lower())}", embedded.parent)
+    folder = storespec.select(f"{url}{sep}index=beir_{re.sub(r'[^a-z0-9_]', '_', name.lower())}", embedded.parent)
     paths = IndexPaths(folder)
     if not stores.store_exists(paths):
         lite = Store.open(IndexPaths(embedded))
         model = lite.meta("model_ref")
-        from semsearch.models import resolve_model
+        from semsearch.model.spec import resolve_model
 
         store = stores.create_store(paths, resolve_model(model, **lite.recorded_prefixes()), lite.dim)
         store.set_meta("vector_kind", lite.meta("vector_kind", "fp32"))
@@ -173,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from semsearch.search import QueryOptions, search_many
+    from semsearch.search.engine import search_many
+    from semsearch.search.hits import QueryOptions
 
     folder = args.collection.resolve()
     corpus, queries, qrels = load_collection(folder, args.split)

@@ -80,7 +80,7 @@ class Data:
 def write_passages(store, data: Data, start: int, n: int, root: str = "/bench") -> float:
     """Write passages [start, start+n) as files of PER_FILE chunks, one transaction per 20 files; seconds."""
     from semsearch.documents import Chunk
-    from semsearch.store import text_hash
+    from semsearch.storage.store import text_hash
 
     began = time.monotonic()
     step = PER_FILE * 20
@@ -99,9 +99,9 @@ def write_passages(store, data: Data, start: int, n: int, root: str = "/bench") 
 
 def pg_open(url: str, name: str, fresh: bool, origin: str | None = None):
     from semsearch import storespec
-    from semsearch.models import resolve_model
-    from semsearch.paths import IndexPaths
-    from semsearch.pgstore import PgStore, connect
+    from semsearch.model.spec import resolve_model
+    from semsearch.storage.layout import IndexPaths
+    from semsearch.storage.postgres import PgStore, connect
 
     spec = storespec.parse(f"{url}{'&' if '?' in url else '?'}index={name}")
     local = IndexPaths(Path(tempfile.gettempdir()) / "semsearch-pg-bench")
@@ -116,9 +116,9 @@ def pg_open(url: str, name: str, fresh: bool, origin: str | None = None):
 def lite_open(folder: Path):
     import shutil
 
-    from semsearch.models import resolve_model
-    from semsearch.paths import IndexPaths
-    from semsearch.store import Store
+    from semsearch.model.spec import resolve_model
+    from semsearch.storage.layout import IndexPaths
+    from semsearch.storage.store import Store
 
     shutil.rmtree(folder, ignore_errors=True)
     return Store.create(IndexPaths(folder), resolve_model(None), DIM)
@@ -166,7 +166,7 @@ COLD = """
 import sys, time, json, numpy as np
 began = time.perf_counter()
 sys.path.insert(0, {repo!r})
-from semsearch import lexical
+from semsearch.storage import keywords as lexical
 {open_code}
 q = np.array(json.loads({vec!r}), dtype=np.float32)
 {search_code}
@@ -182,7 +182,8 @@ def cold_ms(open_code: str, search_code: str, vec: np.ndarray, text: str) -> flo
 
 
 def bench_size(url: str, size: int, data: Data, queries: int, work: Path) -> dict:
-    from semsearch import lexical, vectors
+    from semsearch.storage import keywords as lexical
+    from semsearch.storage import vectors
 
     row: dict = {"passages": size}
     qtexts, qvecs = data.queries(size, queries)
@@ -200,7 +201,7 @@ def bench_size(url: str, size: int, data: Data, queries: int, work: Path) -> dic
     )
     lite.close()
     row["embedded cold ms"] = cold_ms(
-        f"from semsearch.store import Store\nfrom semsearch.paths import IndexPaths\nfrom semsearch import vectors\n"
+        f"from semsearch.storage.store import Store\nfrom semsearch.storage.layout import IndexPaths\nfrom semsearch.storage import vectors\n"
         f"store = Store.open(IndexPaths(__import__('pathlib').Path({str(work / f'lite-{size}')!r})))\nvi = vectors.load(store)",
         "vi.search(q[None, :], 100); lexical.search_and_score(store.conn, lexical.parse(QUERY_TEXT).match, 100, [])",
         qvecs[0],
@@ -218,14 +219,14 @@ def bench_size(url: str, size: int, data: Data, queries: int, work: Path) -> dic
         timed(lambda i: (pg.dense_search(qvecs[i], 100), pg.keyword_search_and_score(parsed[i], 100, [])), queries)
     )
     row["postgresql cold ms"] = cold_ms(
-        f"from semsearch import storespec\nfrom semsearch.pgstore import PgStore\nfrom semsearch.paths import IndexPaths\n"
+        f"from semsearch import storespec\nfrom semsearch.storage.postgres import PgStore\nfrom semsearch.storage.layout import IndexPaths\n"
         f"store = PgStore.open(storespec.parse({url + ('&' if '?' in url else '?') + 'index=' + name!r}), IndexPaths(__import__('pathlib').Path('/tmp')))",
         "store.dense_search(q, 100); store.keyword_search_and_score(lexical.parse(QUERY_TEXT).match, 100, [])",
         qvecs[0],
         qtexts[0],
     )
     # recall@10 of HNSW against exact search, at several ef_search
-    from semsearch import pgstore
+    from semsearch.storage import postgres as pgstore
 
     exact = [{i for i, _ in pg.dense_search(q, 10, exact=True)} for q in qvecs]
     for ef in (40, 100, 200):

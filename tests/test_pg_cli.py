@@ -249,9 +249,9 @@ def test_background_watcher_and_warm_queries_on_a_postgresql_store(cli, corpus, 
 
     from test_watch import eventually
 
-    from semsearch.client import ask_watcher
+    from semsearch.watcher.client import ask_watcher
     from semsearch.config import resolve
-    from semsearch.search import QueryOptions
+    from semsearch.search.hits import QueryOptions
 
     assert cli("index", str(corpus)).exit_code == 0
     folder = resolve().index  # this machine's folder of the PostgreSQL index (socket, log)

@@ -8,13 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from semsearch import lexical, storespec
+from semsearch import storespec
+from semsearch.storage import keywords as lexical
 from semsearch.documents import Chunk
 from semsearch.errors import IndexCorrupt, ModelMismatch, NoIndex, UsageError
-from semsearch.models import resolve_model
-from semsearch.paths import IndexPaths
-from semsearch.pgstore import PgStore, StoreUnavailable
-from semsearch.store import Store, text_hash
+from semsearch.model.spec import resolve_model
+from semsearch.storage.layout import IndexPaths
+from semsearch.storage.postgres import PgStore, StoreUnavailable
+from semsearch.storage.store import Store, text_hash
 
 DIM = 8
 

@@ -1,0 +1,71 @@
+"""What every subcommand shares: the --index option, its error handling, and its registration on the app."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from semsearch.commands import INDEX_HELP, STORE_HELP
+from semsearch.errors import SemsearchError
+from semsearch.output.messages import report_closed_pipe, report_error, report_interrupt, setup_logging
+
+IndexDir = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--index",
+        help=INDEX_HELP,
+        show_default=False,
+    ),
+]
+
+StoreUrl = Annotated[Optional[str], typer.Option("--store", help=STORE_HELP, show_default=False)]
+
+COMMANDS: list[tuple[str | None, Callable]] = []  # (name, function) in the order the modules declare them
+
+
+def handle_errors(command):
+    """Turn a user-facing error into one sentence on stderr and its exit status; Ctrl-C into 130.
+
+    Every command also takes ``--store URL`` here, unless it declares it itself: the store setting as a flag
+    (see config.py), which the command's own settings then resolve.
+    """
+    import inspect
+
+    from semsearch.config import set_flag
+
+    signature = inspect.signature(command, eval_str=True)
+    own_store = "store" in signature.parameters
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        setup_logging()
+        set_flag("store", None if own_store else kwargs.pop("store", None))
+        try:
+            return command(*args, **kwargs)
+        except SemsearchError as e:
+            raise typer.Exit(report_error(e)) from None
+        except KeyboardInterrupt:
+            raise typer.Exit(report_interrupt()) from None
+        except BrokenPipeError:
+            raise typer.Exit(report_closed_pipe()) from None
+
+    if not own_store:
+        store = inspect.Parameter("store", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=StoreUrl)
+        wrapper.__signature__ = signature.replace(parameters=[*signature.parameters.values(), store])
+        wrapper.__annotations__ = {**{p.name: p.annotation for p in signature.parameters.values()}, "store": StoreUrl}
+    return wrapper
+
+
+def command(name: str | None = None):
+    """Declare a subcommand: its errors handled, registered by ``semsearch.cli.app`` under ``name``."""
+
+    def register(function: Callable) -> Callable:
+        wrapped = handle_errors(function)
+        COMMANDS.append((name, wrapped))
+        return wrapped
+
+    return register
