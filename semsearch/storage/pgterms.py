@@ -1,55 +1,70 @@
-"""Keyword terms for the PostgreSQL store, cut as SQLite FTS5's ``porter unicode61 remove_diacritics 2`` cuts them.
+"""Keyword terms for the PostgreSQL store, cut exactly as the embedded store's FTS5 index cuts them.
 
 The embedded store ranks keywords with FTS5's BM25; the PostgreSQL store computes the same BM25 in SQL from
 postings it keeps (term, chunk, frequency, chunk length). For the two to rank alike, a chunk must become the
-same terms: unicode61 tokens (runs of letters and digits, case and diacritics folded), each Porter-stemmed
-(FTS5 stems tokens of 3 to 64 bytes), CJK text as the bigrams and single characters ``lexical`` makes.
+same terms, so they are cut by FTS5 itself: SQLite's ``porter unicode61 remove_diacritics 2`` tokenizer, in
+a private in-memory table (one per thread), read back through ``fts5vocab``. (A separate Porter stemmer
+would not do: FTS5 follows Porter's C code, which stems "etiology" to "etiolog" where the Snowball version
+of the algorithm keeps "etiologi"; measured on MED that cost 0.009 nDCG@10 in keyword mode.)
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
+import sqlite3
+import threading
 from collections import Counter
-from functools import lru_cache
 
 from semsearch.storage import keywords as lexical
 
-_TOKEN = re.compile(r"[^\W_]+")  # letters and digits (unicode61's token characters, near enough)
 CJK_PREFIX = "\x01"  # terms of the ``cjk`` column, kept apart from ``body`` terms (FTS5's column filter)
 MAX_TERM_BYTES = 512  # longer tokens (base64 blobs...) are left out of the postings
 
-
-@lru_cache(maxsize=1)
-def _stemmer():
-    import Stemmer  # pystemmer: Martin Porter's original algorithm, as FTS5's porter tokenizer
-
-    return Stemmer.Stemmer("porter")
+_local = threading.local()
 
 
-@lru_cache(maxsize=200_000)
-def _fold(token: str) -> str:
-    if token.isascii():
-        folded = token.lower()
-    else:
-        folded = "".join(c for c in unicodedata.normalize("NFD", token) if not unicodedata.combining(c)).lower()
-    n = len(folded.encode("utf-8"))
-    if 3 <= n <= 64:
-        return _stemmer().stemWord(folded)
-    return folded
+def _cutter() -> sqlite3.Connection:
+    conn = getattr(_local, "conn", None)
+    if conn is None:
+        conn = sqlite3.connect(":memory:")
+        conn.execute(f"CREATE VIRTUAL TABLE t USING fts5(body, cjk, tokenize = '{lexical.TOKENIZER}')")
+        conn.execute("CREATE VIRTUAL TABLE v USING fts5vocab(t, 'instance')")
+        _local.conn = conn
+    return conn
+
+
+def cut(rows: list[tuple[str, str]]) -> list[tuple[list[str], list[str]]]:
+    """For each (body, cjk) pair of column texts: (body terms in order, cjk-column terms), as FTS5 indexes them."""
+    conn = _cutter()
+    out: list[tuple[list[tuple[int, str]], list[str]]] = [([], []) for _ in rows]
+    with conn:
+        conn.execute("DELETE FROM t")
+        conn.executemany("INSERT INTO t (rowid, body, cjk) VALUES (?, ?, ?)", [(i, b, c) for i, (b, c) in enumerate(rows)])
+        for term, doc, col, offset in conn.execute("SELECT term, doc, col, offset FROM v"):
+            if col == "body":
+                out[doc][0].append((offset, term))
+            else:
+                out[doc][1].append(CJK_PREFIX + term)
+        conn.execute("DELETE FROM t")
+    return [([t for _, t in sorted(body)], cjk) for body, cjk in out]
 
 
 def tokens(text: str) -> list[str]:
-    """The terms of ``text`` in order, as FTS5 would index (or query) it."""
-    return [_fold(t) for t in _TOKEN.findall(text)]
+    """The terms of ``text`` in order, as FTS5 would index (or query) it in the ``body`` column."""
+    return cut([(text, "")])[0][0]
+
+
+def chunks_terms(chunks: list[tuple[str, str]]) -> list[tuple[list[str], list[str]]]:
+    """(body terms in order, cjk-column terms) of each (heading, text), as ``keywords`` stores them in FTS5."""
+    rows = []
+    for heading, text in chunks:
+        full = f"{heading}\n{text}" if heading else text
+        rows.append((lexical.segment(full), lexical.cjk_characters(full)))
+    return cut(rows)
 
 
 def chunk_terms(heading: str, text: str) -> tuple[list[str], list[str]]:
-    """(body terms in order, cjk-column terms) of one chunk, as lexical stores it in FTS5."""
-    full = f"{heading}\n{text}" if heading else text
-    body = tokens(lexical.segment(full))
-    cjk = [CJK_PREFIX + c for c in lexical.cjk_characters(full).split()]
-    return body, cjk
+    return chunks_terms([(heading, text)])[0]
 
 
 def postings(body: list[str], cjk: list[str]) -> tuple[dict[str, int], int]:

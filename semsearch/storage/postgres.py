@@ -476,8 +476,8 @@ class PgStore:
         ]
         rows, postings = [], []
         terms_total = 0
-        for cid, (i, c) in zip(ids, enumerate(chunks)):
-            body, cjk = pgterms.chunk_terms(c.heading, c.text)
+        terms = pgterms.chunks_terms([(c.heading, c.text) for c in chunks])
+        for cid, (i, c), (body, cjk) in zip(ids, enumerate(chunks), terms):
             counts, length = pgterms.postings(body, cjk)
             terms_total += length
             postings.extend((t, cid, n, length) for t, n in counts.items())
