@@ -91,7 +91,7 @@ def isolated_config(tmp_path, monkeypatch) -> Path:
     """No test reads the user's own config file: the user config file is one under tmp_path (absent)."""
     user_file = tmp_path / "user-config" / "config.toml"
     monkeypatch.setenv("SEMSEARCH_CONFIG", str(user_file))
-    for name in ("SEMSEARCH_MODEL", "SEMSEARCH_EXCLUDE", "SEMSEARCH_CHUNK_SIZE", "SEMSEARCH_MODE", "SEMSEARCH_TOP_K"):
+    for name in ("SEMSEARCH_STORE", "SEMSEARCH_MODEL", "SEMSEARCH_EXCLUDE", "SEMSEARCH_CHUNK_SIZE", "SEMSEARCH_MODE", "SEMSEARCH_TOP_K"):
         monkeypatch.delenv(name, raising=False)
     return user_file
 

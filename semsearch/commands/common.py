@@ -52,6 +52,8 @@ def handle_errors(command):
             raise typer.Exit(report_interrupt()) from None
         except BrokenPipeError:
             raise typer.Exit(report_closed_pipe()) from None
+        finally:
+            set_flag("store", None)  # for this command only (tests run many in one process)
 
     if not own_store:
         store = inspect.Parameter("store", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=StoreUrl)
