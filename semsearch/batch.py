@@ -12,8 +12,15 @@ from .errors import UsageError
 
 @dataclass(frozen=True)
 class BatchQuery:
-    id: str | int  # the JSON line's ``id`` as given, else the 1-based line number
+    id: str | int | float | None  # the JSON line's ``id`` as given, else the 1-based line number
     text: str
+
+
+_INF = float("inf")
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
 
 
 def read_queries(source: str) -> list[BatchQuery]:
@@ -39,7 +46,7 @@ def read_queries(source: str) -> list[BatchQuery]:
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
+                row = json.loads(line, parse_constant=_no_constant)
             except ValueError:
                 raise UsageError(
                     f"Line {number} of {name} is not JSON; in a JSON Lines queries file every line is "
@@ -49,7 +56,13 @@ def read_queries(source: str) -> list[BatchQuery]:
                 raise UsageError(
                     f'Line {number} of {name} has no "text"; give each query as {{"id": ..., "text": ...}}.'
                 )
-            queries.append(BatchQuery(row.get("id", number), row["text"]))
+            qid = row.get("id", number)
+            if isinstance(qid, bool) or not isinstance(qid, str | int | float | None) or qid != qid or qid in (_INF, -_INF):
+                raise UsageError(
+                    f'Line {number} of {name} has an "id" that is not a string or a finite number; '
+                    'give ids such as "q1" or 17.'
+                )
+            queries.append(BatchQuery(qid, row["text"]))
     else:
         queries = [BatchQuery(number, line.strip()) for number, line in enumerate(lines, 1) if line.strip()]
     if not queries:

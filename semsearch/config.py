@@ -111,10 +111,19 @@ def _positive_int(raw: Any, where: str, base: Path | None) -> int:
     return value
 
 
+def _top_k(raw: Any, where: str, base: Path | None) -> int:
+    from .hits import MAX_TOP_K
+
+    value = _positive_int(raw, where, base)
+    if value > MAX_TOP_K:
+        raise ConfigError(f"{where} must be a whole number from 1 to {MAX_TOP_K}, not {raw!r}.")
+    return value
+
+
 def _chunk_size(raw: Any, where: str, base: Path | None) -> int:
     value = _positive_int(raw, where, base)
-    if value < 32:
-        raise ConfigError(f"{where} is {value} tokens; use at least 32 (or leave it unset).")
+    if not 32 <= value <= 100_000:
+        raise ConfigError(f"{where} is {value} tokens; use at least 32 and at most 100000 (or leave it unset).")
     return value
 
 
@@ -146,7 +155,7 @@ SETTINGS: dict[str, Setting] = {
         Setting("exclude", "SEMSEARCH_EXCLUDE", _globs, list, accumulates=True),  # globs never indexed
         Setting("chunk_size", "SEMSEARCH_CHUNK_SIZE", _chunk_size, lambda: None),  # None: the model's limit
         Setting("mode", "SEMSEARCH_MODE", _mode, lambda: "hybrid"),  # the default search mode
-        Setting("top_k", "SEMSEARCH_TOP_K", _positive_int, lambda: 10),  # hits a query shows
+        Setting("top_k", "SEMSEARCH_TOP_K", _top_k, lambda: 10),  # hits a query shows
     )
 }
 
@@ -228,7 +237,8 @@ def resolve(
             if name not in data:
                 continue
             source = f"env {setting.env}" if label == "env" else label
-            where = {"env": f"${setting.env}", "flag": f"--{name.replace('_', '-')}"}.get(
+            flag = {"top_k": "-k"}.get(name, f"--{name.replace('_', '-')}")
+            where = {"env": f"${setting.env}", "flag": flag}.get(
                 label, f"{name!r} in the {source}"
             )
             parsed = setting.parse(data[name], where, base)

@@ -12,6 +12,8 @@ from pathlib import Path
 MODES = ("hybrid", "semantic", "keyword")
 CANDIDATE_DEPTH = 100  # chunks taken from each list, at least (more for larger k and filters)
 RERANK_DEPTH = 30
+MAX_TOP_K = 10_000  # hits one query may ask for (-k, top_k, the MCP tools' k)
+MAX_DEPTH = 100_000  # candidates taken from each list, at most
 
 
 @dataclass
@@ -26,6 +28,16 @@ class QueryOptions:
     rerank_depth: int = RERANK_DEPTH
     fusion: str = "convex"  # "convex" (the default, measured best) or "rrf"
     depth: int = CANDIDATE_DEPTH
+
+    def __post_init__(self) -> None:
+        """Every number bounded, whoever built the options (the command line, a config file, MCP, the wire)."""
+        from .errors import check_range
+
+        self.k = check_range("The number of hits (-k, top_k)", self.k, 1, MAX_TOP_K)
+        self.rerank_depth = check_range("--rerank-depth", self.rerank_depth, 1, MAX_TOP_K)
+        self.depth = check_range("The candidate depth", self.depth, 1, MAX_DEPTH)
+        if self.min_score is not None:
+            self.min_score = check_range("--min-score", self.min_score, -1000.0, 1000.0)
 
 
 @dataclass(frozen=True)

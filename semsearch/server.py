@@ -114,7 +114,7 @@ class QueryServer:
             return dumps({"ok": False, "error": "this watcher runs another version of semsearch"})
         op = request.get("op")
         if op == "ping":
-            return dumps({"ok": True, "pid": os.getpid(), "generation": self.vi.generation})
+            return dumps({"ok": True, "pid": os.getpid(), "generation": self.vi.generation, "served": self.served})
         if op != "search" or not isinstance(request.get("options"), QueryOptions):
             return dumps({"ok": False, "error": f"unknown request {op!r}"})
         options = request["options"]
@@ -138,6 +138,9 @@ class QueryServer:
 
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
+    # socketserver listens with a backlog of 5: a crowd of clients connecting at once overflowed it and fell
+    # back to in-process search. The kernel caps this at net.core.somaxconn (4096 on current Linux).
+    request_queue_size = 512
     owner: QueryServer
 
 

@@ -9,7 +9,7 @@ import typer
 
 from ..cli import IndexDir, app, handle_errors, stderr_console, stdout_console
 from ..embed_choice import BACKENDS
-from ..errors import ExitCode, UsageError
+from ..errors import ExitCode, UsageError, check_range
 
 
 @app.command()
@@ -20,7 +20,7 @@ def index(
         typer.Argument(help="Folders or files to index (default: the index's roots).", show_default=False),
     ] = None,
     index_dir: IndexDir = None,
-    max_size: Annotated[float, typer.Option("--max-size", help="Skip files larger than this many MB.")] = 10,
+    max_size: Annotated[float, typer.Option("--max-size", min=0, max=1_000_000, help="Skip files larger than this many MB.")] = 10,
     include: Annotated[
         Optional[list[str]], typer.Option("--include", help="Only index files matching this glob (repeatable).")
     ] = None,
@@ -51,6 +51,7 @@ def index(
         typer.Option(
             "--chunk-size",
             min=32,
+            max=100_000,
             help="Most tokens in a chunk (default: the model's limit; below it only).",
             show_default=False,
         ),
@@ -97,6 +98,7 @@ def index(
     if backend is not None and backend not in BACKENDS:
         raise UsageError(f"Unknown --backend {backend!r}; choose one of: {', '.join(BACKENDS)}.")
     settings = resolve({"index": index_dir, "model": model, "exclude": exclude, "chunk_size": chunk_size})
+    max_size = check_range("--max-size", max_size, 0.0, 1_000_000.0)
     crawl_options = CrawlOptions(max_bytes=int(max_size * 1024 * 1024), include=include or [], exclude=settings.exclude)
     root = settings.index
     if dry_run:

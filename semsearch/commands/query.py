@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..cli import IndexDir, app, handle_errors
+from ..hits import MAX_TOP_K
 
 
 @app.command()
@@ -18,7 +19,7 @@ def query(
     k: Annotated[
         Optional[int],
         typer.Option(
-            "-k", "--top", min=1, help="How many hits to show (default: top_k setting, else 10).", show_default=False
+            "-k", "--top", min=1, max=MAX_TOP_K, help="How many hits to show (default: top_k setting, else 10).", show_default=False
         ),
     ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="One JSON object per hit (JSON Lines).")] = False,
@@ -55,7 +56,7 @@ def query(
         typer.Option("--rerank", help="Folder of a sentence-transformers CrossEncoder that re-scores the top hits."),
     ] = None,
     rerank_depth: Annotated[
-        int, typer.Option("--rerank-depth", min=1, help="How many top hits --rerank re-scores.")
+        int, typer.Option("--rerank-depth", min=1, max=MAX_TOP_K, help="How many top hits --rerank re-scores.")
     ] = 30,
     queries: Annotated[
         Optional[str],

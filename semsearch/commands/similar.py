@@ -9,6 +9,7 @@ import typer
 
 from ..cli import IndexDir, app, handle_errors, stdout_console
 from ..errors import ExitCode
+from ..hits import MAX_TOP_K
 
 
 @app.command()
@@ -27,6 +28,7 @@ def similar(
             "-k",
             "--top",
             min=1,
+            max=MAX_TOP_K,
             help="How many passages and files (default: top_k setting, else 10).",
             show_default=False,
         ),

@@ -13,9 +13,9 @@ from ..cli import IndexDir, app, handle_errors, stdout_console
 @app.command()
 @handle_errors
 def topics(
-    n: Annotated[int, typer.Option("-n", "--topics", min=2, help="How many topics (clusters) to make.")] = 8,
+    n: Annotated[int, typer.Option("-n", "--topics", min=2, max=1000, help="How many topics (clusters) to make.")] = 8,
     seed: Annotated[
-        int, typer.Option("--seed", help="Seed of the clustering; the same seed gives the same topics.")
+        int, typer.Option("--seed", min=0, max=2**32 - 1, help="Seed of the clustering; the same seed gives the same topics.")
     ] = 1234,
     json_output: Annotated[bool, typer.Option("--json", help="Print the topics as one JSON object.")] = False,
     index_dir: IndexDir = None,
