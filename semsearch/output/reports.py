@@ -207,6 +207,10 @@ def print_settings(console: Console, settings) -> None:
             continue
         unset = {"min_score": "(the calibrated cut-off)"}.get(name, "(the model's limit)")
         shown = unset if value.value is None else str(value.value)
+        if name == "store":
+            from semsearch.storespec import mask
+
+            shown = "(none: the index folder)" if value.value is None else mask(str(value.value))
         if isinstance(value.value, list):
             shown = ", ".join(value.value) or "(none)"
         table.add_row(name, safe(shown), safe(value.source))

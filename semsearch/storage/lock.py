@@ -14,7 +14,16 @@ from semsearch.storage.layout import IndexPaths
 
 @contextmanager
 def write_lock(paths: IndexPaths, progress: Progress | None = None) -> Iterator[None]:
-    """Hold the index's write lock; when another process holds it, say so and wait for it."""
+    """Hold the index's write lock; when another process holds it, say so and wait for it.
+
+    A shared (PostgreSQL) index takes several writers at once (each batch of files is a transaction that locks
+    those files' rows): no lock there.
+    """
+    from semsearch.storespec import selected
+
+    if selected(paths.root) is not None:
+        yield
+        return
     paths.root.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(paths.write_lock))
     try:
