@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
 
     groups = [g for g in GROUPS if any(v[0] == g for v in indomain.values())]
     print("(a) foreign queries answered with no hits (rows: whose queries; columns: whose index)")
-    print("| queries \\ index | " + " | ".join(groups) + " | all |\n|---" * (len(groups) + 2) + "|")
+    print("| queries \\ index | " + " | ".join(groups) + " | all |\n" + "|---" * (len(groups) + 2) + "|")
     total = [0, 0]
     for sg in groups:
         cells, row = [], [0, 0]

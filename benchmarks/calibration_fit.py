@@ -10,8 +10,8 @@ repositories), and the default cut-off below which hits are not shown.
    Coefficients keep their sign (more cosine or BM25 never lowers the score; a worse place or a larger gap to the
    best cosine never raises it): a feature whose sign the data would flip is left out.
 3. The cut-off: the highest that keeps, on every collection, nDCG@10 within ``--max-ndcg-loss`` of no cut-off and
-   "no match" for at most ``--max-silenced`` of the in-domain queries, measured on predictions made leaving each
-   collection out of the fit (so the cut-off is chosen as it will meet collections nobody fitted on).
+   "no match" for at most ``--max-silenced`` of the in-domain queries, both with the fit's own predictions and with
+   predictions made leaving each collection out of the fit (as the cut-off will meet collections nobody fitted on).
 4. Writes ``semsearch/calibration.json`` (``--write``) and prints the held-out reliability table.
 
     python benchmarks/calibration_fit.py --cache /work/cache-calib --collect --write
@@ -232,15 +232,18 @@ def cutoff_measures(by_query: dict, p: dict, threshold: float, judged: dict) -> 
     }
 
 
-def choose_threshold(by_query, p, judged, max_loss: float, max_silenced: float) -> tuple[float, dict]:
-    best = (0.0, cutoff_measures(by_query, p, 0.0, judged))
-    for t in np.round(np.arange(0.01, 0.60, 0.005), 3):
-        m = cutoff_measures(by_query, p, float(t), judged)
-        ok = all(full - cut <= max_loss for g, (full, cut) in m["ndcg"].items() if g != "all")
-        ok = ok and m["silenced"]["all"] <= max_silenced
+def choose_threshold(by_query, predictions: list[dict], judged, max_loss: float, max_silenced: float) -> tuple[float, dict]:
+    """The highest cut-off that meets the goals under every set of predictions given (held-out and full fit)."""
+    best = (0.0, cutoff_measures(by_query, predictions[0], 0.0, judged))
+    for t in np.round(np.arange(0.005, 0.60, 0.005), 3):
+        ok = True
+        for p in predictions:
+            m = cutoff_measures(by_query, p, float(t), judged)
+            ok = ok and all(full - cut <= max_loss for g, (full, cut) in m["ndcg"].items() if g != "all")
+            ok = ok and m["silenced"]["all"] <= max_silenced
         if not ok:
             break
-        best = (float(t), m)
+        best = (float(t), cutoff_measures(by_query, predictions[0], float(t), judged))
     return best
 
 
@@ -316,7 +319,8 @@ def main(argv: list[str] | None = None) -> int:
             for r in rows:
                 by_query[(r["index"], r["source"], r["query"], r["own"])].append(r)
             p_held = {id(r): q for r, q in zip(rows, held)}
-            threshold, m = choose_threshold(by_query, p_held, judged, args.max_ndcg_loss, args.max_silenced)
+            p_full = {id(r): q for r, q in zip(rows, full)}
+            threshold, m = choose_threshold(by_query, [p_held, p_full], judged, args.max_ndcg_loss, args.max_silenced)
             print(
                 f"cut-off {threshold:.3f} (held-out predictions): foreign queries answered 'no match' "
                 f"{m['foreign_abstained']:.1%}; in-domain silenced {m['silenced']['all']:.1%}"
@@ -335,7 +339,6 @@ def main(argv: list[str] | None = None) -> int:
                     f"  at {t:.2f}: foreign {mt['foreign_abstained']:.1%}, silenced {mt['silenced']['all']:.1%}, "
                     + ", ".join(f"{g} {f0 - f1:+.4f}" for g, (f0, f1) in mt["ndcg"].items() if g != "all")
                 )
-            p_full = {id(r): q for r, q in zip(rows, full)}
             m2 = cutoff_measures(by_query, p_full, threshold, judged)
             print(
                 f"same cut-off, full fit: foreign 'no match' {m2['foreign_abstained']:.1%}; silenced {m2['silenced']['all']:.1%}; "
