@@ -70,6 +70,11 @@ class CrawlOptions:
     only: list[Path] | None = None  # look only at these files and folders (and the way to them)
 
 
+def size_cap(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> int:
+    """The most bytes a file of this type may have to be indexed (PDF and Word files: ten times more)."""
+    return max_bytes * (DOCUMENT_CAP_FACTOR if path.suffix.lower() in BINARY_FORMATS else 1)
+
+
 def _matches(globs: list[str], rel: str, name: str) -> bool:
     return any(fnmatch.fnmatch(rel, g) or fnmatch.fnmatch(name, g) or fnmatch.fnmatch(rel, f"*/{g}") for g in globs)
 
@@ -157,7 +162,7 @@ def _check_file(path: Path, rel: str, name: str, st: os.stat_result, opts: Crawl
         if opts.report_skipped or explicit:
             yield Skipped(path, "unsupported file type")
         return
-    cap = opts.max_bytes * (DOCUMENT_CAP_FACTOR if path.suffix.lower() in BINARY_FORMATS else 1)
+    cap = size_cap(path, opts.max_bytes)
     if st.st_size > cap:
         yield Skipped(path, f"larger than the size cap ({cap / (1024 * 1024):g} MB)")
         return

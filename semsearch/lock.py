@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from filelock import FileLock, Timeout
 
 from .paths import IndexPaths
+from .processes import PRIVATE_FILE, make_private
 from .progress import Progress
 
 
@@ -16,7 +17,8 @@ from .progress import Progress
 def write_lock(paths: IndexPaths, progress: Progress | None = None) -> Iterator[None]:
     """Hold the index's write lock; when another process holds it, say so and wait for it."""
     paths.root.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(paths.write_lock))
+    make_private(paths.root)  # every write: an index made before (or under another umask) becomes private
+    lock = FileLock(str(paths.write_lock), mode=PRIVATE_FILE)
     try:
         lock.acquire(timeout=0)
     except Timeout:
@@ -30,3 +32,4 @@ def write_lock(paths: IndexPaths, progress: Progress | None = None) -> Iterator[
         yield
     finally:
         lock.release()
+        make_private(paths.root)  # and what the write made (an ONNX export's folder, say)

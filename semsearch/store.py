@@ -18,6 +18,7 @@ from .documents import Chunk
 from .errors import IndexCorrupt, ModelMismatch, NoIndex
 from .models import ModelSpec
 from .paths import IndexPaths
+from .processes import PRIVATE_FILE, make_private
 
 if TYPE_CHECKING:  # numpy is imported where vectors are handled, so status stays light
     import numpy as np
@@ -153,7 +154,11 @@ class Store:
         leftovers = [tmp, *(tmp.with_name(tmp.name + suffix) for suffix in ("-wal", "-shm", "-journal"))]
         for path in leftovers:  # of a creation killed or failed before: a stale WAL must not meet a new file
             path.unlink(missing_ok=True)
+        make_private(paths.root)
         try:
+            # the database holds the text of every chunk: 0600 from the start (SQLite gives its -wal and -shm
+            # files the database's own mode)
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
             conn = cls._connect(tmp)
             try:
                 with conn:

@@ -18,7 +18,7 @@ from filelock import FileLock, Timeout
 
 from .errors import WatcherRunning, WatchFailed
 from .paths import IndexPaths
-from .processes import alive
+from .processes import PRIVATE_FILE, alive, make_private
 
 STOP_TIMEOUT = 60.0
 
@@ -64,13 +64,14 @@ def write_state(paths: IndexPaths, state: WatcherState) -> None:
 
 
 def _lock(paths: IndexPaths) -> FileLock:
-    return FileLock(str(paths.watch_lock), thread_local=False)
+    return FileLock(str(paths.watch_lock), thread_local=False, mode=PRIVATE_FILE)
 
 
 @contextmanager
 def watch_lock(paths: IndexPaths, wait: float = 1.0) -> Iterator[None]:
     """Be the index's one watcher for the duration; WatcherRunning when another one is."""
     paths.root.mkdir(parents=True, exist_ok=True)
+    make_private(paths.root)
     lock = _lock(paths)
     try:
         lock.acquire(timeout=wait)  # a short wait: `semsearch status` may be probing the lock this instant

@@ -13,6 +13,7 @@ import typer
 
 from ..cli import IndexDir, app, handle_errors, stderr_console, stdout_console
 from ..paths import IndexPaths
+from ..processes import make_private, private_opener
 
 READY_TIMEOUT = 120.0  # a background watcher reports within this (it loads no model before it does)
 
@@ -138,6 +139,7 @@ def _start_background(root: Path, options, max_size: float, include: list[str], 
     roots = resolve_roots(root, options.paths)  # refuse at once what the watcher would refuse
     check_not_running(paths)
     root.mkdir(parents=True, exist_ok=True)
+    make_private(root)
     args = [sys.executable, "-m", "semsearch", "watch", *[os.fspath(p) for p in roots if options.paths]]
     args += ["--index", os.fspath(root), "--detached", "--debounce", str(options.debounce), "--max-size", str(max_size)]
     for glob in include:
@@ -145,7 +147,7 @@ def _start_background(root: Path, options, max_size: float, include: list[str], 
     for glob in exclude:  # as given: the watcher reads the configuration's own excludes itself
         args += ["--exclude", glob]
     offset = paths.log.stat().st_size if paths.log.exists() else 0
-    with open(paths.log, "ab") as log:
+    with open(paths.log, "ab", opener=private_opener) as log:
         child = subprocess.Popen(
             args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True
         )
