@@ -11,11 +11,13 @@ from filelock import FileLock, Timeout
 from .paths import IndexPaths
 from .processes import PRIVATE_FILE, make_private
 from .progress import Progress
+from .store import require_writable
 
 
 @contextmanager
 def write_lock(paths: IndexPaths, progress: Progress | None = None) -> Iterator[None]:
     """Hold the index's write lock; when another process holds it, say so and wait for it."""
+    require_writable(paths, "this command")  # a read-only index: one sentence, not a failed lock file
     paths.root.mkdir(parents=True, exist_ok=True)
     make_private(paths.root)  # every write: an index made before (or under another umask) becomes private
     lock = FileLock(str(paths.write_lock), mode=PRIVATE_FILE)

@@ -7,6 +7,7 @@ import json
 import os
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from . import lexical
 from .documents import Chunk
-from .errors import IndexCorrupt, ModelMismatch, NoIndex
+from .errors import IndexCorrupt, IndexWriteFailed, ModelMismatch, NoIndex
 from .models import ModelSpec
 from .paths import IndexPaths
 from .processes import PRIVATE_FILE, make_private
@@ -110,6 +111,7 @@ class Store:
     def __init__(self, paths: IndexPaths, conn: sqlite3.Connection):
         self.paths = paths
         self.conn = conn
+        self.readonly = False  # opened read-only: the folder or the database cannot be written
 
     # -- opening -------------------------------------------------------------------------------
 
@@ -123,10 +125,17 @@ class Store:
                     f"nothing was changed. Restore the file or delete {paths.root} and index again."
                 )
             raise NoIndex(f"No index at {paths.root} yet; create one with: semsearch index PATH")
-        store = cls(paths, cls._connect(paths.db))
+        readonly = not _writable(paths)
+        store = cls(paths, cls._connect(paths.db, readonly=readonly))
+        store.readonly = readonly
         try:
             store._check()
             if int(store._meta["format_version"]) < FORMAT_VERSION:
+                if readonly:
+                    raise IndexCorrupt(
+                        f"The index at {paths.root} needs a one-time upgrade for this version of semsearch, and it "
+                        "is read-only; run semsearch index once where it can be written, then search it here."
+                    )
                 _migrate(store.conn)
         except sqlite3.OperationalError as e:  # e.g. a read-only folder, or a writer holding the database too long
             store.close()
@@ -183,8 +192,19 @@ class Store:
         return cls.open(paths)
 
     @staticmethod
-    def _connect(db: Path) -> sqlite3.Connection:
+    def _connect(db: Path, readonly: bool = False) -> sqlite3.Connection:
+        """A connection to ``db``; with ``readonly`` one that never writes (the folder or the file is read-only):
+        ``mode=ro`` when SQLite can share the WAL's index there, else ``immutable`` (a read-only folder, where
+        nobody can change the database either, and where the -shm file SQLite needs cannot be made)."""
         try:
+            if readonly:
+                uri = f"file:{urllib.parse.quote(os.fsencode(db))}?mode=ro"
+                shared = [db.with_name(db.name + suffix) for suffix in ("-wal", "-shm")]
+                if not os.access(db.parent, os.W_OK) and not all(p.exists() for p in shared):
+                    uri += "&immutable=1"
+                conn = sqlite3.connect(uri, uri=True, timeout=60, isolation_level=None, check_same_thread=False)
+                conn.execute("PRAGMA query_only=ON")
+                return conn
             conn = sqlite3.connect(db, timeout=60, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
@@ -467,6 +487,31 @@ class Store:
             (decode_path(r[0]), r[1])
             for r in self.conn.execute("SELECT path, error FROM files WHERE error IS NOT NULL")
         ]
+
+
+def _writable(paths: IndexPaths) -> bool:
+    """Whether this process may write the index's database and folder (False on a read-only mount)."""
+    return os.access(paths.db, os.W_OK) and os.access(paths.root, os.W_OK)
+
+
+def require_writable(paths: IndexPaths, doing: str) -> None:
+    """IndexWriteFailed, in one sentence, when the index folder exists but cannot be written (``doing`` must write)."""
+    import errno
+
+    if not paths.root.is_dir():
+        return
+    for path in (paths.root, paths.db):
+        if path.exists() and not os.access(path, os.W_OK):
+            try:  # the reason, as the system gives it (a read-only file system, permissions)
+                probe = os.statvfs(path)
+                read_only_fs = bool(probe.f_flag & os.ST_RDONLY)
+            except OSError:
+                read_only_fs = False
+            reason = os.strerror(errno.EROFS if read_only_fs else errno.EACCES)
+            raise IndexWriteFailed(
+                f"The index at {paths.root} is read-only ({reason}), and {doing} needs to write to it; search it as it "
+                "is, or make it writable (or choose another folder with --index)."
+            )
 
 
 def _is_damage(e: sqlite3.DatabaseError) -> bool:

@@ -70,6 +70,9 @@ def _lock(paths: IndexPaths) -> FileLock:
 @contextmanager
 def watch_lock(paths: IndexPaths, wait: float = 1.0) -> Iterator[None]:
     """Be the index's one watcher for the duration; WatcherRunning when another one is."""
+    from .store import require_writable
+
+    require_writable(paths, "a watcher")
     paths.root.mkdir(parents=True, exist_ok=True)
     make_private(paths.root)
     lock = _lock(paths)

@@ -138,6 +138,9 @@ def _start_background(root: Path, options, max_size: float, include: list[str], 
     paths = IndexPaths(root)
     roots = resolve_roots(root, options.paths)  # refuse at once what the watcher would refuse
     check_not_running(paths)
+    from ..store import require_writable
+
+    require_writable(paths, "a watcher")
     root.mkdir(parents=True, exist_ok=True)
     make_private(root)
     args = [sys.executable, "-m", "semsearch", "watch", *[os.fspath(p) for p in roots if options.paths]]
