@@ -2,7 +2,7 @@
 
 Each document is written as a Markdown file (its title as the first heading) into a cache folder keyed by the
 collection, indexed with ``semsearch index`` (the real crawler, chunker, encoder and store; a rerun re-embeds
-nothing), and every query of the split runs through ``semsearch.search`` like ``semsearch query -l -k 100``:
+nothing), and every query of the split runs through ``semsearch.search.engine`` like ``semsearch query -l -k 100``:
 hits are chunks, and a document ranks by its best chunk. The metrics use the standard formulas of trec_eval
 (graded gains, log2 discount; recall over the documents judged relevant).
 
@@ -107,8 +107,8 @@ def evaluate(rankings: dict[str, list[str]], qrels: dict[str, dict[str, int]]) -
 
 
 def build_index(docs: Path, index: Path, backend: str | None = None) -> None:
-    from semsearch.indexer import Indexer, IndexOptions
-    from semsearch.progress import PlainProgress
+    from semsearch.index.indexer import Indexer, IndexOptions
+    from semsearch.output.progress import PlainProgress
 
     report = Indexer(index, PlainProgress()).run(IndexOptions(paths=[docs], backend=backend))
     print(report.summary(), file=sys.stderr)
@@ -131,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from semsearch.search import QueryOptions, search_many
+    from semsearch.search.engine import search_many
+    from semsearch.search.hits import QueryOptions
 
     folder = args.collection.resolve()
     corpus, queries, qrels = load_collection(folder, args.split)

@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_watch import eventually
+from polling import eventually
 from test_watch_process import gone, serving
 
-from semsearch.client import ask_watcher, request
-from semsearch.hits import Hit, QueryOptions
-from semsearch.paths import IndexPaths
-from semsearch.protocol import MAX_DEPTH, dumps, loads, schema, socket_address
+from semsearch.search.hits import Hit, QueryOptions
+from semsearch.storage.layout import IndexPaths
+from semsearch.watcher.client import ask_watcher, request
+from semsearch.watcher.protocol import MAX_DEPTH, dumps, loads, schema, socket_address
 
 
 @pytest.fixture
@@ -209,7 +209,9 @@ def test_top_k_in_a_config_file_out_of_range_is_one_sentence(semsearch_cmd, corp
     assert len(result.stderr.strip().splitlines()) == 1 and "from 1 to 10000" in result.stderr
 
 
-def test_a_queries_file_with_an_infinite_id_is_refused_not_printed_as_invalid_json(semsearch_cmd, corpus, cli, tmp_path):
+def test_a_queries_file_with_an_infinite_id_is_refused_not_printed_as_invalid_json(
+    semsearch_cmd, corpus, cli, tmp_path
+):
     assert cli("index", corpus).exit_code == 0
     queries = tmp_path / "q.jsonl"
     queries.write_text('{"id": 1e400, "text": "bread"}\n')

@@ -7,20 +7,22 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..cli import IndexDir, app, handle_errors, stderr_console, stdout_console
-from ..embed_choice import BACKENDS
-from ..errors import ExitCode, UsageError, check_range
+from semsearch.commands.common import IndexDir, command
+from semsearch.errors import ExitCode, UsageError, check_range
+from semsearch.model.backends import BACKENDS
+from semsearch.output.terminal import stderr_console, stdout_console
 
 
-@app.command()
-@handle_errors
+@command()
 def index(
     paths: Annotated[
         Optional[list[Path]],
         typer.Argument(help="Folders or files to index (default: the index's roots).", show_default=False),
     ] = None,
     index_dir: IndexDir = None,
-    max_size: Annotated[float, typer.Option("--max-size", min=0, max=1_000_000, help="Skip files larger than this many MB.")] = 10,
+    max_size: Annotated[
+        float, typer.Option("--max-size", min=0, max=1_000_000, help="Skip files larger than this many MB.")
+    ] = 10,
     include: Annotated[
         Optional[list[str]], typer.Option("--include", help="Only index files matching this glob (repeatable).")
     ] = None,
@@ -92,8 +94,8 @@ def index(
 
     Example:  semsearch index ~/notes ./docs --exclude '*.log'
     """
-    from ..config import resolve
-    from ..crawl import CrawlOptions
+    from semsearch.config import resolve
+    from semsearch.index.crawl import CrawlOptions
 
     if backend is not None and backend not in BACKENDS:
         raise UsageError(f"Unknown --backend {backend!r}; choose one of: {', '.join(BACKENDS)}.")
@@ -103,10 +105,11 @@ def index(
     root = settings.index
     if dry_run:
         return _dry_run(root, paths or [], crawl_options)
-    from ..indexer import Indexer, IndexOptions
+    from semsearch.index.indexer import Indexer, IndexOptions
+    from semsearch.output.progress import progress_for
 
     err = stderr_console()
-    indexer = Indexer(root, _progress(err, quiet))
+    indexer = Indexer(root, progress_for(err, quiet))
     report = indexer.run(
         IndexOptions(
             paths=paths or [],
@@ -122,7 +125,7 @@ def index(
             crawl=crawl_options,
         )
     )
-    from ..render import safe
+    from semsearch.output.hits import safe
 
     if report.rebuilt_vectors:
         err.print(f"semsearch: rebuilt the vector file from stored vectors ({report.rebuilt_vectors})", markup=False)
@@ -144,35 +147,14 @@ def index(
     stdout_console().print(report.summary(), markup=False, highlight=False)
 
 
-def _progress(console, quiet: bool):
-    from ..progress import PlainProgress, Progress, RichProgress
-
-    if quiet:
-        return Progress()
-    return RichProgress(console) if console.is_terminal else PlainProgress()
-
-
 def _dry_run(index_root: Path, paths: list[Path], options) -> None:
-    from ..crawl import FoundFile, crawl
-    from ..render import safe
+    from semsearch.index.crawl import FoundFile
+    from semsearch.index.indexer import plan
+    from semsearch.output.hits import safe
 
-    if not paths:
-        from ..paths import IndexPaths
-        from ..store import Store
-
-        store = Store.open(IndexPaths(index_root))
-        paths = store.roots()
-        store.close()
-    for p in paths:
-        if not p.exists() and not p.is_symlink():
-            from ..errors import PathNotFound
-
-            raise PathNotFound(f"No such file or folder: {p.absolute()}")
-    options.report_skipped = True
-    options.exclude_dirs = [index_root]
     out = stdout_console()
     found = skipped = 0
-    for item in crawl(paths, options):
+    for item in plan(index_root, paths, options):
         if isinstance(item, FoundFile):
             found += 1
             out.print(f"index  {safe(str(item.path))}", markup=False, highlight=False, soft_wrap=True)
