@@ -90,7 +90,7 @@ def read_indexed(wanted: Path, row: FileRow, roots: list[Path]) -> bytes:
     FIFO, device or socket, opened without blocking), inside an indexed root once every link is resolved, no
     larger than the size cap; a symbolic link swapped in since indexing is followed only to the very content
     that was indexed (its SHA-256 as recorded)."""
-    from semsearch.index.crawl import size_cap
+    from semsearch.index.crawl import size_cap, within
 
     gone = f"Cannot read {wanted}"
     try:
@@ -109,7 +109,7 @@ def read_indexed(wanted: Path, row: FileRow, roots: list[Path]) -> bytes:
         if not stat.S_ISREG(st.st_mode):
             raise PathNotFound(f"{gone}: it is no longer a regular file (a FIFO, device or socket); index again.")
         real = _real_path(fd, wanted)
-        if not any(_inside(real, os.path.realpath(root)) for root in roots):
+        if not within(real, [os.path.realpath(root) for root in roots]):
             raise PathNotFound(f"{gone}: it now leads outside the indexed folders; only indexed files can be read.")
         cap = max(size_cap(wanted), row.size)
         if st.st_size > cap:
@@ -138,7 +138,3 @@ def _real_path(fd: int, fallback: Path) -> str:
         except OSError:
             pass
     return os.path.realpath(fallback)
-
-
-def _inside(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)

@@ -49,6 +49,8 @@ def start_background(root: Path, options, max_size: float, include: list[str], e
     make_private(root)
     args = [sys.executable, "-m", "semsearch", "watch", *[os.fspath(p) for p in roots if options.paths]]
     args += ["--index", os.fspath(root), "--detached", "--debounce", str(options.debounce), "--max-size", str(max_size)]
+    if options.crawl.follow:
+        args.append("--follow")
     for glob in include:
         args += ["--include", glob]
     for glob in exclude:  # as given: the watcher reads the configuration's own excludes itself
