@@ -59,6 +59,7 @@ def require_writable(paths: IndexPaths, doing: str) -> None:
 
     from semsearch.errors import IndexWriteFailed
 
+    check_folder(paths)
     if not paths.root.is_dir():
         return
     for path in (paths.root, paths.db):
@@ -69,7 +70,28 @@ def require_writable(paths: IndexPaths, doing: str) -> None:
             except OSError:
                 read_only_fs = False
             reason = os.strerror(errno.EROFS if read_only_fs else errno.EACCES)
+            if not paths.db.exists():
+                raise IndexWriteFailed(
+                    f"Cannot make an index in {paths.root} ({reason}); choose a folder you can write with --index."
+                )
             raise IndexWriteFailed(
                 f"The index at {paths.root} is read-only ({reason}), and {doing} needs to write to it; search it as it "
                 "is, or make it writable (or choose another folder with --index)."
             )
+
+
+def check_folder(paths: IndexPaths) -> None:
+    """UsageError when the index folder is a file (or anything but a folder)."""
+    import os
+    import stat
+
+    from semsearch.errors import UsageError
+
+    try:
+        st = os.stat(paths.root)
+    except OSError:
+        return  # missing (made when indexing) or unreachable (said by whoever opens it)
+    if not stat.S_ISDIR(st.st_mode):
+        raise UsageError(
+            f"The index folder {paths.root} is a file; point --index (or SEMSEARCH_HOME) at a folder, made when missing."
+        )

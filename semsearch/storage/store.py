@@ -17,7 +17,7 @@ from semsearch.errors import IndexCorrupt, ModelMismatch, NoIndex
 from semsearch.model.spec import ModelSpec
 from semsearch.storage import keywords as lexical
 from semsearch.storage.interface import ChunkRow, FileRow, text_hash
-from semsearch.storage.layout import IndexPaths
+from semsearch.storage.layout import IndexPaths, check_folder
 from semsearch.system import PRIVATE_FILE, make_private
 
 if TYPE_CHECKING:  # numpy is imported where vectors are handled, so status stays light
@@ -87,6 +87,7 @@ class Store:
     @classmethod
     def open(cls, paths: IndexPaths) -> Store:
         """Open an existing index; NoIndex when there is none, IndexCorrupt when it cannot be read."""
+        check_folder(paths)
         if not paths.db.exists():
             if cls.remains(paths):
                 raise IndexCorrupt(
