@@ -15,7 +15,7 @@ MAX_MERGE_GAP = 3  # ...when at most this many lines lie between them (line numb
 # space took minutes), and a chunk holds at most CHARS_PER_TOKEN characters per token of the model's limit
 # (4,096 for a 256-token model): what is stored, printed and embedded stays small even when the tokenizer
 # counts a long run of letters as one unknown token.
-PIECE_CHARS = 1000
+PIECE_CHARS = 4096  # longer than any line of prose: ordinary text chunks exactly as before
 CHARS_PER_TOKEN = 16
 _BREAK = re.compile(r"[\s,;.:)\]}>|/\\-]")
 _TOP_LEVEL_CODE = re.compile(
@@ -120,17 +120,17 @@ class Chunker:
 
     @staticmethod
     def _cut(number: int, line: str, enc, budget: int, boundary: bool, cont: bool = False) -> list[_Unit]:
-        """One unit for a (piece of a) line, or several cut at token boundaries when it has too many tokens
-        (contiguous: joined again, they give the line back)."""
+        """One unit for a (piece of a) line, or several cut at token boundaries when it has too many tokens."""
         n = len(enc.ids)
         if n <= budget:
             return [_Unit(number, line, n, boundary, cont)]
         offsets = enc.offsets
-        cuts = [0] + [offsets[start][0] for start in range(budget, n, budget)] + [len(line)]
-        return [
-            _Unit(number, line[cuts[i] : cuts[i + 1]], min(budget, n - i * budget), boundary and i == 0, cont or i > 0)
-            for i in range(len(cuts) - 1)
-        ]
+        units = []
+        for start in range(0, n, budget):
+            piece = offsets[start : start + budget]
+            text = line[piece[0][0] : piece[-1][1]]
+            units.append(_Unit(number, text, len(piece), boundary and start == 0, cont and start == 0))
+        return units
 
     def _chunk_block(self, block: Block) -> list[Chunk]:
         """Pack whole segments (paragraphs, definitions) into chunks; split only a segment too big for one."""
@@ -233,7 +233,7 @@ class Chunker:
 
 def _pieces(line: str) -> list[tuple[bool, str]]:
     """``line`` as (is its first piece, text) pieces of at most PIECE_CHARS characters, cut after a space or a
-    punctuation mark in the second half of each piece when there is one (a token is rarely cut in two)."""
+    punctuation mark in the second half of each piece when there is one (a word is rarely cut in two)."""
     if len(line) <= PIECE_CHARS:
         return [(True, line)]
     pieces: list[tuple[bool, str]] = []
