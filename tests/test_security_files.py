@@ -9,7 +9,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, installed_command
 
 
@@ -18,7 +17,12 @@ def run_with_umask(umask: int, *args, cwd: Path | None = None) -> subprocess.Com
     command = " ".join(shlex.quote(str(a)) for a in installed_command() + list(args))
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     return subprocess.run(
-        ["sh", "-c", f"umask {umask:03o} && exec {command}"], capture_output=True, text=True, env=env, cwd=cwd, timeout=300
+        ["sh", "-c", f"umask {umask:03o} && exec {command}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=300,
     )
 
 

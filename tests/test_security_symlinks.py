@@ -38,8 +38,11 @@ def test_links_out_of_the_folder_are_not_followed_and_dry_run_says_why(semsearch
     assert dry.returncode == 0, dry.stderr
     lines = dry.stdout.splitlines()
     for name in ("key.md", "away"):
-        (line,) = [x for x in lines if x.endswith(f"{name}  (symbolic link leading outside the indexed folders; "
-                                                   "--follow follows it)")]
+        (line,) = [
+            x
+            for x in lines
+            if x.endswith(f"{name}  (symbolic link leading outside the indexed folders; --follow follows it)")
+        ]
         assert line.startswith("skip ")
     assert any(x.startswith("index ") and x.endswith("alias.md") for x in lines)  # stays inside: followed
     result = semsearch_cmd("index", linked)

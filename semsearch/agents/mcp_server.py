@@ -28,9 +28,9 @@ def build_server(index_dir: Path, default_k: int = 10):
     from mcp.server.mcpserver import MCPServer
     from mcp.server.mcpserver.exceptions import ToolError
 
+    from semsearch.config import MAX_TOP_K
     from semsearch.errors import SemsearchError
     from semsearch.output import hits as render
-    from semsearch.config import MAX_TOP_K
     from semsearch.search.hits import display_path
 
     server = MCPServer(name="semsearch", instructions=INSTRUCTIONS, log_level="WARNING")

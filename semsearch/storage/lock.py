@@ -9,8 +9,7 @@ from contextlib import contextmanager
 from filelock import FileLock, Timeout
 
 from semsearch.progress import Progress
-from semsearch.storage.layout import IndexPaths
-from semsearch.storage.layout import require_writable
+from semsearch.storage.layout import IndexPaths, require_writable
 from semsearch.system import PRIVATE_FILE, make_private
 
 
