@@ -363,7 +363,8 @@ class Indexer:
         if not pending:
             return
         with store.write() as gen:
-            for work in pending:
+            # in path order: two writers of a shared (PostgreSQL) index lock the same files' rows in one order
+            for work in sorted(pending, key=lambda w: os.fsencode(w.found.path)):
                 found = work.found
                 if work.keep:
                     report.skipped.append((found.path, work.error or "unreadable"))

@@ -77,6 +77,8 @@ def decode_path(raw: bytes) -> Path:
 class Store:
     """One SQLite database in WAL mode: readers see a consistent snapshot while a writer works."""
 
+    kind = "sqlite"  # the embedded store; storage/postgres.py is the other ("postgresql")
+
     def __init__(self, paths: IndexPaths, conn: sqlite3.Connection):
         self.paths = paths
         self.conn = conn

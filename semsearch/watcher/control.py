@@ -56,9 +56,12 @@ def start_background(root: Path, options, max_size: float, include: list[str], e
     for glob in exclude:  # as given: the watcher reads the configuration's own excludes itself
         args += ["--exclude", glob]
     offset = paths.log.stat().st_size if paths.log.exists() else 0
+    from semsearch.storespec import for_child
+
+    env = {**os.environ, **for_child(root)}  # a shared (PostgreSQL) index: the folder names it (store.json)
     with open(paths.log, "ab", opener=private_opener) as log:
         child = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True
+            args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True, env=env
         )
     deadline = time.monotonic() + READY_TIMEOUT
     while True:
