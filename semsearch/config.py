@@ -134,6 +134,17 @@ def _mode(raw: Any, where: str, base: Path | None) -> str:
     return raw
 
 
+def _bool(raw: Any, where: str, base: Path | None) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{where} must be true or false, not {raw!r}.")
+
+
 def _globs(raw: Any, where: str, base: Path | None) -> list[str]:
     if isinstance(raw, str):  # the environment: comma-separated
         return [g.strip() for g in raw.split(",") if g.strip()]
@@ -166,6 +177,8 @@ SETTINGS: dict[str, Setting] = {
         Setting("chunk_size", "SEMSEARCH_CHUNK_SIZE", _chunk_size, lambda: None),  # None: the model's limit
         Setting("mode", "SEMSEARCH_MODE", _mode, lambda: "hybrid"),  # the default search mode
         Setting("top_k", "SEMSEARCH_TOP_K", _top_k, lambda: 10),  # hits a query shows
+        # follow every symbolic link, as rg -L (default: only links that stay inside the indexed folders)
+        Setting("follow", "SEMSEARCH_FOLLOW", _bool, lambda: False),
     )
 }
 
