@@ -249,15 +249,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     server = None
     url = args.store
-    if not url:
-        from pgserver import PgTestServer
-
-        server = PgTestServer().start()
-        server.psql("ALTER SYSTEM SET maintenance_work_mem = '1GB'; ALTER SYSTEM SET shared_buffers = '2GB'")
-        server.stop_keep = True
-        server._run("pg_ctl", "-D", str(server.data), "-w", "-l", str(server.log), "restart")
-        url = server.create_database("bench")
     try:
+        if not url:
+            from pgserver import PgTestServer
+
+            server = PgTestServer().start()
+            server.psql("ALTER SYSTEM SET maintenance_work_mem = '1GB'")
+            server.psql("ALTER SYSTEM SET shared_buffers = '2GB'")
+            server._run("pg_ctl", "-D", str(server.data), "-w", "-l", str(server.log), "restart")
+            url = server.create_database("bench")
         data = Data()
         rows = [bench_size(url, int(s), data, args.queries, args.work) for s in args.sizes.split(",")]
         single = writers_rate(url, 1, args.writers_passages)

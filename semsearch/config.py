@@ -144,6 +144,17 @@ def _min_score(raw: Any, where: str, base: Path | None) -> float:
     return value
 
 
+def _bool(raw: Any, where: str, base: Path | None) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{where} must be true or false, not {raw!r}.")
+
+
 def _globs(raw: Any, where: str, base: Path | None) -> list[str]:
     if isinstance(raw, str):  # the environment: comma-separated
         return [g.strip() for g in raw.split(",") if g.strip()]
@@ -178,6 +189,8 @@ SETTINGS: dict[str, Setting] = {
         Setting("top_k", "SEMSEARCH_TOP_K", _top_k, lambda: 10),  # hits a query shows
         # the least relevance a hit needs to be shown (0: every hit); None: the calibrated cut-off
         Setting("min_score", "SEMSEARCH_MIN_SCORE", _min_score, lambda: None),
+        # follow every symbolic link, as rg -L (default: only links that stay inside the indexed folders)
+        Setting("follow", "SEMSEARCH_FOLLOW", _bool, lambda: False),
     )
 }
 

@@ -23,6 +23,15 @@ def index(
     max_size: Annotated[
         float, typer.Option("--max-size", min=0, max=1_000_000, help="Skip files larger than this many MB.")
     ] = 10,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow",
+            "-L",
+            help="Follow every symbolic link, as rg -L (default: only links that stay inside the indexed folders; "
+            "setting: follow).",
+        ),
+    ] = False,
     include: Annotated[
         Optional[list[str]], typer.Option("--include", help="Only index files matching this glob (repeatable).")
     ] = None,
@@ -108,9 +117,13 @@ def index(
 
     if backend is not None and backend not in BACKENDS:
         raise UsageError(f"Unknown --backend {backend!r}; choose one of: {', '.join(BACKENDS)}.")
-    settings = resolve({"index": index_dir, "model": model, "exclude": exclude, "chunk_size": chunk_size})
+    settings = resolve(
+        {"index": index_dir, "model": model, "exclude": exclude, "chunk_size": chunk_size, "follow": follow or None}
+    )
     max_size = check_range("--max-size", max_size, 0.0, 1_000_000.0)
-    crawl_options = CrawlOptions(max_bytes=int(max_size * 1024 * 1024), include=include or [], exclude=settings.exclude)
+    crawl_options = CrawlOptions(
+        max_bytes=int(max_size * 1024 * 1024), include=include or [], exclude=settings.exclude, follow=settings.follow
+    )
     root = settings.index
     from semsearch.storespec import set_root_name
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from semsearch.config import MODES
 from semsearch.errors import UsageError
-from semsearch.search.hits import Hit, QueryOptions, display_path
+from semsearch.search.hits import MAX_HIT_CHARS, Hit, QueryOptions, display_path
 from semsearch.storage.faults import reading_index
 from semsearch.storage.layout import IndexPaths
 
@@ -258,7 +258,7 @@ def _collect(index: SearchIndex, query, options: QueryOptions) -> list[Hit]:
                     row.start_line,
                     row.end_line,
                     score,
-                    row.text,
+                    row.text[:MAX_HIT_CHARS],
                     row.page,
                     row.heading,
                     row.cell,

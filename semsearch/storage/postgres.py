@@ -114,7 +114,7 @@ def translate(paths: IndexPaths, e: BaseException, writing: bool) -> SemsearchEr
 
 
 def _vector_text(v) -> str:
-    return "[" + ",".join(repr(float(x)) for x in v) + "]"
+    return "[" + ",".join(map(repr, v.tolist())) + "]"
 
 
 def _vector_bytes(raw: bytes):
