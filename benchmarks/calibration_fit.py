@@ -232,7 +232,9 @@ def cutoff_measures(by_query: dict, p: dict, threshold: float, judged: dict) -> 
     }
 
 
-def choose_threshold(by_query, predictions: list[dict], judged, max_loss: float, max_silenced: float) -> tuple[float, dict]:
+def choose_threshold(
+    by_query, predictions: list[dict], judged, max_loss: float, max_silenced: float
+) -> tuple[float, dict]:
     """The highest cut-off that meets the goals under every set of predictions given (held-out and full fit)."""
     best = (0.0, cutoff_measures(by_query, predictions[0], 0.0, judged))
     for t in np.round(np.arange(0.005, 0.60, 0.005), 3):

@@ -196,9 +196,12 @@ def test_text_output_shows_the_passages_of_one_file_under_it(cli, tmp_path):
     from conftest import write_corpus
 
     sections = "\n\n".join(
-        f"## Brewing step {i}\n\nGrind the coffee beans, heat the water to {90 + i} degrees and pour slowly." for i in range(5)
+        f"## Brewing step {i}\n\nGrind the coffee beans, heat the water to {90 + i} degrees and pour slowly."
+        for i in range(5)
     )
-    docs = write_corpus(tmp_path / "docs", {"coffee.md": "# Coffee\n\n" + sections + "\n", "tea.md": "# Tea\n\nSteep green tea.\n"})
+    docs = write_corpus(
+        tmp_path / "docs", {"coffee.md": "# Coffee\n\n" + sections + "\n", "tea.md": "# Tea\n\nSteep green tea.\n"}
+    )
     index = tmp_path / "index"
     assert cli("index", docs, "--index", index, "--chunk-size", "32").exit_code == 0
     hits = hits_of(cli("query", "brewing coffee", "--index", index, "--all", "--json"))

@@ -161,7 +161,9 @@ def run(
     formats.show_hits(console, sys.stdout, fmt, hits, text, files_only, explain=explain)
     if not hits and not show_all and (min_score is None or min_score > 0):
         # say so only when the floor left something out (an empty index, a path no file matches: grep's silence)
-        closest = client.search(settings.index, replace(query, k=1, min_score=None, show_all=True), before_local=setup_logging)
+        closest = client.search(
+            settings.index, replace(query, k=1, min_score=None, show_all=True), before_local=setup_logging
+        )
         if closest:
             _say_no_match(min_score)
     return int(ExitCode.OK if hits else ExitCode.NO_MATCH)
