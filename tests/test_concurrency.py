@@ -6,12 +6,11 @@ another writer.
 
 from __future__ import annotations
 
-import pytest
-
 import json
 import sqlite3
 from pathlib import Path
 
+import pytest
 from conftest import write_corpus
 from crashkit import Watched, corpus_plan
 from polling import eventually
