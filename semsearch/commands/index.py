@@ -124,7 +124,7 @@ def index(
 
     if report.rebuilt_vectors:
         err.print(f"semsearch: rebuilt the vector file from stored vectors ({report.rebuilt_vectors})", markup=False)
-    shown = report.skipped if verbose else [s for s in report.skipped if not s[1].startswith("unsupported")]
+    shown = report.skipped if verbose else [s for s in report.skipped if not s[1].startswith("binary file type")]
     for path, reason in shown[:20]:
         err.print(f"skipped {safe(str(path))}: {reason}", markup=False, highlight=False, soft_wrap=True)
     if verbose:
@@ -171,10 +171,26 @@ def _dry_run(index_root: Path, paths: list[Path], options) -> None:
     out = stdout_console()
     found = skipped = 0
     for item in crawl(paths, options):
-        if isinstance(item, FoundFile):
+        reason = item.reason if not isinstance(item, FoundFile) else _binary_content(item.path)
+        if reason is None:
             found += 1
             out.print(f"index  {safe(str(item.path))}", markup=False, highlight=False, soft_wrap=True)
         else:
             skipped += 1
-            out.print(f"skip   {safe(str(item.path))}  ({item.reason})", markup=False, highlight=False, soft_wrap=True)
-    out.print(f"{found} files would be indexed, {skipped} skipped (binary files are found when read)", markup=False)
+            out.print(f"skip   {safe(str(item.path))}  ({reason})", markup=False, highlight=False, soft_wrap=True)
+    out.print(f"{found} files would be indexed, {skipped} skipped", markup=False)
+
+
+def _binary_content(path: Path) -> str | None:
+    """Why indexing would skip a found file once read: its first bytes are binary (what the indexer checks)."""
+    from ..extractors import BINARY_FORMATS
+    from ..extractors.text import looks_binary
+
+    if path.suffix.lower() in BINARY_FORMATS:
+        return None
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8192)
+    except OSError as e:
+        return e.strerror or str(e)
+    return "binary file" if looks_binary(head) else None
