@@ -118,6 +118,7 @@ def candidates(
     depth: int,
     fuse: str = "convex",
     min_score: float | None = None,
+    text: str | None = None,
 ) -> Candidates:
     """The chunks worth showing for one query, best first, each with its dense, keyword and fused scores."""
     from . import fusion, lexical
@@ -175,7 +176,25 @@ def candidates(
         fusion.rrf(ranked)
     else:
         fusion.convex(ranked)
+    if mode == "hybrid" and text is not None:
+        _add_evidence(store, ranked, text)
     return Candidates(fusion.order(ranked), more)
+
+
+def _add_evidence(store: Store, ranked: list[fusion.Candidate], text: str) -> None:
+    """The ranking layer (ranking.py): file names, definitions of named symbols, one file not filling the page."""
+    from . import ranking
+
+    if not ranked:
+        return
+    evidence = ranking.query_evidence(text)
+    rows = store.chunk_evidence([c.chunk_id for c in ranked], with_text=bool(evidence.symbols))
+    places = [rows.get(c.chunk_id, ("", None)) for c in ranked]
+    scores = ranking.adjust([(c.fused, path, body) for c, (path, body) in zip(ranked, places)], evidence)
+    first = sorted(range(len(ranked)), key=lambda j: (-len(ranked[j].exact), -scores[j], ranked[j].chunk_id))
+    spread = ranking.spread_scores(first, scores, [path for path, _ in places])
+    for c, s in zip(ranked, spread):
+        c.score = s
 
 
 def _cosine(vi: vectors.VectorIndex, query: np.ndarray, chunk_id: int) -> float | None:
@@ -207,7 +226,7 @@ def _collect(store: Store, vi, query, options: QueryOptions) -> list[Hit]:
     if mode != "keyword" and (vi is None or vi.size == 0 or query is None):
         return []
     while True:
-        found = candidates(store, vi, query, parsed, mode, depth, options.fusion, options.min_score)
+        found = candidates(store, vi, query, parsed, mode, depth, options.fusion, options.min_score, options.text)
         hits: list[Hit] = []
         seen_files: set[Path] = set()
         for c, row in _with_rows(store, found.ranked, max(2 * wanted, ROWS_AT_ONCE)):
@@ -228,7 +247,7 @@ def _collect(store: Store, vi, query, options: QueryOptions) -> list[Hit]:
                     row.path,
                     row.start_line,
                     row.end_line,
-                    float(c.fused),
+                    float(c.fused if c.score is None else c.score),
                     row.text,
                     row.page,
                     row.heading,

@@ -438,6 +438,20 @@ class Store:
                 out[r[0]] = ChunkRow(r[0], decode_path(r[1]), r[2], r[3], r[4], r[5], r[6], r[7])
         return out
 
+    def chunk_evidence(self, ids: list[int], with_text: bool) -> dict[int, tuple[str, str | None]]:
+        """{chunk id: (file path, text or None)}: what the ranking layer looks at (search/ranking.py)."""
+        out: dict[int, tuple[str, str | None]] = {}
+        column = "c.text" if with_text else "NULL"
+        for start in range(0, len(ids), 500):
+            part = [int(i) for i in ids[start : start + 500]]
+            marks = ",".join("?" * len(part))
+            for r in self.conn.execute(
+                f"SELECT c.id, f.path, {column} FROM chunks c JOIN files f ON f.id = c.file_id WHERE c.id IN ({marks})",
+                part,
+            ):
+                out[r[0]] = (os.fsdecode(r[1]), r[2])
+        return out
+
     def chunk_places(self) -> list[tuple[int, Path, int, int, int, int | None, int | None]]:
         """Every chunk as (id, file path, ord, start_line, end_line, page, cell), by path and order in the file."""
         return [
