@@ -67,8 +67,15 @@ def load_all(base: Path, cache: EmbeddingCache, tag: str = "") -> list[Corpus]:
     import code_eval
 
     out: list[Corpus] = []
+    done = ""
+    for log in ("beir-before.err", "code-before.txt", "built.txt"):
+        if (base / log).exists():
+            done += (base / log).read_text()
+    other = Path(os.environ.get("RANK_LAB_OTHER", "/work/cache-calib"))
     for folder in beir_eval.collections():
-        found = list((base / "beir").glob(f"{folder.name}-*/index{tag}"))
+        found = [p for p in (base / "beir").glob(f"{folder.name}-*/index{tag}") if f"{folder.name}:" in done]
+        if not found and (other / folder.name / "built").exists():
+            found = [other / folder.name / "index"]
         if not found:
             continue
         index = found[0]
@@ -83,8 +90,10 @@ def load_all(base: Path, cache: EmbeddingCache, tag: str = "") -> list[Corpus]:
     meta = json.loads((code_eval.CODE / "repos.json").read_text())
     for name in meta:
         index = base / "code" / f"{name}-all{tag}"
-        if not (index / "index.sqlite3").exists():
-            continue
+        if f"{name} [all]" not in done:
+            index = other / "code" / name / "index"
+            if not (other / "code" / name / "built").exists():
+                continue
         root = (code_eval.CODE / "repos" / name).resolve()
         qs = code_eval.load_queries(name)
         c = Corpus(
@@ -98,8 +107,9 @@ def load_all(base: Path, cache: EmbeddingCache, tag: str = "") -> list[Corpus]:
             **load_index(index, root),
         )
         out.append(c)
+    mine = [c.index for c in out if c.index.is_relative_to(base)]
+    _, qenc = document_encoder(mine[0], cache)  # one model for all: another run's index is only read
     for c in out:
-        _, qenc = document_encoder(c.index, cache)
         c.qvecs = qenc.encode_queries([t for _, t in c.queries])
     return out
 
@@ -201,6 +211,96 @@ def current(c: Corpus, q: Query, depth: int = 100) -> list[int]:
     return [pool[j] for j in order]
 
 
+# -- lab keyword signals ---------------------------------------------------------------------------------------------
+
+_STEMMER = None
+_TOKEN = re.compile(r"[^\W_]+")
+STOP = None
+
+
+def stem_words(text: str, split_camel: bool = False) -> list[str]:
+    global _STEMMER, STOP
+    if _STEMMER is None:
+        import Stemmer
+
+        from semsearch.lexical import STOPWORDS
+
+        _STEMMER = Stemmer.Stemmer("porter")
+        STOP = STOPWORDS
+    out = []
+    for tok in _TOKEN.findall(text):
+        out.append(tok.lower())
+        if split_camel:
+            parts = _SPLIT.findall(tok)
+            if len(parts) > 1:
+                out.extend(p.lower() for p in parts)
+    return _STEMMER.stemWords(out)
+
+
+class BM25:
+    """BM25 over token lists with chosen k1 and b (Lucene idf), numpy."""
+
+    def __init__(self, docs: list[list[str]], k1: float = 0.9, b: float = 0.4):
+        from collections import Counter
+
+        self.k1, self.b = k1, b
+        self.tf: dict[str, dict[int, int]] = {}
+        self.dl = np.array([len(d) for d in docs], dtype=np.float64)
+        self.avg = self.dl.mean() if len(docs) else 1.0
+        for i, d in enumerate(docs):
+            for t, n in Counter(d).items():
+                self.tf.setdefault(t, {})[i] = n
+        self.n = len(docs)
+
+    def scores(self, terms: list[str]) -> dict[int, float]:
+        out: dict[int, float] = {}
+        for t in dict.fromkeys(terms):
+            post = self.tf.get(t)
+            if not post:
+                continue
+            idf = math.log(1 + (self.n - len(post) + 0.5) / (len(post) + 0.5))
+            for i, f in post.items():
+                norm = self.k1 * (1 - self.b + self.b * self.dl[i] / self.avg)
+                out[i] = out.get(i, 0.0) + idf * f * (self.k1 + 1) / (f + norm)
+        return out
+
+
+def query_terms(text: str, split_camel: bool = False) -> list[str]:
+    toks = stem_words(text, split_camel)
+    content = [t for t in toks if t not in STOP]
+    return content or toks
+
+
+def path_parts(path: str) -> set[str]:
+    p = Path(path)
+    parts = [p.stem] + ([p.parent.name] if p.parent.name else [])
+    return set(stem_words(" ".join(parts), split_camel=True))
+
+
+def fuse(c: Corpus, q: Query, kw: dict[int, float], depth: int = 100, own: bool = False, wd: float = 0.5,
+         bonus: np.ndarray | None = None, exact_first: bool = True) -> list[int]:
+    dense_top = np.argsort(-q.dense, kind="stable")[:depth]
+    kw_top = sorted(kw.items(), key=lambda t: -t[1])[:depth]
+    pool = list(dict.fromkeys([int(i) for i in dense_top] + [i for i, _ in kw_top]))
+    if exact_first:
+        for s in q.exact:
+            pool.extend(i for i in sorted(s)[:depth] if i not in pool)
+        pool = list(dict.fromkeys(pool))
+    d = np.array([q.dense[i] for i in pool])
+    k = np.array([kw.get(i, 0.0) for i in pool])
+    if own:
+        zd = z(d, q.dense[dense_top])
+        zk = z(k, np.array([s for _, s in kw_top]) if kw_top else None)
+    else:
+        zd, zk = z(d), z(k)
+    fused = wd * zd + (1 - wd) * zk
+    if bonus is not None:
+        fused = fused + bonus[pool]
+    nexact = [sum(i in s for s in q.exact) for i in pool] if exact_first else [0] * len(pool)
+    order = sorted(range(len(pool)), key=lambda j: (-nexact[j], -fused[j], c.ids[pool[j]]))
+    return [pool[j] for j in order]
+
+
 def run(corpora: list[Corpus], feats: dict[str, list[Query]], rankers: dict) -> None:
     names = [c.name for c in corpora]
     print("| ranker | " + " | ".join(names) + " | prose mean | code mean |")
@@ -217,18 +317,199 @@ def run(corpora: list[Corpus], feats: dict[str, list[Query]], rankers: dict) -> 
         print(f"| {label} | " + " | ".join(f"{scores[n]:.3f}" for n in names) + f" | {pm:.4f} | {cm:.4f} |", flush=True)
 
 
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:(?:::|\\.|->)[A-Za-z_][A-Za-z0-9_]*)*")
+_DEF_WORDS = (
+    "class|module|defmodule|def|defp|interface|struct|enum|trait|type|typealias|func|function|fn|fun|object|"
+    "protocol|record|typedef|impl|let|const|var|val|macro|union|extension|namespace|package|sub|proc|data|newtype"
+)
+
+
+def query_symbols(text: str) -> list[str]:
+    """Identifiers a query names: camelCase, PascalCase, snake_case or dotted; a one-word query that is not all
+    lower case."""
+    out = []
+    stripped = text.strip()
+    for tok in _IDENT.findall(text):
+        last = re.split(r"::|\\.|->", tok)[-1]
+        if (
+            re.search(r"[a-z][A-Z]|[A-Z][a-z]+[A-Z]|_", last)
+            or (stripped == tok and not last.islower())
+            or re.search(r"::|\\.|->", tok)
+        ) and len(last) > 2:
+            out.append(last)
+    return list(dict.fromkeys(out))
+
+
+def defines(text: str, name: str) -> bool:
+    pat = re.compile(
+        r"(?:^|\s)(?:" + _DEF_WORDS + r")\s+(?:[A-Za-z_][A-Za-z0-9_]*(?:\.|::))*" + re.escape(name) + r"(?:\s|[<({:\[;=]|$)",
+        re.MULTILINE,
+    )
+    return pat.search(text) is not None
+
+
+def path_match(c: Corpus, i: int, qwords: set[str]) -> float:
+    if not qwords:
+        return 0.0
+    parts = path_parts(c.paths[i])
+    return len(qwords & parts) / len(qwords)
+
+
+def stem_equals(c: Corpus, i: int, symbols: list[str]) -> bool:
+    stem = Path(c.paths[i]).stem.lower().replace("_", "")
+    return any(stem == s.lower().replace("_", "") for s in symbols)
+
+
+def diversify(ranked: list[int], scores: dict[int, float], c: Corpus, decay: float = 0.5, free: int = 1) -> list[int]:
+    """Greedy: each further chunk of a file already shown has its score lowered (scores here are >= 0)."""
+    seen: dict[str, int] = {}
+    eff = {}
+    for i in ranked:
+        n = seen.get(c.paths[i], 0)
+        eff[i] = scores[i] - (decay * (n - free + 1) if n >= free else 0.0)
+        seen[c.paths[i]] = n + 1
+    return sorted(ranked, key=lambda i: -eff[i])
+
+
+class Lab:
+    """Keyword variants computed lazily per corpus and query."""
+
+    def __init__(self, corpora, feats):
+        self.corpora, self.feats = corpora, feats
+        self.models: dict = {}
+        self.cache: dict = {}
+
+    def docs(self, c: Corpus, variant: str) -> list[list[str]]:
+        camel = "camel" in variant
+        out = []
+        for h, t, p in zip(c.headings, c.texts, c.paths):
+            if "dedupe" in variant and h and t.lstrip("# ").startswith(h):
+                full = t
+            else:
+                full = f"{h}\n{t}" if h else t
+            toks = stem_words(full, camel)
+            if "path" in variant and c.kind == "code":
+                toks += list(path_parts(p))
+            out.append(toks)
+        return out
+
+    def kw(self, c: Corpus, qi: int, variant: str, k1: float = 0.9, b: float = 0.4) -> dict[int, float]:
+        key = (c.name, variant, k1, b)
+        if key not in self.models:
+            self.models[key] = BM25(self.docs(c, variant), k1, b)
+        ck = key + (qi,)
+        if ck not in self.cache:
+            self.cache[ck] = self.models[key].scores(query_terms(c.queries[qi][1], "camel" in variant))
+        return self.cache[ck]
+
+
 def main() -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     base = default_cache()
     cache = EmbeddingCache(base / "embeddings.sqlite")
-    only = set(sys.argv[1].split(",")) if len(sys.argv) > 1 else None
+    only = set(sys.argv[1].split(",")) if len(sys.argv) > 1 and sys.argv[1] else None
+    which = sys.argv[2].split(",") if len(sys.argv) > 2 else None
     corpora = [c for c in load_all(base, cache) if not only or c.name in only]
     feats = {c.name: features(c) for c in corpora}
+    lab = Lab(corpora, feats)
+    qindex = {}
+    for c in corpora:
+        for qi, q in enumerate(feats[c.name]):
+            qindex[id(q)] = qi
+
+    def with_kw(variant, k1=0.9, b=0.4, **kw):
+        return lambda c, q: fuse(c, q, lab.kw(c, qindex[id(q)], variant, k1, b), **kw)
+
     rankers = {
         "current": current,
         "keyword": lambda c, q: [i for i, _ in sorted(q.fts.items(), key=lambda t: -t[1])],
         "semantic": lambda c, q: list(np.argsort(-q.dense, kind="stable")[:100]),
+        "fts own-z": lambda c, q: fuse(c, q, q.fts, own=True),
+        "bm25 1.2/.75": with_kw("plain", 1.2, 0.75),
+        "bm25 .9/.4": with_kw("plain"),
+        "bm25 .9/.4 own-z": with_kw("plain", own=True),
+        "bm25 .9/.4 dedupe": with_kw("dedupe"),
+        "bm25 .9/.4 dedupe own-z": with_kw("dedupe", own=True),
+        "bm25 camel": with_kw("camel"),
+        "bm25 path": with_kw("path"),
+        "bm25 camel path": with_kw("camel path"),
+        "bm25 camel path dedupe own": with_kw("camel path dedupe", own=True),
     }
+    def code_aware(variant="plain", wpath=0.0, wdef=0.0, wstem=0.0, decay=0.0, free=1, own=False, wd=0.5):
+        def rank(c, q):
+            qi = qindex[id(q)]
+            kw = lab.kw(c, qi, variant) if variant != "fts" else q.fts
+            r = fuse(c, q, kw, own=own, wd=wd)
+            pool = r
+            qwords = set(query_terms(q.text, True))
+            syms = query_symbols(q.text)
+            bonus = {}
+            # recompute fused scores to add bonuses
+            d = np.array([q.dense[i] for i in pool])
+            k = np.array([kw.get(i, 0.0) for i in pool])
+            fused = wd * z(d) + (1 - wd) * z(k)
+            for j, i in enumerate(pool):
+                b = fused[j]
+                if wpath:
+                    b += wpath * path_match(c, i, qwords)
+                if syms and wdef and any(defines(c.texts[i], s) for s in syms):
+                    b += wdef
+                if syms and wstem and stem_equals(c, i, syms):
+                    b += wstem
+                bonus[i] = b
+            order = sorted(pool, key=lambda i: -bonus[i])
+            if decay:
+                order = diversify(order, bonus, c, decay, free)
+            return order
+        return rank
+
+    from semsearch import ranking as R
+
+    def layer(variant="fts", own=False, wd=0.5, exact_first=False, div=True, **weights):
+        def rank(c, q):
+            saved = {k: getattr(R, k) for k in weights}
+            for k, v in weights.items():
+                setattr(R, k, v)
+            try:
+                qi = qindex[id(q)]
+                kw = lab.kw(c, qi, variant) if variant != "fts" else q.fts
+                pool = fuse(c, q, kw, own=own, wd=wd)
+                d = np.array([q.dense[i] for i in pool])
+                k = np.array([kw.get(i, 0.0) for i in pool])
+                fused = wd * z(d, q.dense[np.argsort(-q.dense)[:100]] if own else None) + (1 - wd) * z(k)
+                ev = R.query_evidence(q.text)
+                scores = R.adjust([(f, c.paths[i], c.texts[i] if ev.symbols else None) for f, i in zip(fused, pool)], ev)
+                if exact_first:
+                    nex = [sum(i in s for s in q.exact) for i in pool]
+                    scores = [s + 100 * n for s, n in zip(scores, nex)]
+                order = sorted(range(len(pool)), key=lambda j: -scores[j])
+                if div:
+                    order = R.spread(order, scores, [c.paths[i] for i in pool])
+                return [pool[j] for j in order]
+            finally:
+                for k, v in saved.items():
+                    setattr(R, k, v)
+        return rank
+
+    rankers.update({
+        "L": layer(),
+        "L exact": layer(exact_first=True),
+        "L sup0 path1": layer(SUPPORT_PENALTY=0.0, PATH_WEIGHT=1.0),
+        "L sup0": layer(SUPPORT_PENALTY=0.0),
+        "L path1": layer(PATH_WEIGHT=1.0),
+        "L sup.5": layer(SUPPORT_PENALTY=0.5),
+        "L sup1": layer(SUPPORT_PENALTY=1.0),
+        "L sup1 path2": layer(SUPPORT_PENALTY=1.0, PATH_WEIGHT=2.0),
+        "L sup.5 path2": layer(SUPPORT_PENALTY=0.5, PATH_WEIGHT=2.0),
+        "L sup1 path2 wd.6": layer(SUPPORT_PENALTY=1.0, PATH_WEIGHT=2.0, wd=0.6),
+        "L sup1 path2 bm25": layer("plain", SUPPORT_PENALTY=1.0, PATH_WEIGHT=2.0),
+        "L sup1 path2 camel": layer("camel", SUPPORT_PENALTY=1.0, PATH_WEIGHT=2.0),
+        "L path2": layer(PATH_WEIGHT=2.0),
+        "L wd.6": layer(wd=0.6),
+        "L bm25": layer("plain"),
+    })
+    if which:
+        rankers = {k: v for k, v in rankers.items() if k in which or k == "current"}
     run(corpora, feats, rankers)
     return 0
 

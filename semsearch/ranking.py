@@ -24,10 +24,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
 
-PATH_WEIGHT = 1.0
+PATH_WEIGHT = 2.0
 DEFINITION_WEIGHT = 1.0
 STEM_WEIGHT = 1.0
 REPEAT_PENALTY = 0.5
+SUPPORT_PENALTY = 1.0
 
 _STOP = frozenset(
     """a about above after again against all am an and any are as at be because been before being below between both
@@ -131,16 +132,48 @@ def named_after(path: str, symbols: Sequence[str]) -> bool:
     return any(stem in (s.lower().replace("_", ""), s.lower().replace("_", "") + "s") for s in symbols)
 
 
+_ASKS_SUPPORT = frozenset(
+    "doc docs documentation documented readme example examples sample samples demo test tests testing spec specs "
+    "tutorial guide changelog changes release notes benchmark benchmarks".split()
+)
+_PROSE_SUFFIXES = frozenset(".md .markdown .rst .txt .text .adoc .asciidoc .org .tex .html .htm".split())
+_SUPPORT_DIR = re.compile(r"(?:^|/)(?:tests?|__tests__|specs?|testing|examples?|samples?|demos?|benchmarks?|docs?)/")
+_SUPPORT_NAME = re.compile(r"^(?:tests?|specs?)(?:[._-]|$)|[._-](?:tests?|specs?)$|(?<=[a-z0-9])(?:Tests?|Spec|Suite)$")
+
+
+def is_code(path: str) -> bool:
+    from .extractors import CODE_SUFFIXES
+
+    return PurePath(path).suffix.lower() in CODE_SUFFIXES
+
+
+def supporting(path: str) -> bool:
+    """Documentation, tests and examples: files about the code rather than the code itself."""
+    p = PurePath(path)
+    if p.suffix.lower() in _PROSE_SUFFIXES or not p.suffix and p.name.upper().startswith(("README", "CHANGELOG")):
+        return True
+    return bool(_SUPPORT_DIR.search(path.replace("\\", "/")) or _SUPPORT_NAME.search(p.stem))
+
+
 def adjust(
     items: Sequence[tuple[float, str, str | None]], evidence: QueryEvidence
 ) -> list[float]:
     """Scores of ``items`` (fused score, file path, passage text or None when the query names no symbol) with the
     path and definition evidence added."""
     out = []
+    files = {path for _, path, _ in items}
+    words = evidence.words
+    if words and len(files) > 1:  # a word in most file names (the project's own name) tells them apart no more
+        words = frozenset(w for w in words if sum(_word_matches(w, _path_words(f)) for f in files) <= len(files) / 2)
+    # in a folder of code, passages about the code (documentation, tests, examples) yield to the code itself,
+    # unless the query asks for them
+    code = sum(1 for f in files if is_code(f)) * 2 >= len(files) and not evidence.words & _ASKS_SUPPORT
     for fused, path, text in items:
         score = fused
-        if evidence.words:
-            score += PATH_WEIGHT * path_share(path, evidence.words)
+        if words:
+            score += PATH_WEIGHT * path_share(path, words)
+        if code and SUPPORT_PENALTY and supporting(path):
+            score -= SUPPORT_PENALTY
         if evidence.symbols:
             if text is not None and any(defines(text, s) for s in evidence.symbols):
                 score += DEFINITION_WEIGHT
