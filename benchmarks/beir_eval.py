@@ -28,7 +28,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_COLLECTION = REPO.parent / "shared" / "eval" / "scifact"
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, os.environ.get("SEMSEARCH_BENCH_SOURCE") or str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 

@@ -95,11 +95,20 @@ def _path_words(path: str) -> frozenset[str]:
 
 
 def _word_matches(word: str, parts: frozenset[str]) -> bool:
+    """A query word names a part of a file name when they are equal or share most of their letters from the
+    start (router and routers, formatting and formatter, serialization and serialize)."""
     if word in parts:
         return True
     for part in parts:
-        shorter, longer = (word, part) if len(word) <= len(part) else (part, word)
-        if len(shorter) >= 4 and longer.startswith(shorter):
+        shorter = min(len(word), len(part))
+        if shorter < 4:
+            continue
+        common = 0
+        for a, b in zip(word, part):
+            if a != b:
+                break
+            common += 1
+        if common == shorter or (common >= 5 and common >= 0.75 * shorter):
             return True
     return False
 
