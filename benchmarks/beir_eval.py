@@ -189,8 +189,31 @@ MODES = [
 ]
 
 
+# Embedding SciFact and NPL whole (25,000 passages) takes hours on two busy cores: by default they are measured on
+# a sample, every document judged for a test query and as many others drawn at random (seed 0) to make up this
+# many documents (the same sample as benchmarks/calibration_data.py, so the two share their vectors); --full
+# measures every collection whole.
+SAMPLE = {"scifact": 1000, "npl": 3000}
+
+
+def sample(corpus: list[dict], qrels: dict[str, dict[str, int]], size: int) -> list[dict]:
+    import random
+
+    judged = {d for q in qrels.values() for d in q}
+    others = sorted(str(r["_id"]) for r in corpus if str(r["_id"]) not in judged)
+    keep = judged | set(random.Random(0).sample(others, max(0, size - len(judged))))
+    return [r for r in corpus if str(r["_id"]) in keep]
+
+
 def run_collection(
-    folder: Path, split: str, base: Path, cache, with_refs: bool, tag: str = "", ref_vectors: str = "document"
+    folder: Path,
+    split: str,
+    base: Path,
+    cache,
+    with_refs: bool,
+    tag: str = "",
+    ref_vectors: str = "document",
+    full: bool = False,
 ) -> dict:
     """Index one collection (cached), run every mode and the references; {label: (nDCG@10, Recall@100)}."""
     from evalkit import build_index, run_queries
@@ -198,7 +221,13 @@ def run_collection(
     started = time.monotonic()
     corpus, queries, qrels = load_collection(folder, split)
     digest = hashlib.sha256((folder / "corpus.jsonl").read_bytes()).hexdigest()[:12]
-    work = base / "beir" / f"{folder.name}-{digest}"
+    size = None if full else SAMPLE.get(folder.name)
+    if size and size < len(corpus):
+        corpus = sample(corpus, qrels, size)
+        work = base / "beir" / f"{folder.name}-{size}-{digest}"
+    else:
+        size = None
+        work = base / "beir" / f"{folder.name}-{digest}"
     names = write_documents(corpus, work / "docs")
     summary = build_index(work / "docs", work / f"index{tag}", cache)
     index_seconds = time.monotonic() - started
@@ -222,7 +251,7 @@ def run_collection(
             rows[label] = evaluate(rankings, qrels)
         timings["references"] = time.monotonic() - t
     return {
-        "collection": folder.name,
+        "collection": folder.name + (f" (sample of {size})" if size else ""),
         "documents": len(corpus),
         "queries": len(ids),
         "index": summary,
@@ -243,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("collections", nargs="*", type=Path, help="BEIR folders (default: every one in ../shared/eval)")
     parser.add_argument("--split", default="test", help="qrels split to report (tune on train only)")
     parser.add_argument("--cache", type=Path, help="where documents, indexes and the embedding cache are kept")
+    parser.add_argument("--full", action="store_true", help="SciFact and NPL whole, not a sample (hours to embed)")
     parser.add_argument("--no-references", action="store_true", help="skip the BM25/MiniLM references")
     parser.add_argument(
         "--reference-vectors",
@@ -265,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for folder in folders:
         result = run_collection(
-            folder, args.split, base, cache, not args.no_references, args.tag, args.reference_vectors
+            folder, args.split, base, cache, not args.no_references, args.tag, args.reference_vectors, args.full
         )
         results.append(result)
         print(f"{result['collection']}: {result['index']}", file=sys.stderr, flush=True)

@@ -73,9 +73,10 @@ def load_all(base: Path, cache: EmbeddingCache, tag: str = "") -> list[Corpus]:
             done += (base / log).read_text()
     other = Path(os.environ.get("RANK_LAB_OTHER", "/work/cache-calib"))
     for folder in beir_eval.collections():
-        found = [p for p in (base / "beir").glob(f"{folder.name}-*/index{tag}") if f"{folder.name}:" in done]
-        if not found and (other / folder.name / "built").exists():
-            found = [other / folder.name / "index"]
+        found = [p for p in (base / "beir").glob(f"{folder.name}-*/index{tag}") if re.search(rf"^{folder.name}[: ]", done, re.M)]
+        for name in (f"{folder.name}-{beir_eval.SAMPLE.get(folder.name)}", folder.name):
+            if not found and (other / name / "built").exists() and (other / name / "index").exists():
+                found = [other / name / "index"]
         if not found:
             continue
         index = found[0]
@@ -90,7 +91,10 @@ def load_all(base: Path, cache: EmbeddingCache, tag: str = "") -> list[Corpus]:
     meta = json.loads((code_eval.CODE / "repos.json").read_text())
     for name in meta:
         index = base / "code" / f"{name}-all{tag}"
-        if f"{name} [all]" not in done:
+        newer = base / "code" / f"{name}-all-new"
+        if (newer / "index.sqlite3").exists() and f"{name} [all]" in (base / "code-after1.txt").read_text():
+            index = newer
+        elif f"{name} [all]" not in done:
             index = other / "code" / name / "index"
             if not (other / "code" / name / "built").exists():
                 continue
@@ -176,6 +180,7 @@ class Query:
     dense: np.ndarray  # cosine of every chunk
     fts: dict[int, float]  # FTS5 bm25 of matching chunks
     exact: list[set[int]]  # per exact expression, the chunks matching it
+    quoted: list[bool] = field(default_factory=list)  # whether each exact expression was a quoted phrase
 
 
 def features(c: Corpus) -> list[Query]:
@@ -190,7 +195,8 @@ def features(c: Corpus) -> list[Query]:
         for expression in parsed.exact:
             rows = conn.execute("SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?", (expression,)).fetchall()
             exact.append({pos[r[0]] for r in rows if r[0] in pos})
-        out.append(Query(text, c.vectors @ c.qvecs[qi], fts_scores(c, text, parsed.match), exact))
+        quoted = [label.startswith('"') for label in parsed.exact_labels]
+        out.append(Query(text, c.vectors @ c.qvecs[qi], fts_scores(c, text, parsed.match), exact, quoted))
     conn.close()
     return out
 
@@ -465,7 +471,7 @@ def main() -> int:
 
     from semsearch import ranking as R
 
-    def layer(variant="fts", own=False, wd=0.5, exact_first=False, div=True, **weights):
+    def layer(variant="fts", own=False, wd=0.5, exact_first=False, div=True, ident=0.0, **weights):
         def rank(c, q):
             saved = {k: getattr(R, k) for k in weights}
             for k, v in weights.items():
@@ -482,6 +488,10 @@ def main() -> int:
                 if exact_first:
                     nex = [sum(i in s for s in q.exact) for i in pool]
                     scores = [s + 100 * n for s, n in zip(scores, nex)]
+                if ident:
+                    nid = [sum(i in s for s, qu in zip(q.exact, q.quoted) if not qu) for i in pool]
+                    nq = [sum(i in s for s, qu in zip(q.exact, q.quoted) if qu) for i in pool]
+                    scores = [s + ident * a + 100 * b for s, a, b in zip(scores, nid, nq)]
                 order = sorted(range(len(pool)), key=lambda j: -scores[j])
                 if div:
                     order = R.spread(order, scores, [c.paths[i] for i in pool])
@@ -494,6 +504,9 @@ def main() -> int:
     rankers.update({
         "L": layer(),
         "L exact": layer(exact_first=True),
+        "L id.5": layer(ident=0.5),
+        "L id1": layer(ident=1.0),
+        "L wd.6 id.5": layer(ident=0.5, wd=0.6),
         "L sup0 path1": layer(SUPPORT_PENALTY=0.0, PATH_WEIGHT=1.0),
         "L sup0": layer(SUPPORT_PENALTY=0.0),
         "L path1": layer(PATH_WEIGHT=1.0),

@@ -54,7 +54,13 @@ def rrf(candidates: list[Candidate], k: int = RRF_K) -> None:
         c.fused = sum(1.0 / (k + rank) for rank in (c.dense_rank, c.keyword_rank) if rank is not None)
 
 
+def quoted(c: Candidate) -> int:
+    """How many of the query's quoted phrases the chunk holds (identifiers found as written count in the score,
+    not here: forced first, they put any passage naming ``IL-6`` above the ones about it; see docs/ranking.md)."""
+    return sum(1 for label in c.exact if label.startswith('"'))
+
+
 def order(candidates: list[Candidate]) -> list[Candidate]:
-    """Best first: chunks with more of the query's exact terms, then by score (the fused one unless the ranking
-    layer set another)."""
-    return sorted(candidates, key=lambda c: (-len(c.exact), -(c.fused if c.score is None else c.score), c.chunk_id))
+    """Best first: chunks with more of the query's quoted phrases, then by score (the fused one unless the
+    ranking layer set another)."""
+    return sorted(candidates, key=lambda c: (-quoted(c), -(c.fused if c.score is None else c.score), c.chunk_id))

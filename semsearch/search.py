@@ -183,7 +183,7 @@ def candidates(
 
 def _add_evidence(store: Store, ranked: list[fusion.Candidate], text: str) -> None:
     """The ranking layer (ranking.py): file names, definitions of named symbols, one file not filling the page."""
-    from . import ranking
+    from . import fusion, ranking
 
     if not ranked:
         return
@@ -191,7 +191,7 @@ def _add_evidence(store: Store, ranked: list[fusion.Candidate], text: str) -> No
     rows = store.chunk_evidence([c.chunk_id for c in ranked], with_text=bool(evidence.symbols))
     places = [rows.get(c.chunk_id, ("", None)) for c in ranked]
     scores = ranking.adjust([(c.fused, path, body) for c, (path, body) in zip(ranked, places)], evidence)
-    first = sorted(range(len(ranked)), key=lambda j: (-len(ranked[j].exact), -scores[j], ranked[j].chunk_id))
+    first = sorted(range(len(ranked)), key=lambda j: (-fusion.quoted(ranked[j]), -scores[j], ranked[j].chunk_id))
     spread = ranking.spread_scores(first, scores, [path for path, _ in places])
     for c, s in zip(ranked, spread):
         c.score = s
