@@ -214,6 +214,8 @@ def run_collection(
     tag: str = "",
     ref_vectors: str = "document",
     full: bool = False,
+    rerank: str | None = None,
+    rerank_depth: int = 30,
 ) -> dict:
     """Index one collection (cached), run every mode and the references; {label: (nDCG@10, Recall@100)}."""
     from evalkit import build_index, run_queries
@@ -235,7 +237,10 @@ def run_collection(
     texts = [queries[q] for q in ids]
     rows: dict[str, tuple[float, float]] = {}
     timings: dict[str, float] = {}
-    for label, extra in MODES:
+    modes = list(MODES)
+    if rerank:
+        modes.append(("hybrid + rerank", {"mode": "hybrid", "rerank": rerank, "rerank_depth": rerank_depth}))
+    for label, extra in modes:
         t = time.monotonic()
         # nDCG@10 as `semsearch query --files -k 10` ranks documents (each by its best passage); recall from k 100
         top10 = run_queries(work / f"index{tag}", texts, k=10, files_only=True, **extra)
@@ -272,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("collections", nargs="*", type=Path, help="BEIR folders (default: every one in ../shared/eval)")
     parser.add_argument("--split", default="test", help="qrels split to report (tune on train only)")
     parser.add_argument("--cache", type=Path, help="where documents, indexes and the embedding cache are kept")
+    parser.add_argument("--rerank", help="folder of a CrossEncoder to add a rerank row")
+    parser.add_argument("--rerank-depth", type=int, default=30)
     parser.add_argument("--full", action="store_true", help="SciFact and NPL whole, not a sample (hours to embed)")
     parser.add_argument("--no-references", action="store_true", help="skip the BM25/MiniLM references")
     parser.add_argument(
@@ -295,7 +302,8 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for folder in folders:
         result = run_collection(
-            folder, args.split, base, cache, not args.no_references, args.tag, args.reference_vectors, args.full
+            folder, args.split, base, cache, not args.no_references, args.tag, args.reference_vectors, args.full, args.rerank,
+            args.rerank_depth,
         )
         results.append(result)
         print(f"{result['collection']}: {result['index']}", file=sys.stderr, flush=True)

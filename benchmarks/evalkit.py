@@ -28,6 +28,17 @@ def default_cache() -> Path:
     return Path(os.environ.get("SEMSEARCH_BENCH_CACHE") or Path(tempfile.gettempdir()) / "semsearch-bench")
 
 
+def module(new: str, old: str):
+    """A semsearch module by its name in the package layout, or its name before "One house" (issue 12), so the
+    harness can measure a checkout from before it (SEMSEARCH_BENCH_SOURCE)."""
+    import importlib
+
+    try:
+        return importlib.import_module(new)
+    except ModuleNotFoundError:
+        return importlib.import_module(old)
+
+
 class EmbeddingCache:
     """Vectors by (model fingerprint, backend, text hash), in one SQLite file shared by all benchmark indexes."""
 
@@ -113,11 +124,14 @@ def prefill(folder: Path, cache: EmbeddingCache, include: list[str] | None = Non
     """Embed into the cache, shortest texts together, every passage the Indexer will want for ``folder`` (same
     crawler, extractors and chunker): batches of like lengths pad little, so this is quicker than the Indexer's
     file-order batches. Returns how many texts were embedded."""
-    from semsearch.crawl import CrawlOptions, FoundFile, crawl
-    from semsearch.embed import OnnxTextEncoder, export_for_index
-    from semsearch.indexer import Indexer, _prepare, _Work
-    from semsearch.models import resolve_model
-    from semsearch.paths import IndexPaths
+    crawl_mod = module("semsearch.index.crawl", "semsearch.crawl")
+    CrawlOptions, FoundFile, crawl = crawl_mod.CrawlOptions, crawl_mod.FoundFile, crawl_mod.crawl
+    encoders = module("semsearch.model.encoders", "semsearch.embed")
+    OnnxTextEncoder, export_for_index = encoders.OnnxTextEncoder, encoders.export_for_index
+    indexer = module("semsearch.index.indexer", "semsearch.indexer")
+    Indexer, _prepare, _Work = indexer.Indexer, indexer._prepare, indexer._Work
+    resolve_model = module("semsearch.model.spec", "semsearch.models").resolve_model
+    IndexPaths = module("semsearch.storage.layout", "semsearch.paths").IndexPaths
 
     model = resolve_model(None)
     texts: dict[str, str] = {}
@@ -142,9 +156,11 @@ def prefill(folder: Path, cache: EmbeddingCache, include: list[str] | None = Non
 
 def build_index(folder: Path, index: Path, cache: EmbeddingCache, include: list[str] | None = None) -> str:
     """Index ``folder`` into ``index`` with semsearch's Indexer, its document vectors through the cache."""
-    from semsearch.crawl import CrawlOptions
-    from semsearch.indexer import Indexer, IndexOptions
     from semsearch.progress import Progress
+
+    CrawlOptions = module("semsearch.index.crawl", "semsearch.crawl").CrawlOptions
+    indexer = module("semsearch.index.indexer", "semsearch.indexer")
+    Indexer, IndexOptions = indexer.Indexer, indexer.IndexOptions
 
     class CachedIndexer(Indexer):
         def _load_encoder(self, model):
@@ -162,10 +178,12 @@ def build_index(folder: Path, index: Path, cache: EmbeddingCache, include: list[
 
 def document_encoder(index: Path, cache: EmbeddingCache):
     """The index's model as a cached document encoder, and its query encoder (for references outside the tool)."""
-    from semsearch.embed import OnnxTextEncoder, export_for_index, load_query_encoder
-    from semsearch.paths import IndexPaths
-    from semsearch.search import query_model
-    from semsearch.store import Store
+    encoders = module("semsearch.model.encoders", "semsearch.embed")
+    OnnxTextEncoder, export_for_index = encoders.OnnxTextEncoder, encoders.export_for_index
+    load_query_encoder = encoders.load_query_encoder
+    IndexPaths = module("semsearch.storage.layout", "semsearch.paths").IndexPaths
+    query_model = module("semsearch.search.engine", "semsearch.search").query_model
+    Store = module("semsearch.storage.store", "semsearch.store").Store
 
     paths = IndexPaths(index)
     store = Store.open(paths)
@@ -181,7 +199,8 @@ def document_encoder(index: Path, cache: EmbeddingCache):
 
 def run_queries(index: Path, texts: list[str], **options) -> list[list]:
     """Every query through semsearch.search as ``semsearch query --queries FILE`` runs them (one model load)."""
-    from semsearch.search import QueryOptions, search_many
+    engine = module("semsearch.search.engine", "semsearch.search")
+    QueryOptions, search_many = engine.QueryOptions, engine.search_many
 
     return search_many(index, [QueryOptions(text=t, **options) for t in texts])
 

@@ -1,7 +1,7 @@
 """Compare ways of fusing the dense and BM25 candidate lists on a BEIR split (tune on train, never on test).
 
 Uses the index that ``beir_eval.py`` builds (run it first), gathers each query's candidates once through
-``semsearch.search.candidates`` (every candidate with both its cosine and its BM25 score), then scores each
+``semsearch.search.engine.candidates`` (every candidate with both its cosine and its BM25 score), then scores each
 fusion by nDCG@10 and Recall@100 over documents (a document ranks by its best chunk).
 
     python benchmarks/fusion_sweep.py [PATH_TO_BEIR_FOLDER] --split train
@@ -83,11 +83,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-    from semsearch import lexical, vectors
-    from semsearch.models import resolve_model
-    from semsearch.paths import IndexPaths
-    from semsearch.search import _load_query_encoder, candidates
-    from semsearch.store import Store
+    from semsearch.model.spec import resolve_model
+    from semsearch.search.engine import candidates, load_query_encoder
+    from semsearch.storage import keywords as lexical
+    from semsearch.storage import vectors
+    from semsearch.storage.embedded import EmbeddedIndex
+    from semsearch.storage.layout import IndexPaths
+    from semsearch.storage.store import Store
 
     folder = args.collection.resolve()
     corpus, queries, qrels = beir_eval.load_collection(folder, args.split)
@@ -96,14 +98,14 @@ def main(argv: list[str] | None = None) -> int:
     store = Store.open(IndexPaths(base / "index"))
     spec = resolve_model(store.model_ref, **store.recorded_prefixes())
     vi = vectors.load(store)
-    encoder = _load_query_encoder(spec, store)
+    encoder = load_query_encoder(spec, store)
     doc_of = {}
     for cid, raw in store.conn.execute("SELECT c.id, f.path FROM chunks c JOIN files f ON f.id = c.file_id"):
         doc_of[cid] = names[os.fsdecode(raw).rsplit("/", 1)[-1]]
     gathered = {}
     for qid, text in queries.items():
         parsed = lexical.parse(text, identifiers=not args.no_exact)
-        found = candidates(store, vi, encoder.encode_queries([text]), parsed, "hybrid", args.depth)
+        found = candidates(EmbeddedIndex(store, vi), encoder.encode_queries([text]), parsed, "hybrid", args.depth)
         gathered[qid] = found.ranked
     store.close()
 

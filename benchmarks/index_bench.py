@@ -38,12 +38,12 @@ def write_docs(corpus: Path, folder: Path, limit: int) -> int:
 
 def raw_rate(folder: Path, index_dir: Path, backend: str) -> tuple[float, int]:
     """Chunks/s of the encoder alone (the one the indexer uses), on exactly the chunks it will embed."""
-    from semsearch.chunk import Chunker
-    from semsearch.embed import OnnxTextEncoder, TorchEncoder, export_for_index
-    from semsearch.embed_choice import vector_kind
-    from semsearch.extractors import extract
-    from semsearch.models import load_tokenizer, resolve_model
-    from semsearch.paths import IndexPaths
+    from semsearch.index.chunk import Chunker
+    from semsearch.index.extractors import extract
+    from semsearch.model.backends import vector_kind
+    from semsearch.model.encoders import OnnxTextEncoder, TorchEncoder, export_for_index
+    from semsearch.model.spec import load_tokenizer, resolve_model
+    from semsearch.storage.layout import IndexPaths
 
     spec = resolve_model(None)
     chunker = Chunker(load_tokenizer(spec), spec.max_seq_length)
@@ -62,7 +62,7 @@ def raw_rate(folder: Path, index_dir: Path, backend: str) -> tuple[float, int]:
 
 def noop_reindex_seconds(corpus: Path, files: int) -> tuple[float, str]:
     """Index ``files`` small files (few distinct texts, so little to embed), then time a re-index."""
-    from semsearch.indexer import Indexer, IndexOptions
+    from semsearch.index.indexer import Indexer, IndexOptions
 
     with tempfile.TemporaryDirectory(prefix="semsearch-noop-") as tmp:
         docs, index_dir = Path(tmp) / "docs", Path(tmp) / "index"
@@ -90,7 +90,7 @@ def main() -> None:
     parser.add_argument("--noop-files", type=int, default=10_000, help="files for the no-op re-index timing")
     args = parser.parse_args()
 
-    from semsearch.indexer import Indexer, IndexOptions
+    from semsearch.index.indexer import Indexer, IndexOptions
 
     with tempfile.TemporaryDirectory(prefix="semsearch-bench-") as tmp:
         docs, index_dir = Path(tmp) / "docs", Path(tmp) / "index"

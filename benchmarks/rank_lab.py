@@ -143,7 +143,7 @@ def evaluate(c: Corpus, qi: int, ranked: list[int]) -> float:
 
 def fts_scores(c: Corpus, text: str, expression: str | None = None) -> dict[int, float]:
     """FTS5 bm25() of every matching chunk, by position in the corpus arrays."""
-    from semsearch import lexical
+    from semsearch.storage import keywords as lexical
 
     expression = expression if expression is not None else lexical.parse(text).match
     if not expression:
@@ -184,7 +184,7 @@ class Query:
 
 
 def features(c: Corpus) -> list[Query]:
-    from semsearch import lexical
+    from semsearch.storage import keywords as lexical
 
     out = []
     conn = sqlite3.connect(f"file:{c.index / 'index.sqlite3'}?mode=ro", uri=True)
@@ -469,7 +469,7 @@ def main() -> int:
             return order
         return rank
 
-    from semsearch import ranking as R
+    from semsearch.search import ranking as R
 
     def layer(variant="fts", own=False, wd=0.5, exact_first=False, div=True, ident=0.0, **weights):
         def rank(c, q):

@@ -39,8 +39,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import faiss  # noqa: E402
 import psutil  # noqa: E402
 
-from semsearch import ann  # noqa: E402
-from semsearch import vectors as vector_files  # noqa: E402  (and with it semsearch's faiss settings)
+from semsearch.storage import ann  # noqa: E402
+from semsearch.storage import vectors as vector_files  # noqa: E402  (and with it semsearch's faiss settings)
 
 DIM = 384
 TOPICS = 64
@@ -70,10 +70,10 @@ def real_embeddings(cache: Path, docs: int) -> tuple[np.ndarray, np.ndarray]:
     chunks_file, queries_file = cache / f"scifact-chunks-{docs}.npy", cache / "scifact-queries.npy"
     if chunks_file.exists() and queries_file.exists():
         return np.load(chunks_file), np.load(queries_file)
-    from semsearch.chunk import Chunker
-    from semsearch.embed import TorchEncoder
-    from semsearch.extractors import extract
-    from semsearch.models import load_tokenizer, resolve_model
+    from semsearch.index.chunk import Chunker
+    from semsearch.index.extractors import extract
+    from semsearch.model.encoders import TorchEncoder
+    from semsearch.model.spec import load_tokenizer, resolve_model
 
     spec = resolve_model(None)
     chunker = Chunker(load_tokenizer(spec), spec.max_seq_length, prefix=spec.document_prefix)
@@ -230,7 +230,7 @@ def bench_size(n: int, mixture: Mixture, real_queries: np.ndarray, args, tmp: Pa
     flat.add_with_ids(vectors, ids)
     built = time.perf_counter() - started
     flat_rss = rss() - before
-    default_threshold = 128_000  # faiss 1.15's; semsearch sets 4 queries' worth (semsearch.vectors)
+    default_threshold = 128_000  # faiss 1.15's; semsearch sets 4 queries' worth (semsearch.storage.vectors)
     thresholds = {"semsearch": vector_files.blas_threshold(DIM), "faiss": default_threshold}
     single = {name: [] for name in thresholds}
     batch = {name: [] for name in thresholds}
@@ -350,9 +350,9 @@ def bench_store(vectors: np.ndarray, tmp: Path) -> dict:
     """Through a real index: chunks written into the store, the writer's save, a query process's open."""
 
     from semsearch.documents import Chunk
-    from semsearch.models import resolve_model
-    from semsearch.paths import IndexPaths
-    from semsearch.store import Store, text_hash
+    from semsearch.model.spec import resolve_model
+    from semsearch.storage.layout import IndexPaths
+    from semsearch.storage.store import Store, text_hash
 
     n = len(vectors)
     root = tmp / f"index-{n}"

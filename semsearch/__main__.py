@@ -1,5 +1,5 @@
 """``python -m semsearch`` runs the command line."""
 
-from .cli import main
+from semsearch.cli import main
 
 main()

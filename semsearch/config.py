@@ -8,13 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import SemsearchError
-from .paths import APP_NAME, ENV_HOME
+from semsearch.errors import SemsearchError
+from semsearch.userdirs import ENV_HOME, default_index_dir, user_config_file
 
 PROJECT_FILE = ".semsearch.toml"
-USER_FILE = "config.toml"
-ENV_CONFIG = "SEMSEARCH_CONFIG"  # the user config file, instead of the one in the user config folder
 MODES = ("hybrid", "semantic", "keyword")
+MAX_TOP_K = 10_000  # hits one query may ask for (-k, top_k, the MCP tools' k)
 DEFAULT_MODEL_NAMES = ("all-MiniLM-L6-v2", "default")
 
 
@@ -111,10 +110,17 @@ def _positive_int(raw: Any, where: str, base: Path | None) -> int:
     return value
 
 
+def _top_k(raw: Any, where: str, base: Path | None) -> int:
+    value = _positive_int(raw, where, base)
+    if value > MAX_TOP_K:
+        raise ConfigError(f"{where} must be a whole number from 1 to {MAX_TOP_K}, not {raw!r}.")
+    return value
+
+
 def _chunk_size(raw: Any, where: str, base: Path | None) -> int:
     value = _positive_int(raw, where, base)
-    if value < 32:
-        raise ConfigError(f"{where} is {value} tokens; use at least 32 (or leave it unset).")
+    if not 32 <= value <= 100_000:
+        raise ConfigError(f"{where} is {value} tokens; use at least 32 and at most 100000 (or leave it unset).")
     return value
 
 
@@ -132,35 +138,20 @@ def _globs(raw: Any, where: str, base: Path | None) -> list[str]:
     raise ConfigError(f"{where} must be a list of glob strings, not {raw!r}.")
 
 
-def _default_index() -> Path:
-    from platformdirs import user_data_path
-
-    return user_data_path(APP_NAME, appauthor=False) / "index"
-
-
 SETTINGS: dict[str, Setting] = {
     s.name: s
     for s in (
         Setting("model", "SEMSEARCH_MODEL", _model, lambda: "all-MiniLM-L6-v2"),  # the model of new indexes
-        Setting("index", ENV_HOME, _path, _default_index),
+        Setting("index", ENV_HOME, _path, default_index_dir),
         Setting("exclude", "SEMSEARCH_EXCLUDE", _globs, list, accumulates=True),  # globs never indexed
         Setting("chunk_size", "SEMSEARCH_CHUNK_SIZE", _chunk_size, lambda: None),  # None: the model's limit
         Setting("mode", "SEMSEARCH_MODE", _mode, lambda: "hybrid"),  # the default search mode
-        Setting("top_k", "SEMSEARCH_TOP_K", _positive_int, lambda: 10),  # hits a query shows
+        Setting("top_k", "SEMSEARCH_TOP_K", _top_k, lambda: 10),  # hits a query shows
     )
 }
 
 
 # -- the files -----------------------------------------------------------------------------------
-
-
-def user_config_file(env: Mapping[str, str] | None = None) -> Path:
-    env = os.environ if env is None else env
-    if env.get(ENV_CONFIG):
-        return Path(env[ENV_CONFIG]).expanduser().absolute()
-    from platformdirs import user_config_path
-
-    return user_config_path(APP_NAME, appauthor=False) / USER_FILE
 
 
 def find_project_file(start: Path | None = None) -> Path | None:
@@ -228,9 +219,8 @@ def resolve(
             if name not in data:
                 continue
             source = f"env {setting.env}" if label == "env" else label
-            where = {"env": f"${setting.env}", "flag": f"--{name.replace('_', '-')}"}.get(
-                label, f"{name!r} in the {source}"
-            )
+            flag = {"top_k": "-k"}.get(name, f"--{name.replace('_', '-')}")
+            where = {"env": f"${setting.env}", "flag": flag}.get(label, f"{name!r} in the {source}")
             parsed = setting.parse(data[name], where, base)
             if setting.accumulates:
                 collected.extend(Value(item, source) for item in parsed)

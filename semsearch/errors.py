@@ -35,6 +35,27 @@ class UsageError(SemsearchError):
     pass
 
 
+class OutOfRange(UsageError, ValueError):
+    """A number outside the range the option allows (also a ValueError: the watcher's wire refuses it too)."""
+
+
+def check_range(what: str, value, low, high):
+    """``value`` when ``low <= value <= high`` (a finite number; whole when the bounds are ints), else OutOfRange."""
+    import math
+
+    whole = isinstance(low, int) and isinstance(high, int)
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if ok and whole:
+        ok = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    if ok and isinstance(value, float):
+        ok = math.isfinite(value)
+    if not ok or not low <= value <= high:
+        kind = "a whole number" if whole else "a number"
+        shown = f"{value!r:.30}"
+        raise OutOfRange(f"{what} must be {kind} from {low:g} to {high:g}, not {shown}.")
+    return int(value) if whole else value
+
+
 class PathNotFound(SemsearchError):
     pass
 

@@ -168,7 +168,7 @@ def cli():
     """Run the Typer app in-process; returns the click Result (exit_code, stdout, stderr)."""
     from typer.testing import CliRunner
 
-    from semsearch.cli import app
+    from semsearch.cli.app import app
 
     runner = CliRunner()
 

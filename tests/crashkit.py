@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from polling import eventually
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS_SEED = 20240611  # the corpus plan is the same for every sequence: one clean build serves them all
@@ -270,15 +271,15 @@ def _db_counts(db: Path) -> tuple[int, int] | None:
 
 def _wait_until(condition, proc: Watched, what: str, timeout: float = WAIT) -> bool:
     """Poll ``condition`` until true (True) or the process ended (False); fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        if proc.proc.poll() is not None:
-            return False
-        time.sleep(0.02)
-    proc.kill()
-    raise AssertionError(f"semsearch index did not reach {what} within {timeout:.0f}s; stderr: {''.join(proc.stderr)}")
+    try:
+        return bool(
+            eventually(
+                condition, f"semsearch index reaching {what}", timeout, give_up=lambda: proc.proc.poll() is not None
+            )
+        )
+    except AssertionError as e:
+        proc.kill()
+        raise AssertionError(f"{e}; stderr: {''.join(proc.stderr)}") from None
 
 
 @dataclass
@@ -363,7 +364,8 @@ QUERIES = [
 
 
 def hit_keys(index_dir: Path, corpus_root: Path, query: str, k: int = 3) -> list[tuple[tuple, float]]:
-    from semsearch.search import QueryOptions, search
+    from semsearch.search.engine import search
+    from semsearch.search.hits import QueryOptions
 
     hits = search(index_dir, QueryOptions(text=query, k=k))
     return [((h.path.relative_to(corpus_root).as_posix(), h.start_line, h.end_line), h.score) for h in hits]
@@ -390,7 +392,7 @@ class CleanBuild:
 
 def clean_build(workdir: Path, trials: int = DEFAULT_TRIALS) -> CleanBuild:
     """Index the final corpus version in one uninterrupted run (in this process)."""
-    from semsearch.indexer import Indexer, IndexOptions
+    from semsearch.index.indexer import Indexer, IndexOptions
 
     corpus, index_dir = workdir / "corpus", workdir / "index"
     write_version(corpus, corpus_plan(trials)[trials])
@@ -400,10 +402,11 @@ def clean_build(workdir: Path, trials: int = DEFAULT_TRIALS) -> CleanBuild:
 
 def inspect_after_kill(index_dir: Path) -> tuple[list[str], str]:
     """Problems found in a killed index: it must open, pass check, describe itself and answer a query."""
-    from semsearch.check import check_index
+    from semsearch.analysis.status import index_status
     from semsearch.errors import NoIndex, SemsearchError
-    from semsearch.search import QueryOptions, search
-    from semsearch.status import index_status
+    from semsearch.search.engine import search
+    from semsearch.search.hits import QueryOptions
+    from semsearch.storage.check import check_index
 
     if not (index_dir / "index.sqlite3").exists():
         try:
@@ -438,8 +441,8 @@ class SequenceResult:
 
 def run_sequence(seed: int, workdir: Path, clean: CleanBuild, trials: int = DEFAULT_TRIALS, log=None) -> SequenceResult:
     """``trials`` kills on one fresh index, then an uninterrupted run compared with ``clean``."""
-    from semsearch.check import check_index
-    from semsearch.indexer import Indexer, IndexOptions
+    from semsearch.index.indexer import Indexer, IndexOptions
+    from semsearch.storage.check import check_index
 
     rng = random.Random(seed)
     plan = corpus_plan(trials)

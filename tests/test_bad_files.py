@@ -23,11 +23,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from semsearch.check import check_index
-from semsearch.extractors import is_supported
-from semsearch.indexer import Indexer, IndexOptions, IndexReport
-from semsearch.paths import IndexPaths
-from semsearch.store import Store
+from semsearch.index.extractors import is_supported
+from semsearch.index.indexer import Indexer, IndexOptions, IndexReport
+from semsearch.storage.check import check_index
+from semsearch.storage.layout import IndexPaths
+from semsearch.storage.store import Store
 
 SHARED: dict[str, str] = {}  # the index the hypothesis examples share
 SUFFIXES = (".pdf", ".docx", ".html", ".md", ".ipynb", ".txt")
@@ -296,7 +296,8 @@ def test_nasty_samples_are_read_or_reported_without_crash_or_hang(tmp_path):
     assert not report.interrupted
     assert_each_file_accounted_for(root, tmp_path / "index", report)
     assert dict(report.skipped)[root / "broken-link.txt"] == "broken symbolic link"
-    from semsearch.search import QueryOptions, search
+    from semsearch.search.engine import search
+    from semsearch.search.hits import QueryOptions
 
     hits = search(tmp_path / "index", QueryOptions(text="owls hunting at night", k=20, files_only=True))
     assert root / "fine.txt" in {h.path for h in hits}  # the good file among them is found
@@ -305,10 +306,10 @@ def test_nasty_samples_are_read_or_reported_without_crash_or_hang(tmp_path):
 @pytest.mark.timeout(900)
 def test_reading_a_nasty_sample_never_blows_up_memory(tmp_path):
     """Extracting and chunking each sample (what the reader thread does) stays small; the zip bomb is not inflated."""
-    from semsearch.chunk import Chunker
     from semsearch.errors import ExtractError
-    from semsearch.extractors import extract
-    from semsearch.models import load_tokenizer, resolve_model
+    from semsearch.index.chunk import Chunker
+    from semsearch.index.extractors import extract
+    from semsearch.model.spec import load_tokenizer, resolve_model
 
     root = tmp_path / "nasty"
     write_nasty(root)

@@ -80,7 +80,7 @@ def test_wrong_vector_for_a_chunk_is_a_problem(cli, indexed):
 
 
 def test_vector_file_behind_the_database_is_a_note_not_a_problem(cli, indexed, corpus):
-    from semsearch.indexer import Indexer, IndexOptions
+    from semsearch.index.indexer import Indexer, IndexOptions
 
     meta_before = (indexed / "vectors.json").read_text()
     saved = {p.name: p.read_bytes() for p in indexed.glob("vectors-*.faiss")}

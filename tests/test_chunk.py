@@ -6,9 +6,9 @@ import random
 
 import pytest
 
-from semsearch.chunk import Chunker
 from semsearch.documents import Block, Document
-from semsearch.models import load_tokenizer, resolve_model
+from semsearch.index.chunk import Chunker
+from semsearch.model.spec import load_tokenizer, resolve_model
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +110,7 @@ def test_tiny_sections_join_their_neighbour(chunker):
 def test_markdown_headings_become_paths():
     from pathlib import Path
 
-    from semsearch.extractors import extract
+    from semsearch.index.extractors import extract
 
     md = b"# Guide\n\nIntro.\n\n## Install\n\n### Linux\n\napt install it\n\n```\n# not a heading\n```\n\n## Use\n\nRun it.\n"
     doc = extract(Path("guide.md"), md)

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 from pathlib import Path
 
 from conftest import write_corpus
-from crashkit import WAIT, Watched, corpus_plan
+from crashkit import Watched, corpus_plan
+from polling import eventually
 
 
 def big_corpus(root: Path, n: int = 24, seed: int = 5) -> Path:
@@ -30,13 +30,6 @@ def chunk_generations(db: Path, root: Path) -> list[int]:
         conn.close()
 
 
-def wait_for(condition, what: str, timeout: float = WAIT) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
 def test_second_writer_waits_with_a_message_and_never_interleaves(cli, corpus, tmp_path, isolated_home):
     cli("index", corpus)
     first_corpus, second_corpus = big_corpus(tmp_path / "first"), write_corpus(tmp_path / "second")
@@ -44,10 +37,10 @@ def test_second_writer_waits_with_a_message_and_never_interleaves(cli, corpus, t
     first = Watched(["index", str(first_corpus)])
     second = None
     try:
-        wait_for(lambda: first.saw("indexing") or first.proc.poll() is not None, "the first writer to start")
+        eventually(lambda: first.saw("indexing") or first.proc.poll() is not None, "the first writer to start")
         assert first.proc.poll() is None, "".join(first.stderr)
         second = Watched(["index", str(second_corpus), "--quiet"])
-        wait_for(lambda: second.saw("waiting for it to finish") or second.proc.poll() is not None, "the message", 120)
+        eventually(lambda: second.saw("waiting for it to finish") or second.proc.poll() is not None, "the message", 120)
         assert first.wait() == 0, "".join(first.stderr)
         assert second.wait() == 0, "".join(second.stderr)
     finally:
@@ -67,7 +60,7 @@ def test_second_writer_waits_with_a_message_and_never_interleaves(cli, corpus, t
 def test_remove_waits_for_the_writer_with_a_message_then_removes(cli, corpus, isolated_home):
     from filelock import FileLock
 
-    from semsearch.paths import IndexPaths
+    from semsearch.storage.layout import IndexPaths
 
     cli("index", corpus)
     before = json.loads(cli("status", "--json").stdout)
@@ -75,7 +68,9 @@ def test_remove_waits_for_the_writer_with_a_message_then_removes(cli, corpus, is
     with lock:  # what a writer holds while it works
         removal = Watched(["remove", str(corpus / "music")])
         try:
-            wait_for(lambda: removal.saw("waiting for it to finish") or removal.proc.poll() is not None, "the message")
+            eventually(
+                lambda: removal.saw("waiting for it to finish") or removal.proc.poll() is not None, "the message"
+            )
             assert removal.proc.poll() is None, "".join(removal.stderr)
             assert json.loads(cli("status", "--json").stdout)["generation"] == before["generation"]
         except BaseException:

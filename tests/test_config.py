@@ -147,7 +147,7 @@ def test_query_takes_top_k_and_index_from_the_project_file(cli, corpus, monkeypa
 
 
 def test_chunk_size_bounds_chunks_and_a_new_size_rechunks_unchanged_files(cli, tmp_path, isolated_home):
-    from semsearch.models import load_tokenizer, resolve_model
+    from semsearch.model.spec import load_tokenizer, resolve_model
 
     text = "\n\n".join(
         f"Paragraph {i}. The river carries silt to the delta, where farmers plant rice in the wet season "
@@ -159,8 +159,8 @@ def test_chunk_size_bounds_chunks_and_a_new_size_rechunks_unchanged_files(cli, t
     (docs / "river.txt").write_text(text)
     assert cli("index", docs, "--chunk-size", "64").exit_code == 0
     tokenizer = load_tokenizer(resolve_model(None))
-    from semsearch.paths import IndexPaths
-    from semsearch.store import Store
+    from semsearch.storage.layout import IndexPaths
+    from semsearch.storage.store import Store
 
     def chunk_texts():
         store = Store.open(IndexPaths(isolated_home))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from semsearch.crawl import CrawlOptions, FoundFile, Skipped, crawl
+from semsearch.index.crawl import CrawlOptions, FoundFile, Skipped, crawl
 
 
 def make(root: Path, files: dict[str, str]) -> None:

@@ -11,8 +11,8 @@ import pytest
 from conftest import CORPUS, write_corpus
 from typer.testing import CliRunner
 
-from semsearch.matryoshka import matryoshka_declaration, with_dim
-from semsearch.models import default_model_path, resolve_model
+from semsearch.model.matryoshka import matryoshka_declaration, with_dim
+from semsearch.model.spec import default_model_path, resolve_model
 
 DIM = 128
 
@@ -57,7 +57,7 @@ def test_a_declaration_in_the_model_card_or_config_is_recognised(tmp_path, decla
 
 @pytest.fixture(scope="module")
 def truncated_index(tmp_path_factory):
-    from semsearch.cli import app
+    from semsearch.cli.app import app
 
     root = tmp_path_factory.mktemp("dim")
     model = matryoshka_copy(root / "mrl-model")
@@ -74,9 +74,9 @@ def truncated_index(tmp_path_factory):
 
 
 def test_vectors_are_cut_to_n_and_renormalized_and_the_index_records_n(truncated_index):
-    from semsearch.embed import TorchEncoder
-    from semsearch.paths import IndexPaths
-    from semsearch.store import Store
+    from semsearch.model.encoders import TorchEncoder
+    from semsearch.storage.layout import IndexPaths
+    from semsearch.storage.store import Store
 
     model, _, index, run = truncated_index
     status = json.loads(run("status", "--json").stdout)
@@ -101,8 +101,8 @@ def test_vectors_are_cut_to_n_and_renormalized_and_the_index_records_n(truncated
 def test_queries_are_cut_the_same_way_on_the_onnx_and_torch_encoders(truncated_index):
     from dataclasses import replace
 
-    from semsearch.embed import OnnxTextEncoder, TorchEncoder, load_query_encoder
-    from semsearch.paths import IndexPaths
+    from semsearch.model.encoders import OnnxTextEncoder, TorchEncoder, load_query_encoder
+    from semsearch.storage.layout import IndexPaths
 
     model, docs, index, run = truncated_index
     spec = replace(resolve_model(str(model)), truncate_dim=DIM)

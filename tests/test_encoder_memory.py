@@ -6,8 +6,8 @@ from conftest import write_corpus
 
 
 def test_indexes_of_the_same_model_share_one_loaded_encoder(tmp_path):
-    from semsearch.embed import OnnxTextEncoder, _loaded
-    from semsearch.indexer import Indexer, IndexOptions
+    from semsearch.index.indexer import Indexer, IndexOptions
+    from semsearch.model.encoders import OnnxTextEncoder, _loaded
 
     docs = write_corpus(tmp_path / "docs", {"a.txt": "Owls hunt voles at night over the meadow."})
     encoders = []

@@ -11,11 +11,13 @@ import sys
 import pytest
 from conftest import REPO
 
-from semsearch import export_cache
-from semsearch.embed import onnx_folder
-from semsearch.indexer import Indexer, IndexOptions
-from semsearch.paths import IndexPaths
-from semsearch.search import QueryOptions, search
+from semsearch.index.indexer import Indexer, IndexOptions
+from semsearch.model import export_cache
+from semsearch.model.encoders import onnx_folder
+from semsearch.search.engine import search
+from semsearch.search.hits import QueryOptions
+from semsearch.storage.layout import IndexPaths
+from semsearch.userdirs import cache_dir
 
 
 def _index(index_dir, corpus):
@@ -44,7 +46,7 @@ def test_a_second_index_gets_the_export_from_the_cache_without_exporting(corpus,
     def no_export(*args, **kwargs):
         raise AssertionError("exported again although the cache holds the export")
 
-    monkeypatch.setattr("semsearch.onnx_export.export_onnx", no_export)
+    monkeypatch.setattr("semsearch.model.onnx_export.export_onnx", no_export)
     second = tmp_path / "second"
     _index(second, corpus)
     mine = onnx_folder(IndexPaths(second), "fp32")
@@ -59,7 +61,7 @@ def test_a_second_index_gets_the_export_from_the_cache_without_exporting(corpus,
 def test_a_new_index_whose_model_was_exported_before_never_imports_torch(corpus, tmp_path, own_cache):
     _index(tmp_path / "first", corpus)
     probe = (
-        "import sys; from pathlib import Path; from semsearch.indexer import Indexer, IndexOptions; "
+        "import sys; from pathlib import Path; from semsearch.index.indexer import Indexer, IndexOptions; "
         f"r = Indexer(Path({str(tmp_path / 'second')!r})).run(IndexOptions(paths=[Path({str(corpus)!r})])); "
         "print(r.added, sorted(m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules))"
     )
@@ -89,9 +91,9 @@ def test_a_damaged_cached_export_is_not_used_and_is_stored_again(corpus, tmp_pat
 
 def test_an_empty_semsearch_cache_turns_the_cache_off(corpus, tmp_path, monkeypatch):
     monkeypatch.setenv("SEMSEARCH_CACHE", "")
-    assert export_cache.cache_root() is None
+    assert cache_dir() is None
     _index(tmp_path / "index", corpus)
     assert onnx_folder(IndexPaths(tmp_path / "index"), "fp32").joinpath("manifest.json").is_file()
     monkeypatch.delenv("SEMSEARCH_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert export_cache.cache_root() == tmp_path / "xdg" / "semsearch"
+    assert cache_dir() == tmp_path / "xdg" / "semsearch"

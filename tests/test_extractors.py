@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from semsearch.errors import ExtractError
-from semsearch.extractors import extract
-from semsearch.extractors.text import decode
+from semsearch.index.extractors import extract
+from semsearch.index.extractors.text import decode
 
 ACCENTED = "Café crème brûlée, naïve façade — “quoted” for €5\nÀ bientôt, Zoë!\n"
 
@@ -248,7 +248,7 @@ def test_pdf_logging_does_not_reach_the_console(tmp_path):
 
 
 def test_pdf_deadline_stops_inside_a_page(tmp_path, monkeypatch):
-    from semsearch.extractors import pdf
+    from semsearch.index.extractors import pdf
 
     clock = iter(range(10**9))  # every reading of the clock is one second later
     monkeypatch.setattr(pdf.time, "monotonic", lambda: next(clock))

@@ -111,7 +111,7 @@ def test_disk_full_on_the_first_index_leaves_no_half_made_index(cli, corpus, sma
 
 
 def test_vector_file_write_failing_keeps_the_previous_vector_file(cli, corpus, isolated_home, monkeypatch):
-    from semsearch import vectors
+    from semsearch.storage import vectors
 
     cli("index", corpus)
     meta = (isolated_home / "vectors.json").read_bytes()
@@ -215,9 +215,9 @@ def test_a_write_failing_inside_a_transaction_raises_the_disk_error_and_rolls_ba
 
     import numpy as np
 
-    from semsearch.models import resolve_model
-    from semsearch.paths import IndexPaths
-    from semsearch.store import Store
+    from semsearch.model.spec import resolve_model
+    from semsearch.storage.layout import IndexPaths
+    from semsearch.storage.store import Store
 
     store = Store.create(IndexPaths(small_disk.mount / "index"), resolve_model(None), 384)
     store.conn.execute("PRAGMA cache_size=2")  # spill pages to the WAL mid-statement, not only at COMMIT

@@ -139,8 +139,8 @@ def test_every_format_is_found_at_its_exact_place(cli, documents, monkeypatch):
 
 
 def test_a_file_vanishing_mid_run_is_skipped(documents, isolated_home, monkeypatch):
-    import semsearch.indexer as indexer_module
-    from semsearch.indexer import Indexer, IndexOptions
+    import semsearch.index.indexer as indexer_module
+    from semsearch.index.indexer import Indexer, IndexOptions
 
     real_crawl = indexer_module.crawl
 

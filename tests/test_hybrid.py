@@ -15,8 +15,8 @@ from conftest import CORPUS, REPO, write_corpus
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from semsearch import lexical
-from semsearch.models import default_model_path
+from semsearch.model.spec import default_model_path
+from semsearch.storage import keywords as lexical
 
 
 def hits_json(result) -> list[dict]:
@@ -62,7 +62,7 @@ def shared_index(tmp_path_factory):
     """One index of all the test corpora, for the tests that only query it (indexing is the slow part)."""
     from typer.testing import CliRunner
 
-    from semsearch.cli import app
+    from semsearch.cli.app import app
 
     base = tmp_path_factory.mktemp("shared")
     root = write_corpus(base / "docs", {**CORPUS, **ERRORS_CORPUS, **CJK_CORPUS})
@@ -118,8 +118,8 @@ def test_keyword_index_follows_a_model_change(cli, corpus, isolated_home, tmp_pa
 
 def test_a_failed_write_leaves_both_indexes_as_they_were(cli, corpus, isolated_home):
     from semsearch.documents import Chunk
-    from semsearch.paths import IndexPaths
-    from semsearch.store import Store
+    from semsearch.storage.layout import IndexPaths
+    from semsearch.storage.store import Store
 
     cli("index", corpus)
     store = Store.open(IndexPaths(isolated_home))
@@ -191,7 +191,7 @@ def test_chinese_and_japanese_words_are_found_by_keyword(ask, query, expected):
 def test_keyword_mode_does_not_load_the_embedding_model(cli, corpus, isolated_home):
     cli("index", corpus)
     code = (
-        "import sys; from pathlib import Path; from semsearch.search import search, QueryOptions; "
+        "import sys; from pathlib import Path; from semsearch.search.engine import search; from semsearch.search.hits import QueryOptions; "
         f"hits = search(Path({str(isolated_home)!r}), QueryOptions('metronome', mode='keyword')); "
         "print(hits[0].path.name, 'torch' in sys.modules, 'sentence_transformers' in sys.modules)"
     )
@@ -303,7 +303,7 @@ def test_batch_queries_give_the_same_hits_as_single_queries(ask, tmp_path):
 def test_batch_queries_read_standard_input(shared_index):
     from typer.testing import CliRunner
 
-    from semsearch.cli import app
+    from semsearch.cli.app import app
 
     index = str(shared_index[1])
     stdin = '{"id": 7, "text": "metronome"}\n'

@@ -126,7 +126,7 @@ def test_text_output_is_grep_like_with_highlighted_snippet(cli, corpus, monkeypa
 
 
 def test_query_words_are_highlighted_in_snippets():
-    from semsearch.render import highlight_pieces, query_terms
+    from semsearch.output.hits import highlight_pieces, query_terms
 
     line = "Rotating the API keys every quarter"
     pieces = highlight_pieces(line, query_terms("rotate the api keys"))
@@ -180,7 +180,7 @@ def test_model_mismatch_is_refused_and_changes_nothing(cli, corpus, tmp_path):
     cli("index", corpus)
     import shutil
 
-    from semsearch.models import default_model_path
+    from semsearch.model.spec import default_model_path
 
     other = tmp_path / "other-model"
     shutil.copytree(default_model_path(), other)
@@ -261,7 +261,7 @@ def test_files_of_any_text_suffix_are_indexed_and_dry_run_says_why_others_are_no
 def test_unchanged_files_are_not_even_read(cli, corpus, monkeypatch):
     import builtins
 
-    import semsearch.indexer as indexer_module
+    import semsearch.index.indexer as indexer_module
 
     cli("index", corpus)
     (corpus / "music/guitar.txt").write_text("Practising the piano instead: scales and arpeggios.")

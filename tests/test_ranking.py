@@ -9,7 +9,7 @@ import sys
 import pytest
 from conftest import REPO, write_corpus
 
-from semsearch import ranking
+from semsearch.search import ranking
 
 PROJECT = {
     "src/shop/session.py": "class Session:\n    \"\"\"Keeps cookies and connection settings across requests.\"\"\"\n\n"
@@ -77,7 +77,7 @@ def test_supporting_files_are_documentation_tests_and_examples():
 def project(tmp_path_factory):
     from typer.testing import CliRunner
 
-    from semsearch.cli import app
+    from semsearch.cli.app import app
 
     base = tmp_path_factory.mktemp("project")
     root = write_corpus(base / "shop", PROJECT)

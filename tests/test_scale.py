@@ -10,11 +10,11 @@ import faiss
 import numpy as np
 import pytest
 
-from semsearch import ann, vectors
 from semsearch.documents import Chunk
-from semsearch.models import resolve_model
-from semsearch.paths import IndexPaths
-from semsearch.store import Store, text_hash
+from semsearch.model.spec import resolve_model
+from semsearch.storage import ann, vectors
+from semsearch.storage.layout import IndexPaths
+from semsearch.storage.store import Store, text_hash
 
 DIM = 384
 LIMIT = 2_000  # the switch, lowered so that a few thousand vectors cross it

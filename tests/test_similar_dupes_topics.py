@@ -45,7 +45,7 @@ GROUPS = {
 @pytest.fixture(scope="module")
 def planted(tmp_path_factory):
     """An index of the planted corpus (built once for this module); returns (docs folder, index folder, run)."""
-    from semsearch.cli import app
+    from semsearch.cli.app import app
 
     root = tmp_path_factory.mktemp("planted")
     docs = write_corpus(root / "docs", PLANTED)

@@ -94,5 +94,5 @@ def test_a_plain_query_in_process_never_loads_the_command_line_framework(cli, co
         out, err, (code, typer_loaded, _) = run_probe(argv, SEMSEARCH_NO_WATCHER="1")
         expected = cli(*argv)
         assert (out, code or 0) == (expected.stdout, expected.exit_code) and not typer_loaded, argv
-    out, err, (code, typer_loaded, _) = run_probe(["query", "bread", "--queries", "-"])  # not a plain query
-    assert typer_loaded
+    out, err, (code, typer_loaded, _) = run_probe(["query", "bread", "--no-such-option"])  # the full command decides
+    assert typer_loaded and code == 2 and "No such option" in err

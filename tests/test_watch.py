@@ -17,26 +17,14 @@ from pathlib import Path
 
 import pytest
 from conftest import write_corpus
+from polling import WAIT, eventually
 
-from semsearch.client import ask_watcher, run_fast
-from semsearch.paths import IndexPaths
-from semsearch.search import QueryOptions
-from semsearch.search import search as search_in_process
-from semsearch.watch import Watcher, WatchOptions
-
-WAIT = 60.0  # seconds: the bound on every poll (the machine is shared and slow)
-
-
-def eventually(check, what: str, timeout: float = WAIT):
-    """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout:.0f}s: {what}")
-        time.sleep(0.05)
+from semsearch.cli.light import run_light_query as run_fast
+from semsearch.search.engine import search as search_in_process
+from semsearch.search.hits import QueryOptions
+from semsearch.storage.layout import IndexPaths
+from semsearch.watcher.client import ask_watcher
+from semsearch.watcher.daemon import Watcher, WatchOptions
 
 
 @pytest.fixture
@@ -216,10 +204,10 @@ def test_editing_gitignore_takes_newly_ignored_files_out(cli, corpus, start_watc
 
 
 def test_a_file_that_fails_is_logged_and_the_watcher_carries_on(cli, corpus, start_watcher, monkeypatch):
-    import semsearch.indexer
-    from semsearch.store import Store
+    import semsearch.index.indexer
+    from semsearch.storage.store import Store
 
-    real_extract, real_replace = semsearch.indexer.extract, Store.replace_file
+    real_extract, real_replace = semsearch.index.indexer.extract, Store.replace_file
 
     def extract(path, data):  # a bug in an extractor, for one file
         if path.name == "poison.txt":
@@ -231,7 +219,7 @@ def test_a_file_that_fails_is_logged_and_the_watcher_carries_on(cli, corpus, sta
             raise OSError(5, "Input/output error")
         return real_replace(self, gen, path, *args, **kwargs)
 
-    monkeypatch.setattr(semsearch.indexer, "extract", extract)
+    monkeypatch.setattr(semsearch.index.indexer, "extract", extract)
     monkeypatch.setattr(Store, "replace_file", replace_file)
     cli("index", corpus)
     watcher = start_watcher(corpus)
@@ -273,7 +261,7 @@ def test_a_watched_root_deleted_and_recreated_is_followed_again(cli, tmp_path, s
 
 def test_a_model_switched_under_the_watcher_stops_it_and_queries_go_in_process(cli, corpus, tmp_path, start_watcher):
     from semsearch.errors import ModelMismatch
-    from semsearch.models import default_model_path
+    from semsearch.model.spec import default_model_path
 
     cli("index", corpus)
     watcher = start_watcher(corpus)
@@ -337,14 +325,12 @@ def test_query_through_the_watcher_equals_query_in_process(cli, corpus, start_wa
 def test_the_fast_path_builds_the_same_options_as_the_command(cli, corpus, monkeypatch, tmp_path):
     """The Typer-free reading of `semsearch query` and the command agree on every option both read,
     settings (the configuration's mode and top_k) included."""
-    import semsearch.client
-    from semsearch.client import run_fast
+    import semsearch.watcher.client
 
     (tmp_path / "config.toml").write_text('mode = "semantic"\ntop_k = 4\n')
     monkeypatch.setenv("SEMSEARCH_CONFIG", str(tmp_path / "config.toml"))
     seen: list[QueryOptions] = []
-    monkeypatch.setattr(semsearch.client, "search", lambda index_dir, options: seen.append(options) or [])
-    monkeypatch.setattr(semsearch.client, "ask_watcher", lambda index_dir, options: seen.append(options) or [])
+    monkeypatch.setattr(semsearch.watcher.client, "search", lambda index_dir, options, **kw: seen.append(options) or [])
     for argv in (
         ["bread"],
         ["bread", "-k", "3", "--json"],
@@ -357,6 +343,26 @@ def test_the_fast_path_builds_the_same_options_as_the_command(cli, corpus, monke
         by_command, by_fast_path = seen[-2:]
         assert by_fast_path == by_command
     assert seen[0].mode == "semantic" and seen[0].k == 4
+
+
+def test_a_plain_query_resolves_its_settings_once_and_asks_the_watcher_once(cli, corpus, monkeypatch):
+    """One query path: the light entry and the command read the settings once and probe the socket once,
+    then search in-process when no watcher answers."""
+    import semsearch.config
+    import semsearch.watcher.client
+
+    cli("index", corpus)
+    resolved, probed = [], []
+    real_resolve, real_request = semsearch.config.resolve, semsearch.watcher.client.request
+    monkeypatch.setattr(semsearch.config, "resolve", lambda *a, **kw: resolved.append(a) or real_resolve(*a, **kw))
+    monkeypatch.setattr(
+        semsearch.watcher.client, "request", lambda *a, **kw: probed.append(a) or real_request(*a, **kw)
+    )
+    assert run_fast(["baking bread at home", "-k", "2"]) == 0
+    assert len(resolved) == 1 and len(probed) == 1
+    resolved.clear(), probed.clear()
+    assert cli("query", "baking bread at home", "-k", "2").exit_code == 0
+    assert len(resolved) == 1 and len(probed) == 1
 
 
 def test_a_stale_socket_is_ignored(cli, corpus, isolated_home):
@@ -429,7 +435,7 @@ def test_watch_stop_without_a_watcher_says_so(cli, corpus, isolated_home):
 
 def index_contents(index_dir: Path) -> dict[str, tuple[str, tuple[str, ...]]]:
     """What an index holds, comparable across indexes: path -> (content hash, chunk texts)."""
-    from semsearch.store import Store
+    from semsearch.storage.store import Store
 
     store = Store.open(IndexPaths(index_dir))
     try:
@@ -448,7 +454,7 @@ def index_contents(index_dir: Path) -> dict[str, tuple[str, tuple[str, ...]]]:
 
 def test_a_pass_over_just_the_changed_paths_leaves_the_index_as_a_fresh_index_would(corpus, tmp_path):
     """The watcher's batch (IndexOptions.only, with the targets it would pick) against a fresh `index`."""
-    from semsearch.indexer import Indexer, IndexOptions
+    from semsearch.index.indexer import Indexer, IndexOptions
 
     watched = tmp_path / "watched-index"
     Indexer(watched).run(IndexOptions(paths=[corpus]))
@@ -478,9 +484,9 @@ def test_a_pass_over_just_the_changed_paths_leaves_the_index_as_a_fresh_index_wo
 
 
 def test_vectors_kept_in_memory_follow_the_store_like_a_fresh_load(cli, corpus, isolated_home):
-    from semsearch import vectors
-    from semsearch.indexer import Indexer, IndexOptions
-    from semsearch.store import Store
+    from semsearch.index.indexer import Indexer, IndexOptions
+    from semsearch.storage import vectors
+    from semsearch.storage.store import Store
 
     cli("index", corpus)
     store = Store.open(IndexPaths(isolated_home))

@@ -15,10 +15,10 @@ import pytest
 from conftest import REPO, installed_command
 from test_watch import WAIT, eventually, files_found
 
-from semsearch.client import ask_watcher
-from semsearch.paths import IndexPaths
-from semsearch.search import QueryOptions
-from semsearch.watchstate import is_running
+from semsearch.search.hits import QueryOptions
+from semsearch.storage.layout import IndexPaths
+from semsearch.watcher.client import ask_watcher
+from semsearch.watcher.state import is_running
 
 
 def gone(pid: int) -> bool:
@@ -33,7 +33,7 @@ def home_paths(isolated_home):
     """The default index's files; any watcher a test leaves behind is killed."""
     paths = IndexPaths(isolated_home)
     yield paths
-    from semsearch.watchstate import read_state
+    from semsearch.watcher.state import read_state
 
     state = read_state(paths)
     if state and state.pid != os.getpid() and not gone(state.pid):
@@ -182,7 +182,7 @@ def test_a_watcher_killed_mid_update_leaves_a_consistent_index_that_the_next_wat
         write_version,
     )
 
-    from semsearch.indexer import Indexer, IndexOptions
+    from semsearch.index.indexer import Indexer, IndexOptions
 
     rng = random.Random(5)
     plan = corpus_plan(DEFAULT_TRIALS)

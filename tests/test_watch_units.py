@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from semsearch.client import parse_query_args
-from semsearch.protocol import dumps, loads
-from semsearch.search import Hit, QueryOptions
-from semsearch.watch import Changes
+from semsearch.cli.light import parse_query_args
+from semsearch.search.hits import Hit, QueryOptions
+from semsearch.watcher.daemon import Changes
+from semsearch.watcher.protocol import dumps, loads
 
 
 class FakeDisk:
@@ -131,9 +131,9 @@ def test_the_wire_refuses_to_build_classes_from_elsewhere():
 @pytest.mark.parametrize(
     "line",
     [
-        b'{"$dataclass": "semsearch.search:Hit", "fields": {"explain": 1}}\n',  # a field this version lacks
+        b'{"$dataclass": "semsearch.search.engine:Hit", "fields": {"explain": 1}}\n',  # a field this version lacks
         b'{"$dataclass": "semsearch.nowhere:Thing", "fields": {}}\n',  # a class this version lacks
-        b'{"$enum": "semsearch.search:Mode", "value": "hybrid"}\n',
+        b'{"$enum": "semsearch.search.engine:Mode", "value": "hybrid"}\n',
         b"[1, 2]\n",
         b"not json\n",
     ],
@@ -154,6 +154,8 @@ def test_a_message_from_another_version_is_a_value_error(line):
         (["bread", "--path=docs/*", "--min-score=.5", "--index", "/x"], {"path": "docs/*", "index_dir": Path("/x")}),
         (["bread", "--mode", "keyword", "--explain", "--format", "vimgrep"], {"mode": "keyword", "explain": True}),
         (["--", "-bread"], {"text": "-bread"}),
+        (["bread", "--rerank", "/models/ce", "--rerank-depth", "12"], {"rerank": "/models/ce", "rerank_depth": 12}),
+        (["--queries", "q.txt"], {"queries": "q.txt", "text": None}),
     ],
 )
 def test_fast_query_parser_reads_plain_arguments(argv, expected):
@@ -167,8 +169,6 @@ def test_fast_query_parser_reads_plain_arguments(argv, expected):
     [
         [],
         ["--help"],
-        ["bread", "--rerank", "/models/ce"],  # a reranker loads in the query's own process
-        ["--queries", "q.txt"],
         ["bread", "--no-such-option"],  # an option it does not know: the full command line decides
         ["bread", "-k", "0"],
         ["bread", "-k", "three"],

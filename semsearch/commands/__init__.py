@@ -1,3 +1,7 @@
-"""One module per subcommand; importing this package registers them all on ``semsearch.cli.app``."""
+"""One module per subcommand: parse its options, call one service function, render the result.
 
-from . import check, config, dupes, index, mcp, query, remove, similar, status, topics, watch  # noqa: F401
+``semsearch.cli.app`` registers them. Importing this package loads nothing: ``query`` must stay importable
+without Typer, for the light entry of a plain query.
+"""
+
+INDEX_HELP = "Index folder (default: $SEMSEARCH_HOME, else the user data folder)."

@@ -7,13 +7,13 @@ from typing import Annotated
 
 import typer
 
-from ..cli import IndexDir, app, handle_errors, stdout_console
-from ..errors import ExitCode
-from ..paths import resolve_index_dir
+from semsearch.commands.common import IndexDir, command
+from semsearch.config import resolve
+from semsearch.errors import ExitCode
+from semsearch.output.terminal import stdout_console
 
 
-@app.command()
-@handle_errors
+@command()
 def check(
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
     index_dir: IndexDir = None,
@@ -25,15 +25,15 @@ def check(
 
     Example:  semsearch check
     """
-    from ..check import check_index
+    from semsearch.storage.check import check_index
 
-    report = check_index(resolve_index_dir(index_dir))
+    report = check_index(resolve({"index": index_dir}).index)
     if json_output:
-        from ..render import print_json_lines
+        from semsearch.output.hits import print_json_lines
 
         print_json_lines(sys.stdout, [report.to_json()])
     else:
-        from ..render import print_check
+        from semsearch.output.reports import print_check
 
         print_check(stdout_console(), report)
     if not report.consistent:

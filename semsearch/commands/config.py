@@ -7,11 +7,11 @@ from typing import Annotated
 
 import typer
 
-from ..cli import app, handle_errors, stdout_console
+from semsearch.commands.common import command
+from semsearch.output.terminal import stdout_console
 
 
-@app.command()
-@handle_errors
+@command()
 def config(
     json_output: Annotated[bool, typer.Option("--json", help="Print the settings as one JSON object.")] = False,
 ):
@@ -22,14 +22,14 @@ def config(
 
     Example:  semsearch config --json
     """
-    from ..config import resolve
+    from semsearch.config import resolve
 
     settings = resolve()
     if json_output:
-        from ..render import print_json_lines
+        from semsearch.output.hits import print_json_lines
 
         print_json_lines(sys.stdout, [settings.to_json()])
     else:
-        from ..render_extra import print_settings
+        from semsearch.output.reports import print_settings
 
         print_settings(stdout_console(), settings)

@@ -7,12 +7,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..cli import IndexDir, app, handle_errors, stdout_console
-from ..errors import ExitCode
+from semsearch.commands.common import IndexDir, command
+from semsearch.errors import ExitCode
+from semsearch.output.terminal import stdout_console
 
 
-@app.command()
-@handle_errors
+@command()
 def dupes(
     threshold: Annotated[
         float, typer.Option("--threshold", "-t", help="Report pairs whose cosine similarity is at least this.")
@@ -30,11 +30,11 @@ def dupes(
 
     Example:  semsearch dupes --threshold 0.9 --limit 20
     """
-    from ..dupes import find_dupes
-    from ..paths import resolve_index_dir
-    from ..render_extra import show_dupes
+    from semsearch.analysis.dupes import find_dupes
+    from semsearch.config import resolve
+    from semsearch.output.reports import show_dupes
 
-    report = find_dupes(resolve_index_dir(index_dir), threshold)
+    report = find_dupes(resolve({"index": index_dir}).index, threshold)
     show_dupes(stdout_console(), sys.stdout, json_output, report, limit)
     if not report.passages:
         raise typer.Exit(int(ExitCode.NO_MATCH))

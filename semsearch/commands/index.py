@@ -7,20 +7,22 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..cli import IndexDir, app, handle_errors, stderr_console, stdout_console
-from ..embed_choice import BACKENDS
-from ..errors import ExitCode, UsageError
+from semsearch.commands.common import IndexDir, command
+from semsearch.errors import ExitCode, UsageError, check_range
+from semsearch.model.backends import BACKENDS
+from semsearch.output.terminal import stderr_console, stdout_console
 
 
-@app.command()
-@handle_errors
+@command()
 def index(
     paths: Annotated[
         Optional[list[Path]],
         typer.Argument(help="Folders or files to index (default: the index's roots).", show_default=False),
     ] = None,
     index_dir: IndexDir = None,
-    max_size: Annotated[float, typer.Option("--max-size", help="Skip files larger than this many MB.")] = 10,
+    max_size: Annotated[
+        float, typer.Option("--max-size", min=0, max=1_000_000, help="Skip files larger than this many MB.")
+    ] = 10,
     include: Annotated[
         Optional[list[str]], typer.Option("--include", help="Only index files matching this glob (repeatable).")
     ] = None,
@@ -51,6 +53,7 @@ def index(
         typer.Option(
             "--chunk-size",
             min=32,
+            max=100_000,
             help="Most tokens in a chunk (default: the model's limit; below it only).",
             show_default=False,
         ),
@@ -91,20 +94,22 @@ def index(
 
     Example:  semsearch index ~/notes ./docs --exclude '*.log'
     """
-    from ..config import resolve
-    from ..crawl import CrawlOptions
+    from semsearch.config import resolve
+    from semsearch.index.crawl import CrawlOptions
 
     if backend is not None and backend not in BACKENDS:
         raise UsageError(f"Unknown --backend {backend!r}; choose one of: {', '.join(BACKENDS)}.")
     settings = resolve({"index": index_dir, "model": model, "exclude": exclude, "chunk_size": chunk_size})
+    max_size = check_range("--max-size", max_size, 0.0, 1_000_000.0)
     crawl_options = CrawlOptions(max_bytes=int(max_size * 1024 * 1024), include=include or [], exclude=settings.exclude)
     root = settings.index
     if dry_run:
         return _dry_run(root, paths or [], crawl_options)
-    from ..indexer import Indexer, IndexOptions
+    from semsearch.index.indexer import Indexer, IndexOptions
+    from semsearch.output.progress import progress_for
 
     err = stderr_console()
-    indexer = Indexer(root, _progress(err, quiet))
+    indexer = Indexer(root, progress_for(err, quiet))
     report = indexer.run(
         IndexOptions(
             paths=paths or [],
@@ -120,7 +125,7 @@ def index(
             crawl=crawl_options,
         )
     )
-    from ..render import safe
+    from semsearch.output.hits import safe
 
     if report.rebuilt_vectors:
         err.print(f"semsearch: rebuilt the vector file from stored vectors ({report.rebuilt_vectors})", markup=False)
@@ -142,55 +147,18 @@ def index(
     stdout_console().print(report.summary(), markup=False, highlight=False)
 
 
-def _progress(console, quiet: bool):
-    from ..progress import PlainProgress, Progress, RichProgress
-
-    if quiet:
-        return Progress()
-    return RichProgress(console) if console.is_terminal else PlainProgress()
-
-
 def _dry_run(index_root: Path, paths: list[Path], options) -> None:
-    from ..crawl import FoundFile, crawl
-    from ..render import safe
+    from semsearch.index.crawl import FoundFile
+    from semsearch.index.indexer import plan
+    from semsearch.output.hits import safe
 
-    if not paths:
-        from ..paths import IndexPaths
-        from ..store import Store
-
-        store = Store.open(IndexPaths(index_root))
-        paths = store.roots()
-        store.close()
-    for p in paths:
-        if not p.exists() and not p.is_symlink():
-            from ..errors import PathNotFound
-
-            raise PathNotFound(f"No such file or folder: {p.absolute()}")
-    options.report_skipped = True
-    options.exclude_dirs = [index_root]
     out = stdout_console()
     found = skipped = 0
-    for item in crawl(paths, options):
-        reason = item.reason if not isinstance(item, FoundFile) else _binary_content(item.path)
-        if reason is None:
+    for item in plan(index_root, paths, options):
+        if isinstance(item, FoundFile):
             found += 1
             out.print(f"index  {safe(str(item.path))}", markup=False, highlight=False, soft_wrap=True)
         else:
             skipped += 1
-            out.print(f"skip   {safe(str(item.path))}  ({reason})", markup=False, highlight=False, soft_wrap=True)
+            out.print(f"skip   {safe(str(item.path))}  ({item.reason})", markup=False, highlight=False, soft_wrap=True)
     out.print(f"{found} files would be indexed, {skipped} skipped", markup=False)
-
-
-def _binary_content(path: Path) -> str | None:
-    """Why indexing would skip a found file once read: its first bytes are binary (what the indexer checks)."""
-    from ..extractors import BINARY_FORMATS
-    from ..extractors.text import looks_binary
-
-    if path.suffix.lower() in BINARY_FORMATS:
-        return None
-    try:
-        with open(path, "rb") as f:
-            head = f.read(8192)
-    except OSError as e:
-        return e.strerror or str(e)
-    return "binary file" if looks_binary(head) else None

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from ..cli import IndexDir, app, handle_errors
+from semsearch.commands.common import IndexDir, command
 
 
-@app.command("mcp")
-@handle_errors
+@command("mcp")
 def mcp_command(index_dir: IndexDir = None):
     """Run a Model Context Protocol server on stdin/stdout with the tools search, similar, read and status.
 
@@ -14,8 +13,8 @@ def mcp_command(index_dir: IndexDir = None):
 
     Example:  claude mcp add semsearch -- semsearch mcp --index ~/.local/share/semsearch/index
     """
-    from ..config import resolve
-    from ..mcp_server import serve
+    from semsearch.agents.mcp_server import serve
+    from semsearch.config import resolve
 
     settings = resolve({"index": index_dir})
     serve(settings.index, settings.top_k)

@@ -1,94 +1,183 @@
-"""`semsearch query`: search the index by meaning and by keyword, and print the hits."""
+"""`semsearch query`: search the index by meaning and by keyword, and print the hits.
+
+Free of Typer: the light entry (``semsearch.cli.light``) parses a plain query with the same option table
+(``OPTIONS``) and calls the same ``run``; ``typer_command`` builds the full command line's signature from it.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-import typer
+from semsearch.commands import INDEX_HELP
+from semsearch.config import MAX_TOP_K
+from semsearch.errors import ExitCode, UsageError
+from semsearch.search.hits import RERANK_DEPTH
 
-from ..cli import IndexDir, app, handle_errors
+TEXT_HELP = "What you are looking for, in your own words."
+HELP = """Search the index by meaning and keywords. Exit status: 0 with hits, 1 with none, 2 on error.
+
+Quoted phrases ("connection pool") and identifiers (ERR_SSL_PROTOCOL) rank exact matches first.
+
+Example:  semsearch query "how do I rotate the api keys" -k 5 --path '*.md'
+"""
 
 
-@app.command()
-@handle_errors
-def query(
-    text: Annotated[
-        Optional[str], typer.Argument(help="What you are looking for, in your own words.", show_default=False)
-    ] = None,
-    k: Annotated[
-        Optional[int],
-        typer.Option(
-            "-k", "--top", min=1, help="How many hits to show (default: top_k setting, else 10).", show_default=False
-        ),
-    ] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="One JSON object per hit (JSON Lines).")] = False,
-    output_format: Annotated[
-        Optional[str],
-        typer.Option("--format", help="text, json, jsonl, files or vimgrep (path:line:col:text).", show_default=False),
-    ] = None,
-    files_only: Annotated[
-        bool, typer.Option("-l", "--files-only", help="Print each matching file once, best first.")
-    ] = False,
-    path: Annotated[
-        Optional[str], typer.Option("--path", help="Only hits whose path matches this glob, e.g. '*.md' or 'docs/*'.")
-    ] = None,
-    min_score: Annotated[
-        Optional[float],
-        typer.Option(
-            "--min-score", help="Drop hits whose cosine similarity is below this (-1..1; BM25 in keyword mode)."
-        ),
-    ] = None,
-    mode: Annotated[
-        Optional[str],
-        typer.Option(
-            "--mode",
-            help="hybrid: meaning and keywords fused; semantic: meaning only; keyword: BM25 only (no model loaded). "
-            "Default: the mode setting, else hybrid.",
-            show_default=False,
-        ),
-    ] = None,
-    explain: Annotated[
-        bool, typer.Option("--explain", help="Show each hit's dense and keyword rank and score, and the fused score.")
-    ] = False,
-    rerank: Annotated[
-        Optional[str],
-        typer.Option("--rerank", help="Folder of a sentence-transformers CrossEncoder that re-scores the top hits."),
-    ] = None,
-    rerank_depth: Annotated[
-        int, typer.Option("--rerank-depth", min=1, help="How many top hits --rerank re-scores.")
-    ] = 30,
-    queries: Annotated[
-        Optional[str],
-        typer.Option(
-            "--queries",
-            help="Run every query of this file (one per line, or JSON Lines with id and text; - for stdin) "
-            "and print JSON Lines tagged with query_id.",
-        ),
-    ] = None,
-    index_dir: IndexDir = None,
-):
-    """Search the index by meaning and keywords. Exit status: 0 with hits, 1 with none, 2 on error.
+@dataclass(frozen=True)
+class Option:
+    """One option of ``semsearch query``, as both the Typer command and the light parser read it."""
 
-    Quoted phrases ("connection pool") and identifiers (ERR_SSL_PROTOCOL) rank exact matches first.
+    name: str  # the keyword ``run`` takes
+    flags: tuple[str, ...]
+    type: type  # bool (a flag), int, float, str or Path
+    default: Any
+    help: str
+    minimum: int | None = None
+    maximum: int | None = None
 
-    Example:  semsearch query "how do I rotate the api keys" -k 5 --path '*.md'
-    """
-    from ..querying import run_query  # the body, free of Typer: the fast path of cli.main calls it too
 
-    status = run_query(
-        text=text,
-        k=k,
-        json_output=json_output,
-        output_format=output_format,
-        files_only=files_only,
-        path=path,
+OPTIONS: tuple[Option, ...] = (
+    Option("k", ("-k", "--top"), int, None, "How many hits to show (default: top_k setting, else 10).", 1, MAX_TOP_K),
+    Option("json_output", ("--json",), bool, False, "One JSON object per hit (JSON Lines)."),
+    Option("output_format", ("--format",), str, None, "text, json, jsonl, files or vimgrep (path:line:col:text)."),
+    Option("files_only", ("-l", "--files-only"), bool, False, "Print each matching file once, best first."),
+    Option("path", ("--path",), str, None, "Only hits whose path matches this glob, e.g. '*.md' or 'docs/*'."),
+    Option(
+        "min_score",
+        ("--min-score",),
+        float,
+        None,
+        "Drop hits whose cosine similarity is below this (-1..1; BM25 in keyword mode).",
+    ),
+    Option(
+        "mode",
+        ("--mode",),
+        str,
+        None,
+        "hybrid: meaning and keywords fused; semantic: meaning only; keyword: BM25 only (no model loaded). "
+        "Default: the mode setting, else hybrid.",
+    ),
+    Option(
+        "explain", ("--explain",), bool, False, "Show each hit's dense and keyword rank and score, and the fused score."
+    ),
+    Option(
+        "rerank",
+        ("--rerank",),
+        str,
+        None,
+        "Folder of a sentence-transformers CrossEncoder that re-scores the top hits.",
+    ),
+    Option(
+        "rerank_depth", ("--rerank-depth",), int, RERANK_DEPTH, "How many top hits --rerank re-scores.", 1, MAX_TOP_K
+    ),
+    Option(
+        "queries",
+        ("--queries",),
+        str,
+        None,
+        "Run every query of this file (one per line, or JSON Lines with id and text; - for stdin) "
+        "and print JSON Lines tagged with query_id.",
+    ),
+    Option("index_dir", ("--index",), Path, None, INDEX_HELP),
+)
+
+
+def run(
+    *,
+    text: str | None,
+    k: int | None = None,
+    json_output: bool = False,
+    output_format: str | None = None,
+    files_only: bool = False,
+    path: str | None = None,
+    min_score: float | None = None,
+    mode: str | None = None,
+    explain: bool = False,
+    rerank: str | None = None,
+    rerank_depth: int = RERANK_DEPTH,
+    queries: str | None = None,
+    index_dir: Path | None = None,
+) -> int:
+    """Search and print; the exit status (0 hits, 1 none). Settings are resolved once; the index's watcher
+    is asked once, and the search runs here when it does not answer."""
+    from semsearch.config import resolve
+    from semsearch.output import formats
+    from semsearch.output import hits as hit_output
+    from semsearch.output.messages import setup_logging
+    from semsearch.output.terminal import text_console
+    from semsearch.search.hits import QueryOptions
+    from semsearch.watcher import client
+
+    if (text is None) == (queries is None):
+        raise UsageError("Give either a query or --queries FILE (not both); see semsearch query --help.")
+    if text is not None and not text.strip():
+        raise UsageError("The query is empty; say what you are looking for.")
+    settings = resolve({"index": index_dir, "top_k": k, "mode": mode})
+    fmt = formats.output_format(output_format, json_output, files_only)
+    files_only = files_only or fmt == "files"
+    options = dict(
+        k=settings.top_k,
+        path_glob=path,
         min_score=min_score,
-        mode=mode,
-        explain=explain,
+        files_only=files_only,
+        mode=settings.mode,
         rerank=rerank,
         rerank_depth=rerank_depth,
-        queries=queries,
-        index_dir=index_dir,
     )
-    if status:
-        raise typer.Exit(status)
+    if queries is not None:
+        from semsearch.search.batch import read_queries
+
+        batch = read_queries(queries)
+        results = client.search_many(
+            settings.index, [QueryOptions(text=q.text, **options) for q in batch], before_local=setup_logging
+        )
+        hit_output.print_json_lines(
+            sys.stdout,
+            (
+                {"query_id": q.id, "rank": rank, **hit_output.hit_json(h, files_only=files_only, explain=explain)}
+                for q, hits in zip(batch, results, strict=True)
+                for rank, h in enumerate(hits, 1)
+            ),
+        )
+        return int(ExitCode.OK if any(results) else ExitCode.NO_MATCH)
+
+    hits = client.search(settings.index, QueryOptions(text=text, **options), before_local=setup_logging)
+    console = None if fmt in ("json", "jsonl", "vimgrep") else text_console(sys.stdout)  # Rich only for styles
+    formats.show_hits(console, sys.stdout, fmt, hits, text, files_only, explain=explain)
+    return int(ExitCode.OK if hits else ExitCode.NO_MATCH)
+
+
+def typer_command():
+    """The Typer command for ``semsearch query``, its signature built from ``OPTIONS``."""
+    import inspect
+    from typing import Annotated, Optional
+
+    import typer
+
+    from semsearch.commands.common import handle_errors
+
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    text = Annotated[Optional[str], typer.Argument(help=TEXT_HELP, show_default=False)]
+    parameters = [inspect.Parameter("text", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=text)]
+    for option in OPTIONS:
+        settings: dict[str, Any] = {"help": option.help}
+        if option.minimum is not None:
+            settings["min"] = option.minimum
+        if option.maximum is not None:
+            settings["max"] = option.maximum
+        if option.default is None:
+            settings["show_default"] = False
+        kind = option.type if option.default is not None else Optional[option.type]
+        annotation = Annotated[kind, typer.Option(*option.flags, **settings)]
+        parameters.append(inspect.Parameter(option.name, keyword, default=option.default, annotation=annotation))
+
+    def query(**values):
+        status = run(**values)
+        if status:
+            raise typer.Exit(status)
+
+    query.__signature__ = inspect.Signature(parameters)
+    query.__doc__ = HELP
+    return handle_errors(query)

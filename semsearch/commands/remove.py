@@ -7,12 +7,12 @@ from typing import Annotated
 
 import typer
 
-from ..cli import IndexDir, app, handle_errors, stdout_console
-from ..paths import resolve_index_dir
+from semsearch.commands.common import IndexDir, command
+from semsearch.config import resolve
+from semsearch.output.terminal import stdout_console
 
 
-@app.command()
-@handle_errors
+@command()
 def remove(
     path: Annotated[Path, typer.Argument(help="A root, folder or file to take out of the index.", show_default=False)],
     index_dir: IndexDir = None,
@@ -21,8 +21,8 @@ def remove(
 
     Example:  semsearch remove ~/old-notes
     """
-    from ..indexer import remove as remove_path
+    from semsearch.index.indexer import remove as remove_path
 
-    report = remove_path(resolve_index_dir(index_dir), path)
+    report = remove_path(resolve({"index": index_dir}).index, path)
     what = "root and its" if report.root_removed else ""
     stdout_console().print(f"Removed {what} {report.files} files from the index.".replace("  ", " "), markup=False)

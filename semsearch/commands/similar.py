@@ -7,12 +7,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..cli import IndexDir, app, handle_errors, stdout_console
-from ..errors import ExitCode
+from semsearch.commands.common import IndexDir, command
+from semsearch.config import MAX_TOP_K
+from semsearch.errors import ExitCode
+from semsearch.output.terminal import stdout_console
 
 
-@app.command()
-@handle_errors
+@command()
 def similar(
     target: Annotated[
         str,
@@ -27,6 +28,7 @@ def similar(
             "-k",
             "--top",
             min=1,
+            max=MAX_TOP_K,
             help="How many passages and files (default: top_k setting, else 10).",
             show_default=False,
         ),
@@ -46,10 +48,10 @@ def similar(
 
     Example:  semsearch similar notes/retry.md:12 -k 5
     """
-    from ..config import resolve
-    from ..render_extra import show_similar
-    from ..render_formats import output_format as choose_format
-    from ..similar import similar as find_similar
+    from semsearch.analysis.similar import similar as find_similar
+    from semsearch.config import resolve
+    from semsearch.output.formats import output_format as choose_format
+    from semsearch.output.reports import show_similar
 
     settings = resolve({"index": index_dir, "top_k": k})
     fmt = choose_format(output_format, json_output)

@@ -7,12 +7,12 @@ from typing import Annotated
 
 import typer
 
-from ..cli import IndexDir, app, handle_errors, stdout_console
-from ..paths import resolve_index_dir
+from semsearch.commands.common import IndexDir, command
+from semsearch.config import resolve
+from semsearch.output.terminal import stdout_console
 
 
-@app.command()
-@handle_errors
+@command()
 def status(
     json_output: Annotated[bool, typer.Option("--json", help="Print the status as one JSON object.")] = False,
     index_dir: IndexDir = None,
@@ -21,14 +21,14 @@ def status(
 
     Example:  semsearch status --json
     """
-    from ..status import index_status
+    from semsearch.analysis.status import index_status
 
-    info = index_status(resolve_index_dir(index_dir))
+    info = index_status(resolve({"index": index_dir}).index)
     if json_output:
-        from ..render import print_json_lines
+        from semsearch.output.hits import print_json_lines
 
         print_json_lines(sys.stdout, [info.to_json()])
     else:
-        from ..render import print_status
+        from semsearch.output.reports import print_status
 
         print_status(stdout_console(), info)

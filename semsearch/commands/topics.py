@@ -7,15 +7,18 @@ from typing import Annotated
 
 import typer
 
-from ..cli import IndexDir, app, handle_errors, stdout_console
+from semsearch.commands.common import IndexDir, command
+from semsearch.output.terminal import stdout_console
 
 
-@app.command()
-@handle_errors
+@command()
 def topics(
-    n: Annotated[int, typer.Option("-n", "--topics", min=2, help="How many topics (clusters) to make.")] = 8,
+    n: Annotated[int, typer.Option("-n", "--topics", min=2, max=1000, help="How many topics (clusters) to make.")] = 8,
     seed: Annotated[
-        int, typer.Option("--seed", help="Seed of the clustering; the same seed gives the same topics.")
+        int,
+        typer.Option(
+            "--seed", min=0, max=2**32 - 1, help="Seed of the clustering; the same seed gives the same topics."
+        ),
     ] = 1234,
     json_output: Annotated[bool, typer.Option("--json", help="Print the topics as one JSON object.")] = False,
     index_dir: IndexDir = None,
@@ -25,9 +28,9 @@ def topics(
 
     Example:  semsearch topics -n 5
     """
-    from ..paths import resolve_index_dir
-    from ..render_extra import show_topics
-    from ..topics import find_topics
+    from semsearch.analysis.topics import find_topics
+    from semsearch.config import resolve
+    from semsearch.output.reports import show_topics
 
-    report = find_topics(resolve_index_dir(index_dir), n, seed)
+    report = find_topics(resolve({"index": index_dir}).index, n, seed)
     show_topics(stdout_console(), sys.stdout, json_output, report)

@@ -1,0 +1,1 @@
+"""Serving the index to AI agents over the Model Context Protocol."""

@@ -1,0 +1,121 @@
+"""A Model Context Protocol server over stdio: search, similar passages, a hit's surrounding text and index status as tools.
+
+Built on the official ``mcp`` SDK (imported only when the server starts). One server serves one index;
+the query model is loaded on the first search and kept for the life of the process.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+INSTRUCTIONS = (
+    "semsearch searches the user's own indexed files by meaning, offline. Use `search` with a question or "
+    "description in plain words; each hit gives a path, a line range and the passage. Use `read` to see more "
+    "of a file around a hit, `similar` to find passages and files like one file or one passage, and `status` "
+    "to see which folders the index covers."
+)
+
+
+def build_server(index_dir: Path, default_k: int = 10):
+    """The MCP server for the index at ``index_dir`` (tools run one at a time; the model loads once)."""
+    from mcp.server.mcpserver import MCPServer
+    from mcp.server.mcpserver.exceptions import ToolError
+
+    from semsearch.errors import SemsearchError
+    from semsearch.output import hits as render
+    from semsearch.search.hits import display_path
+
+    server = MCPServer(name="semsearch", instructions=INSTRUCTIONS, log_level="WARNING")
+    lock = threading.Lock()  # tools run on worker threads; one model, one store at a time
+
+    def run(call, *args, **kwargs):
+        with lock:
+            try:
+                return call(*args, **kwargs)
+            except SemsearchError as e:
+                raise ToolError(str(e)) from None
+
+    @server.tool(
+        description="Search the indexed files by meaning. Returns the best passages with path, line range, "
+        "heading, score and text (or one entry per file with files_only). path: a glob such as '*.md' or "
+        "'docs/*'; min_score: drop hits whose cosine similarity is below this (-1..1); mode: hybrid (meaning and "
+        "keywords, the default), semantic or keyword; explain: add each hit's dense and keyword rank and score."
+    )
+    def search(
+        query: str,
+        k: int = default_k,
+        path: str | None = None,
+        min_score: float | None = None,
+        files_only: bool = False,
+        mode: str = "hybrid",
+        explain: bool = False,
+    ) -> dict[str, Any]:
+        from semsearch.search.engine import search as run_search
+        from semsearch.search.hits import QueryOptions
+
+        if k < 1:
+            raise ToolError("k must be at least 1.")
+        options = QueryOptions(text=query, k=k, path_glob=path, min_score=min_score, files_only=files_only, mode=mode)
+        hits = run(run_search, index_dir, options)
+        return {"hits": [render.hit_json(h, files_only=files_only, explain=explain) for h in hits]}
+
+    @server.tool(
+        description="Find the passages and files most similar to an indexed file, or to the passage at one of its "
+        "lines ('path:LINE', or any location a search hit gives). The file itself is left out."
+    )
+    def similar(target: str, k: int = default_k) -> dict[str, Any]:
+        from semsearch.analysis.similar import similar as run_similar
+
+        if k < 1:
+            raise ToolError("k must be at least 1.")
+        result = run(run_similar, index_dir, target, k)
+        return {
+            "source": {"abspath": os.fsdecode(result.source), "lines": list(result.source_lines or [])},
+            "files": [
+                {"path": display_path(m.path), "abspath": os.fsdecode(m.path), "score": round(m.score, 6)}
+                for m in result.files
+            ],
+            "passages": [render.hit_json(h) for h in result.passages],
+        }
+
+    @server.tool(
+        description="Read the text around a hit: lines start_line-context to end_line+context of an indexed file "
+        "(give page for PDF hits and cell for notebook hits). Only indexed files can be read."
+    )
+    def read(
+        path: str,
+        start_line: int,
+        end_line: int | None = None,
+        context: int = 10,
+        page: int | None = None,
+        cell: int | None = None,
+    ) -> dict[str, Any]:
+        from semsearch.analysis.context import read_context
+
+        passage = run(read_context, index_dir, path, start_line, end_line, context, page, cell)
+        return {
+            "abspath": os.fsdecode(passage.path),
+            "start_line": passage.start_line,
+            "end_line": passage.end_line,
+            "page": passage.page,
+            "cell": passage.cell,
+            "text": passage.text,
+        }
+
+    @server.tool(
+        description="Describe the index: its folder, model, roots (the folders it covers), counts and freshness."
+    )
+    def status() -> dict[str, Any]:
+        from semsearch.analysis.status import index_status
+
+        return run(index_status, index_dir).to_json()
+
+    return server
+
+
+def serve(index_dir: Path, default_k: int = 10) -> None:
+    """Answer MCP requests on stdin/stdout until the client closes the connection."""
+    build_server(index_dir, default_k).run("stdio")

@@ -1,0 +1,1 @@
+"""The embedding model: which model, its encoders (ONNX, torch), export and cache, Matryoshka, rerank."""

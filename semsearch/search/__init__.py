@@ -1,0 +1,1 @@
+"""Answer queries: candidates by meaning and by keyword, fused into ranked hits."""

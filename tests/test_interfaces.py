@@ -1,0 +1,45 @@
+"""The seams: today's store and encoders implement the interfaces the layers above use, and an index built
+through them with another encoder (a tiny deterministic one) works end to end without loading the model."""
+
+from __future__ import annotations
+
+from tiny_encoder import TinyEncoder
+
+from semsearch.index.indexer import Indexer, IndexOptions
+from semsearch.model.interface import Encoder
+from semsearch.search.engine import search
+from semsearch.search.hits import QueryOptions
+from semsearch.storage.access import open_for_search, open_store
+from semsearch.storage.check import check_index
+from semsearch.storage.interface import IndexStore, SearchIndex
+from semsearch.storage.layout import IndexPaths
+
+
+def test_the_embedded_store_implements_the_store_and_search_interfaces(corpus, isolated_home):
+    encoder = TinyEncoder()
+    assert isinstance(encoder, Encoder)
+    Indexer(isolated_home, encoder=encoder).run(IndexOptions(paths=[corpus]))
+    store = open_store(isolated_home)
+    try:
+        assert isinstance(store, IndexStore)
+        index = open_for_search(store, with_vectors=True)
+        assert isinstance(index, SearchIndex)
+        assert index.vector_count == store.counts()["chunks"] > 0
+        with index.snapshot():
+            nearest = index.nearest(encoder.encode_queries(["sourdough starter flour"]), 3)
+            rows = index.chunk_rows([cid for cid, _ in nearest])
+        assert "sourdough" in rows[nearest[0][0]].text.lower()
+    finally:
+        store.close()
+
+
+def test_an_index_built_with_another_encoder_answers_through_it_without_the_model(corpus, isolated_home):
+    encoder = TinyEncoder()
+    report = Indexer(isolated_home, encoder=encoder).run(IndexOptions(paths=[corpus]))
+    assert report.chunks_embedded > 0 and encoder.calls > 0
+    assert not IndexPaths(isolated_home).onnx_dir.exists()  # the model was never exported nor loaded
+    hits = search(isolated_home, QueryOptions("sourdough starter flour water", k=3), encoder=encoder)
+    assert hits and hits[0].path.name == "sourdough.txt"
+    keyword = search(isolated_home, QueryOptions("sourdough", k=3, mode="keyword"))  # no encoder needed
+    assert keyword and keyword[0].path.name == "sourdough.txt"
+    assert check_index(isolated_home).consistent
