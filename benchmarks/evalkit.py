@@ -33,10 +33,10 @@ def module(new: str, old: str):
     harness can measure a checkout from before it (SEMSEARCH_BENCH_SOURCE)."""
     import importlib
 
-    try:
-        return importlib.import_module(new)
-    except ModuleNotFoundError:
-        return importlib.import_module(old)
+    import semsearch
+
+    packaged = (Path(semsearch.__path__[0]) / "search" / "engine.py").exists()
+    return importlib.import_module(new if packaged else old)
 
 
 class EmbeddingCache:

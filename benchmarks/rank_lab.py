@@ -229,7 +229,7 @@ def stem_words(text: str, split_camel: bool = False) -> list[str]:
     if _STEMMER is None:
         import Stemmer
 
-        from semsearch.lexical import STOPWORDS
+        from semsearch.storage.keywords import STOPWORDS
 
         _STEMMER = Stemmer.Stemmer("porter")
         STOP = STOPWORDS
@@ -521,6 +521,53 @@ def main() -> int:
         "L wd.6": layer(wd=0.6),
         "L bm25": layer("plain"),
     })
+    import beir_eval
+
+    refcache: dict = {}
+
+    def reference(kind):
+        def rank(c, q):
+            if c.kind != "prose":
+                return []
+            import bm25s
+            import Stemmer
+
+            if c.name not in refcache:
+                corpus, _, _ = beir_eval.load_collection(EVAL / c.name, "test")
+                present = {d for d in c.doc_of}
+                corpus = [r for r in corpus if str(r["_id"]) in present]
+                ids = [str(r["_id"]) for r in corpus]
+                texts = [(" ".join(str(r.get("title") or "").split()) + " " + str(r.get("text") or "").strip()).strip() for r in corpus]
+                st = Stemmer.Stemmer("english")
+                ret = bm25s.BM25(k1=0.9, b=0.4)
+                ret.index(bm25s.tokenize(texts, stopwords="en", stemmer=st, show_progress=False), show_progress=False)
+                first = {}
+                for i, d in enumerate(c.doc_of):
+                    first.setdefault(d, i)
+                refcache[c.name] = (ids, ret, st, first)
+            ids, ret, st, first = refcache[c.name]
+            toks = [t for t in bm25s.tokenize([q.text], stopwords="en", stemmer=st, show_progress=False, return_ids=False)[0] if t in ret.vocab_dict]
+            bm = ret.get_scores(toks) if toks else np.zeros(len(ids))
+            cos = np.array([q.dense[first[d]] for d in ids])
+            tb = np.argsort(-bm, kind="stable")[:100]
+            td = np.argsort(-cos, kind="stable")[:100]
+            if kind == "bm25":
+                order = list(tb)
+            elif kind == "rrf":
+                f = {}
+                for r_ in (tb, td):
+                    for r, i in enumerate(r_, 1):
+                        f[int(i)] = f.get(int(i), 0) + 1 / (60 + r)
+                order = sorted(f, key=lambda i: -f[i])
+            else:
+                zb = (bm - bm[tb].mean()) / (bm[tb].std() or 1)
+                zd = (cos - cos[td].mean()) / (cos[td].std() or 1)
+                pool = set(map(int, tb)) | set(map(int, td))
+                order = sorted(pool, key=lambda i: -(zb[i] + zd[i]))
+            return [first[ids[i]] for i in order]
+        return rank
+
+    rankers.update({"ref bm25": reference("bm25"), "ref rrf": reference("rrf"), "ref z": reference("z")})
     if which:
         rankers = {k: v for k, v in rankers.items() if k in which or k == "current"}
     run(corpora, feats, rankers)
