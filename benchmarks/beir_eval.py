@@ -10,7 +10,12 @@ z-score fusion over each signal's top 100) are computed in the same run with bm2
 (``pip install -e '.[bench]'``). The metrics use the standard formulas of trec_eval.
 
     python benchmarks/beir_eval.py                       # every collection in ../shared/eval
-    python benchmarks/beir_eval.py ../shared/eval/scifact --split train
+    python benchmarks/beir_eval.py ../shared/eval/scifact --split train --rerank MODEL_DIR
+    python benchmarks/beir_eval.py --store postgresql://...   # also through a PostgreSQL store, beside the default
+
+With ``--store``, each collection is also indexed into that PostgreSQL database (an index named after the
+collection; the vectors are copied from the embedded index by text hash, so nothing is embedded twice), and each
+row is printed for both stores.
 """
 
 from __future__ import annotations
@@ -158,6 +163,43 @@ def references(
     return out
 
 
+def build_pg_index(docs: Path, embedded: Path, url: str, name: str) -> Path:
+    """The collection in a PostgreSQL index named after it, its vectors copied from the embedded index."""
+    import sqlite3
+
+    import numpy as np
+
+    from semsearch import storespec
+    from semsearch.storage import access as stores
+    from semsearch.index.indexer import Indexer, IndexOptions
+    from semsearch.storage.layout import IndexPaths
+    from semsearch.output.progress import PlainProgress
+    from semsearch.storage.store import Store
+
+    sep = "&" if "?" in url else "?"
+    folder = storespec.select(f"{url}{sep}index=beir_{re.sub(r'[^a-z0-9_]', '_', name.lower())}", embedded.parent)
+    paths = IndexPaths(folder)
+    if not stores.store_exists(paths):
+        lite = Store.open(IndexPaths(embedded))
+        model = lite.meta("model_ref")
+        from semsearch.model.spec import resolve_model
+
+        store = stores.create_store(paths, resolve_model(model, **lite.recorded_prefixes()), lite.dim)
+        store.set_meta("vector_kind", lite.meta("vector_kind", "fp32"))
+        conn = sqlite3.connect(IndexPaths(embedded).db)
+        rows = conn.execute("SELECT text_hash, vector FROM embeddings").fetchall()
+        for start in range(0, len(rows), 500):
+            part = rows[start : start + 500]
+            vectors = np.stack([np.frombuffer(v, dtype=np.float32) for _, v in part])
+            store.put_embeddings([h for h, _ in part], vectors)
+        conn.close()
+        lite.close()
+        store.close()
+    report = Indexer(folder, PlainProgress()).run(IndexOptions(paths=[docs]))
+    print(report.summary(), file=sys.stderr)
+    return folder
+
+
 def first_passage_vectors(index: Path, ids: list[str], names: dict[str, str], dim: int):
     import sqlite3
 
@@ -216,6 +258,7 @@ def run_collection(
     full: bool = False,
     rerank: str | None = None,
     rerank_depth: int = 30,
+    store: str | None = None,
 ) -> dict:
     """Index one collection (cached), run every mode and the references; {label: (nDCG@10, Recall@100)}."""
     from evalkit import build_index, run_queries
@@ -240,15 +283,19 @@ def run_collection(
     modes = list(MODES)
     if rerank:
         modes.append(("hybrid + rerank", {"mode": "hybrid", "rerank": rerank, "rerank_depth": rerank_depth}))
+    indexes = [("", work / f"index{tag}")]
+    if store:  # the same collection through a PostgreSQL store, its vectors copied from the embedded index
+        indexes.append(("postgresql ", build_pg_index(work / "docs", work / f"index{tag}", store, folder.name)))
     for label, extra in modes:
-        t = time.monotonic()
-        # nDCG@10 as `semsearch query --files -k 10` ranks documents (each by its best passage); recall from k 100
-        top10 = run_queries(work / f"index{tag}", texts, k=10, files_only=True, **extra)
-        top100 = run_queries(work / f"index{tag}", texts, k=100, files_only=True, **extra)
-        r10 = {q: [names[h.path.name] for h in hits] for q, hits in zip(ids, top10, strict=True)}
-        r100 = {q: [names[h.path.name] for h in hits] for q, hits in zip(ids, top100, strict=True)}
-        rows[label] = (evaluate(r10, qrels)[0], evaluate(r100, qrels)[1])
-        timings[label] = time.monotonic() - t
+        for store_label, where in indexes:
+            t = time.monotonic()
+            # nDCG@10 as `semsearch query --files -k 10` ranks documents (each by its best passage); recall at 100
+            top10 = run_queries(where, texts, k=10, files_only=True, **extra)
+            top100 = run_queries(where, texts, k=100, files_only=True, **extra)
+            r10 = {q: [names[h.path.name] for h in hits] for q, hits in zip(ids, top10, strict=True)}
+            r100 = {q: [names[h.path.name] for h in hits] for q, hits in zip(ids, top100, strict=True)}
+            rows[store_label + label] = (evaluate(r10, qrels)[0], evaluate(r100, qrels)[1])
+            timings[store_label + label] = time.monotonic() - t
     if with_refs:
         t = time.monotonic()
         refs = references(corpus, queries, work / f"index{tag}", cache, ref_vectors, names)
@@ -279,6 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, help="where documents, indexes and the embedding cache are kept")
     parser.add_argument("--rerank", help="folder of a CrossEncoder to add a rerank row")
     parser.add_argument("--rerank-depth", type=int, default=30)
+    parser.add_argument("--store", help="a PostgreSQL URL: measure that store beside the embedded one")
     parser.add_argument("--full", action="store_true", help="SciFact and NPL whole, not a sample (hours to embed)")
     parser.add_argument("--no-references", action="store_true", help="skip the BM25/MiniLM references")
     parser.add_argument(
@@ -304,6 +352,7 @@ def main(argv: list[str] | None = None) -> int:
         result = run_collection(
             folder, args.split, base, cache, not args.no_references, args.tag, args.reference_vectors, args.full, args.rerank,
             args.rerank_depth,
+            args.store,
         )
         results.append(result)
         print(f"{result['collection']}: {result['index']}", file=sys.stderr, flush=True)

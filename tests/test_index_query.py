@@ -259,19 +259,21 @@ def test_files_of_any_text_suffix_are_indexed_and_dry_run_says_why_others_are_no
 
 
 def test_unchanged_files_are_not_even_read(cli, corpus, monkeypatch):
-    import builtins
+    import os
 
     import semsearch.index.indexer as indexer_module
 
     cli("index", corpus)
     (corpus / "music/guitar.txt").write_text("Practising the piano instead: scales and arpeggios.")
     opened: list[str] = []
+    real_os_open = os.open
 
     def counting_open(file, *args, **kwargs):
-        opened.append(str(file))
-        return builtins.open(file, *args, **kwargs)
+        if str(file).startswith(str(corpus)):
+            opened.append(str(file))
+        return real_os_open(file, *args, **kwargs)
 
-    monkeypatch.setattr(indexer_module, "open", counting_open, raising=False)
+    monkeypatch.setattr(indexer_module.os, "open", counting_open)  # the indexer opens files with os.open
     result = cli("index", corpus)
     assert "1 updated" in result.stdout and "5 unchanged" in result.stdout
     assert opened == [str(corpus / "music/guitar.txt")]

@@ -80,6 +80,20 @@ class CrawlOptions:
     exclude_dirs: list[Path] = field(default_factory=list)  # absolute folders never entered (the index itself)
     report_skipped: bool = False  # yield Skipped entries for ignored files and folders too
     only: list[Path] | None = None  # look only at these files and folders (and the way to them)
+    # Symbolic links are followed as ripgrep does: only when the target stays inside an indexed folder (the
+    # roots crawled and ``inside``), unless ``follow`` (--follow, as rg -L) follows every one.
+    follow: bool = False
+    inside: list[Path] = field(default_factory=list)  # the index's other roots, where links may lead too
+
+
+def within(path: str, folders: list[str]) -> bool:
+    """Whether the real path ``path`` is one of ``folders`` (real paths too) or lies under one."""
+    return any(path == f or path.startswith(f.rstrip(os.sep) + os.sep) for f in folders)
+
+
+def size_cap(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> int:
+    """The most bytes a file of this type may have to be indexed (PDF and Word files: ten times more)."""
+    return max_bytes * (DOCUMENT_CAP_FACTOR if path.suffix.lower() in BINARY_FORMATS else 1)
 
 
 def _matches(globs: list[str], rel: str, name: str) -> bool:
@@ -134,6 +148,7 @@ def crawl(roots: list[Path], options: CrawlOptions | None = None) -> Iterator[Fo
     """
     opts = options or CrawlOptions()
     excluded = {os.path.normcase(str(p)) for p in opts.exclude_dirs}
+    inside = sorted({os.path.realpath(p) for p in [*roots, *opts.inside]})
     targets = Targets(opts.only) if opts.only is not None else None
     for root in roots:
         root = root.absolute()
@@ -146,7 +161,7 @@ def crawl(roots: list[Path], options: CrawlOptions | None = None) -> Iterator[Fo
             yield Skipped(root, _os_reason(e))
             continue
         if stat.S_ISDIR(st.st_mode):
-            yield from _walk(root, opts, excluded, targets if restricted else None)
+            yield from _walk(root, opts, excluded, targets if restricted else None, inside)
         elif not restricted:
             yield from _check_file(root, root.name, root.name, st, opts, explicit=True)
 
@@ -170,7 +185,7 @@ def _check_file(path: Path, rel: str, name: str, st: os.stat_result, opts: Crawl
         if opts.report_skipped or explicit:
             yield Skipped(path, reason)
         return
-    cap = opts.max_bytes * (DOCUMENT_CAP_FACTOR if path.suffix.lower() in BINARY_FORMATS else 1)
+    cap = size_cap(path, opts.max_bytes)
     if st.st_size > cap:
         yield Skipped(path, f"larger than the size cap ({cap / (1024 * 1024):g} MB)")
         return
@@ -178,7 +193,7 @@ def _check_file(path: Path, rel: str, name: str, st: os.stat_result, opts: Crawl
 
 
 def _walk(
-    root: Path, opts: CrawlOptions, excluded: set[str], targets: Targets | None = None
+    root: Path, opts: CrawlOptions, excluded: set[str], targets: Targets | None = None, inside: list[str] = ()
 ) -> Iterator[FoundFile | Skipped]:
     seen_dirs: set[tuple[int, int]] = set()
     root_st = root.stat()
@@ -222,6 +237,10 @@ def _walk(
             if opts.exclude and _matches(opts.exclude, rel, name):
                 if opts.report_skipped:
                     yield Skipped(path, "excluded by --exclude")
+                continue
+            if not opts.follow and entry.is_symlink() and not within(os.path.realpath(entry.path), inside):
+                if opts.report_skipped:
+                    yield Skipped(path, "symbolic link leading outside the indexed folders; --follow follows it")
                 continue
             if is_dir:
                 if (

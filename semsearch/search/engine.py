@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from semsearch.config import MODES
 from semsearch.errors import UsageError
-from semsearch.search.hits import Hit, QueryOptions, display_path
+from semsearch.search.hits import MAX_HIT_CHARS, Hit, QueryOptions, display_path
 from semsearch.storage.faults import reading_index
 from semsearch.storage.layout import IndexPaths
 
@@ -33,7 +33,16 @@ def load_query_encoder(spec, store: IndexStore):
     """The encoder of this index's queries (the ONNX export of its model, as its vectors were made)."""
     from semsearch.model.encoders import load_query_encoder
 
-    return load_query_encoder(spec, store.paths, store.meta("vector_kind", "fp32"))
+    kind = store.meta("vector_kind", "fp32")
+    if getattr(store, "kind", "") == "postgresql":  # a machine that only queries a shared index: export once here
+        from semsearch.errors import ExportFailed, OnnxUnavailable
+        from semsearch.model.encoders import export_for_index
+
+        try:
+            export_for_index(spec, store.paths, kind)
+        except (ExportFailed, OnnxUnavailable):
+            pass  # load_query_encoder falls back to the full model and says so
+    return load_query_encoder(spec, store.paths, kind)
 
 
 def search(index_dir: Path, options: QueryOptions, encoder: Encoder | None = None) -> list[Hit]:
@@ -158,9 +167,9 @@ def candidates(
             if c.keyword_score is None:
                 c.keyword_score = known.get(c.chunk_id, 0.0)
     if use_dense and use_keyword:
-        for c in found.values():
-            if c.dense_score is None:
-                c.dense_score = _cosine(index, query, c.chunk_id)
+        outside = [cid for cid, c in found.items() if c.dense_score is None]
+        for cid, score in index.cosines(query, outside).items():  # one read for all of them
+            found[cid].dense_score = score
     ranked = list(found.values())
     if mode == "semantic":
         for c in ranked:
@@ -199,11 +208,6 @@ def _add_evidence(index: SearchIndex, ranked: list[fusion.Candidate], text: str)
     for c, s in zip(ranked, spread):
         c.score = s
     return rows
-
-
-def _cosine(index: SearchIndex, query: np.ndarray, chunk_id: int) -> float | None:
-    vector = index.vector_of(chunk_id)
-    return None if vector is None else float(vector @ query[0])
 
 
 def _with_rows(index: SearchIndex, ranked: list[fusion.Candidate], step: int, known: dict | None = None):
@@ -250,7 +254,7 @@ def _collect(index: SearchIndex, query, options: QueryOptions) -> list[Hit]:
                     row.start_line,
                     row.end_line,
                     float(c.fused if c.score is None else c.score),
-                    row.text,
+                    row.text[:MAX_HIT_CHARS],
                     row.page,
                     row.heading,
                     row.cell,
