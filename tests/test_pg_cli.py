@@ -294,3 +294,15 @@ def test_mcp_answers_from_a_postgresql_store(cli, corpus, pg_url, tmp_path):
     hits = results["search"].structured_content["hits"]
     assert hits[0]["abspath"] == str(corpus / "kitchen" / "sourdough.txt")
     assert "postgresql://" in results["status"].structured_content["index_dir"]
+
+
+def test_a_root_name_records_and_removes_its_own_files(cli, corpus, pg_store):
+    assert cli("index", str(corpus), "--root-name", "fileserver").exit_code == 0
+    hits = _hits(cli, "sourdough starter", "-k", "1")
+    assert hits[0]["path"] == f"fileserver:{corpus / 'kitchen' / 'sourdough.txt'}"  # not taken for a local file
+    status = json.loads(cli("status", "--json").stdout)
+    assert status["roots"] == [f"fileserver:{corpus}"]
+    assert cli("remove", str(corpus / "kitchen")).exit_code == 2  # this machine has no such files
+    removed = cli("remove", str(corpus / "kitchen"), "--root-name", "fileserver")
+    assert removed.exit_code == 0 and "1 files" in removed.stdout
+    assert json.loads(cli("status", "--json").stdout)["files"] == 5

@@ -36,6 +36,7 @@ def handle_errors(command):
     import inspect
 
     from semsearch.config import set_flag
+    from semsearch.storespec import set_root_name
 
     signature = inspect.signature(command, eval_str=True)
     own_store = "store" in signature.parameters
@@ -54,6 +55,7 @@ def handle_errors(command):
             raise typer.Exit(report_closed_pipe()) from None
         finally:
             set_flag("store", None)  # for this command only (tests run many in one process)
+            set_root_name(None)
 
     if not own_store:
         store = inspect.Parameter("store", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=StoreUrl)
