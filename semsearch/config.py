@@ -75,6 +75,10 @@ class Settings:
 
 
 def _plain(value: Any) -> Any:
+    if isinstance(value, str) and "://" in value:
+        from semsearch.storespec import mask
+
+        return mask(value)
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, list):
@@ -130,6 +134,17 @@ def _mode(raw: Any, where: str, base: Path | None) -> str:
     return raw
 
 
+def _bool(raw: Any, where: str, base: Path | None) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{where} must be true or false, not {raw!r}.")
+
+
 def _globs(raw: Any, where: str, base: Path | None) -> list[str]:
     if isinstance(raw, str):  # the environment: comma-separated
         return [g.strip() for g in raw.split(",") if g.strip()]
@@ -138,15 +153,32 @@ def _globs(raw: Any, where: str, base: Path | None) -> list[str]:
     raise ConfigError(f"{where} must be a list of glob strings, not {raw!r}.")
 
 
+def _store(raw: Any, where: str, base: Path | None) -> str:
+    from semsearch import storespec
+
+    if not isinstance(raw, str) or not storespec.is_url(raw.strip()):
+        shown = storespec.mask(raw) if isinstance(raw, str) else repr(raw)
+        raise ConfigError(f"{where} must be a postgresql://USER@HOST/DATABASE URL, not {shown}.")
+    try:
+        storespec.parse(raw.strip())
+    except SemsearchError as e:
+        raise ConfigError(f"{where}: {e}") from None
+    return raw.strip()
+
+
 SETTINGS: dict[str, Setting] = {
     s.name: s
     for s in (
         Setting("model", "SEMSEARCH_MODEL", _model, lambda: "all-MiniLM-L6-v2"),  # the model of new indexes
         Setting("index", ENV_HOME, _path, default_index_dir),
+        # A PostgreSQL database instead of the index folder (postgresql://USER@HOST/DB?index=NAME): a shared index.
+        Setting("store", "SEMSEARCH_STORE", _store, lambda: None),
         Setting("exclude", "SEMSEARCH_EXCLUDE", _globs, list, accumulates=True),  # globs never indexed
         Setting("chunk_size", "SEMSEARCH_CHUNK_SIZE", _chunk_size, lambda: None),  # None: the model's limit
         Setting("mode", "SEMSEARCH_MODE", _mode, lambda: "hybrid"),  # the default search mode
         Setting("top_k", "SEMSEARCH_TOP_K", _top_k, lambda: 10),  # hits a query shows
+        # follow every symbolic link, as rg -L (default: only links that stay inside the indexed folders)
+        Setting("follow", "SEMSEARCH_FOLLOW", _bool, lambda: False),
     )
 }
 
@@ -186,6 +218,16 @@ def read_file(path: Path, label: str) -> dict[str, Any]:
 # -- resolving --------------------------------------------------------------------------------------
 
 
+_FLAGS: dict[str, Any] = {}  # flags every command takes (--store), set by the command line
+
+
+def set_flag(name: str, value: Any) -> None:
+    if value is None:
+        _FLAGS.pop(name, None)
+    else:
+        _FLAGS[name] = value
+
+
 def resolve(
     flags: Mapping[str, Any] | None = None,
     *,
@@ -194,7 +236,7 @@ def resolve(
 ) -> Settings:
     """The effective settings. ``flags`` holds what the command line gave (None: not given)."""
     env = os.environ if env is None else env
-    flags = {k: v for k, v in (flags or {}).items() if v is not None and v != []}
+    flags = {k: v for k, v in {**_FLAGS, **(flags or {})}.items() if v is not None and v != []}
     unknown = set(flags) - set(SETTINGS)
     if unknown:
         raise ValueError(f"not settings: {sorted(unknown)}")
@@ -230,6 +272,12 @@ def resolve(
             parts[name] = collected
             chosen = Value([v.value for v in collected], ", ".join(_ordered_sources(collected)) or "default")
         values[name] = chosen
+    store, index = values["store"], values["index"]
+    # A store setting wins over the index folder, but not over an --index given on the command line to it.
+    if store.value is not None and not (index.source == "flag" and store.source != "flag"):
+        from semsearch.storespec import select
+
+        values["index"] = Value(select(store.value, index.value), store.source)
     return Settings(values, user_file, project_file, parts)
 
 

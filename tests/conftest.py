@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/pgserver.py
+
 REPO = Path(__file__).resolve().parent.parent
 
 # Everything runs offline: the model comes from an installed package, never from a hub.
@@ -89,7 +91,7 @@ def isolated_config(tmp_path, monkeypatch) -> Path:
     """No test reads the user's own config file: the user config file is one under tmp_path (absent)."""
     user_file = tmp_path / "user-config" / "config.toml"
     monkeypatch.setenv("SEMSEARCH_CONFIG", str(user_file))
-    for name in ("SEMSEARCH_MODEL", "SEMSEARCH_EXCLUDE", "SEMSEARCH_CHUNK_SIZE", "SEMSEARCH_MODE", "SEMSEARCH_TOP_K"):
+    for name in ("SEMSEARCH_STORE", "SEMSEARCH_MODEL", "SEMSEARCH_EXCLUDE", "SEMSEARCH_CHUNK_SIZE", "SEMSEARCH_MODE", "SEMSEARCH_TOP_K"):
         monkeypatch.delenv(name, raising=False)
     return user_file
 
@@ -202,3 +204,34 @@ def semsearch_cmd(isolated_home):
         )
 
     return run
+
+
+# -- PostgreSQL -------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """One real PostgreSQL 18 + pgvector server for the session (tests/pgserver.py), stopped at the end.
+
+    It must start: a PostgreSQL test is never skipped (under CI, or anywhere), so a server that cannot
+    start fails every test that needs it, with the server's own words.
+    """
+    from pgserver import PgTestServer, ServerUnavailable
+
+    server = PgTestServer()
+    try:
+        server.start()
+    except (ServerUnavailable, OSError, subprocess.SubprocessError) as e:
+        server.stop()
+        pytest.fail(f"the PostgreSQL test server did not start: {e}", pytrace=False)
+    yield server
+    server.stop()
+
+
+_pg_databases = iter(range(1, 1_000_000))
+
+
+@pytest.fixture
+def pg_url(pg_server) -> str:
+    """A fresh database with the ``vector`` extension, for one test; its URL (Unix socket, no password)."""
+    return pg_server.create_database(f"t{os.getpid()}_{next(_pg_databases)}")

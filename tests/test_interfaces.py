@@ -3,6 +3,7 @@ through them with another encoder (a tiny deterministic one) works end to end wi
 
 from __future__ import annotations
 
+import pytest
 from tiny_encoder import TinyEncoder
 
 from semsearch.index.indexer import Indexer, IndexOptions
@@ -15,7 +16,18 @@ from semsearch.storage.interface import IndexStore, SearchIndex
 from semsearch.storage.layout import IndexPaths
 
 
-def test_the_embedded_store_implements_the_store_and_search_interfaces(corpus, isolated_home):
+@pytest.fixture(params=["embedded", "postgresql"])
+def index_home(request, isolated_home):
+    """The index folder, standing for the embedded store or for a fresh PostgreSQL database (a real server)."""
+    if request.param == "embedded":
+        return isolated_home
+    from semsearch.storespec import select
+
+    return select(request.getfixturevalue("pg_url"), isolated_home)
+
+
+def test_each_store_implements_the_store_and_search_interfaces(corpus, index_home):
+    isolated_home = index_home
     encoder = TinyEncoder()
     assert isinstance(encoder, Encoder)
     Indexer(isolated_home, encoder=encoder).run(IndexOptions(paths=[corpus]))
@@ -25,15 +37,19 @@ def test_the_embedded_store_implements_the_store_and_search_interfaces(corpus, i
         index = open_for_search(store, with_vectors=True)
         assert isinstance(index, SearchIndex)
         assert index.vector_count == store.counts()["chunks"] > 0
+        query = encoder.encode_queries(["sourdough starter flour"])
         with index.snapshot():
-            nearest = index.nearest(encoder.encode_queries(["sourdough starter flour"]), 3)
+            nearest = index.nearest(query, 3)
             rows = index.chunk_rows([cid for cid, _ in nearest])
+            cosines = index.cosines(query, [cid for cid, _ in nearest])
         assert "sourdough" in rows[nearest[0][0]].text.lower()
+        assert [cosines[cid] for cid, _ in nearest] == pytest.approx([score for _, score in nearest], abs=1e-5)
     finally:
         store.close()
 
 
-def test_an_index_built_with_another_encoder_answers_through_it_without_the_model(corpus, isolated_home):
+def test_an_index_built_with_another_encoder_answers_through_it_without_the_model(corpus, index_home):
+    isolated_home = index_home
     encoder = TinyEncoder()
     report = Indexer(isolated_home, encoder=encoder).run(IndexOptions(paths=[corpus]))
     assert report.chunks_embedded > 0 and encoder.calls > 0

@@ -221,3 +221,16 @@ def test_a_queries_file_with_an_infinite_id_is_refused_not_printed_as_invalid_js
     result = semsearch_cmd("query", "--queries", queries, "-k", "1")
     assert result.returncode == 0
     assert [json.loads(line)["query_id"] for line in result.stdout.splitlines()] == [7.5, "b"]
+
+
+@pytest.mark.parametrize("command", [["query", "bread"], ["status"], ["index", "."], ["remove", "."], ["dupes"]])
+def test_an_index_folder_that_is_a_file_or_proc_is_one_sentence(semsearch_cmd, corpus, tmp_path, command):
+    regular = tmp_path / "notes.txt"
+    regular.write_text("not an index\n")
+    result = semsearch_cmd(*command, "--index", regular, cwd=corpus, timeout=120)
+    assert result.returncode == 2 and "is a file; point --index" in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    # /proc/self is a folder nobody can write: no waiting for a writer that does not exist (the timeout guards)
+    result = semsearch_cmd(*command, "--index", "/proc/self", cwd=corpus, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -19,24 +19,50 @@ INSTRUCTIONS = (
 )
 
 
+TOOL_TIMEOUT = 300.0  # seconds: the longest one tool call may take (the first search loads the model)
+READ_TIMEOUT = 30.0  # seconds: reading and extracting one indexed file
+
+
 def build_server(index_dir: Path, default_k: int = 10):
     """The MCP server for the index at ``index_dir`` (tools run one at a time; the model loads once)."""
     from mcp.server.mcpserver import MCPServer
     from mcp.server.mcpserver.exceptions import ToolError
 
+    from semsearch.config import MAX_TOP_K
     from semsearch.errors import SemsearchError
     from semsearch.output import hits as render
     from semsearch.search.hits import display_path
 
     server = MCPServer(name="semsearch", instructions=INSTRUCTIONS, log_level="WARNING")
-    lock = threading.Lock()  # tools run on worker threads; one model, one store at a time
+    # Tools run on worker threads, each with its own store connection. Only searches share something (the query
+    # model, loaded once): they take turns, and nothing else waits for them.
+    model_lock = threading.Lock()
 
-    def run(call, *args, **kwargs):
-        with lock:
+    def run(call, *args, lock: threading.Lock | None = None, timeout: float = TOOL_TIMEOUT, **kwargs):
+        """``call``'s result, a SemsearchError as the tool's error, and never longer than TOOL_TIMEOUT: a call
+        that overruns is left to finish on its own thread while the tool answers with an error."""
+        outcome: dict[str, Any] = {}
+
+        def work() -> None:
             try:
-                return call(*args, **kwargs)
-            except SemsearchError as e:
-                raise ToolError(str(e)) from None
+                if lock is None:
+                    outcome["value"] = call(*args, **kwargs)
+                else:
+                    with lock:
+                        outcome["value"] = call(*args, **kwargs)
+            except BaseException as e:  # noqa: BLE001 - handed to the waiting tool call
+                outcome["error"] = e
+
+        worker = threading.Thread(target=work, name="semsearch-mcp-call", daemon=True)
+        worker.start()
+        worker.join(timeout)
+        if worker.is_alive():
+            raise ToolError(f"This call took more than {timeout:g} seconds and was abandoned; try a narrower one.")
+        if "error" in outcome:
+            if isinstance(outcome["error"], SemsearchError):
+                raise ToolError(str(outcome["error"])) from None
+            raise outcome["error"]
+        return outcome["value"]
 
     @server.tool(
         description="Search the indexed files by meaning. Returns the best passages with path, line range, "
@@ -56,10 +82,15 @@ def build_server(index_dir: Path, default_k: int = 10):
         from semsearch.search.engine import search as run_search
         from semsearch.search.hits import QueryOptions
 
-        if k < 1:
-            raise ToolError("k must be at least 1.")
-        options = QueryOptions(text=query, k=k, path_glob=path, min_score=min_score, files_only=files_only, mode=mode)
-        hits = run(run_search, index_dir, options)
+        if not 1 <= k <= MAX_TOP_K:
+            raise ToolError(f"k must be from 1 to {MAX_TOP_K}.")
+        try:
+            options = QueryOptions(
+                text=query, k=k, path_glob=path, min_score=min_score, files_only=files_only, mode=mode
+            )
+        except SemsearchError as e:
+            raise ToolError(str(e)) from None
+        hits = run(run_search, index_dir, options, lock=model_lock)
         return {"hits": [render.hit_json(h, files_only=files_only, explain=explain) for h in hits]}
 
     @server.tool(
@@ -69,8 +100,8 @@ def build_server(index_dir: Path, default_k: int = 10):
     def similar(target: str, k: int = default_k) -> dict[str, Any]:
         from semsearch.analysis.similar import similar as run_similar
 
-        if k < 1:
-            raise ToolError("k must be at least 1.")
+        if not 1 <= k <= MAX_TOP_K:
+            raise ToolError(f"k must be from 1 to {MAX_TOP_K}.")
         result = run(run_similar, index_dir, target, k)
         return {
             "source": {"abspath": os.fsdecode(result.source), "lines": list(result.source_lines or [])},
@@ -95,7 +126,7 @@ def build_server(index_dir: Path, default_k: int = 10):
     ) -> dict[str, Any]:
         from semsearch.analysis.context import read_context
 
-        passage = run(read_context, index_dir, path, start_line, end_line, context, page, cell)
+        passage = run(read_context, index_dir, path, start_line, end_line, context, page, cell, timeout=READ_TIMEOUT)
         return {
             "abspath": os.fsdecode(passage.path),
             "start_line": passage.start_line,

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import stat
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from semsearch.analysis.corpus import absolute
 from semsearch.errors import ExtractError, PathNotFound, UsageError
 from semsearch.storage.access import open_store
+from semsearch.storage.interface import FileRow
 
 MAX_CONTEXT = 200  # lines either side
+MAX_LINE_CHARS = 4000  # of one line returned (a minified file's one line can be megabytes)
+_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
 
 
 @dataclass
@@ -52,16 +59,12 @@ def read_context(
     store = open_store(index_dir)
     try:
         known = store.files()
+        roots = store.roots()
     finally:
         store.close()
     if wanted not in known:
         raise PathNotFound(f"{wanted} is not in the index; only indexed files can be read.")
-    try:
-        data = wanted.read_bytes()
-    except OSError as e:
-        raise PathNotFound(
-            f"Cannot read {wanted} ({e.strerror or e}); it may have moved since it was indexed."
-        ) from None
+    data = read_indexed(wanted, known[wanted], roots)
     try:
         document = extract(wanted, data)
     except ExtractError as e:
@@ -76,7 +79,62 @@ def read_context(
         where = f"page {page}" if page is not None else f"cell {cell}" if cell is not None else "text"
         raise UsageError(f"{wanted} has no {where} to read; check the page or cell of the hit.")
     low, high = max(1, start_line - context), end_line + context
-    lines = [(n, numbered[n]) for n in sorted(numbered) if low <= n <= high]
+    lines = [(n, _bounded(numbered[n])) for n in sorted(numbered) if low <= n <= high]
     if not lines:
         raise UsageError(f"Lines {start_line}-{end_line} are past the end of {wanted} (it has {max(numbered)} lines).")
     return Passage(wanted, lines[0][0], lines[-1][0], page, cell, lines)
+
+
+def read_indexed(wanted: Path, row: FileRow, roots: list[Path]) -> bytes:
+    """The bytes of the indexed file ``wanted``, only when it still is what was indexed: a regular file (never a
+    FIFO, device or socket, opened without blocking), inside an indexed root once every link is resolved, no
+    larger than the size cap; a symbolic link swapped in since indexing is followed only to the very content
+    that was indexed (its SHA-256 as recorded)."""
+    from semsearch.index.crawl import size_cap, within
+
+    gone = f"Cannot read {wanted}"
+    try:
+        fd = os.open(wanted, _OPEN_FLAGS)
+        swapped = False
+    except OSError as e:
+        if not os.path.islink(wanted):
+            raise PathNotFound(f"{gone} ({e.strerror or e}); it may have moved since it was indexed.") from None
+        try:  # a link now: indexed through a link inside the roots, or swapped in since (then checked below)
+            fd = os.open(os.path.realpath(wanted), _OPEN_FLAGS)
+        except OSError as e2:
+            raise PathNotFound(f"{gone} ({e2.strerror or e2}); it may have moved since it was indexed.") from None
+        swapped = True
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise PathNotFound(f"{gone}: it is no longer a regular file (a FIFO, device or socket); index again.")
+        real = _real_path(fd, wanted)
+        if not within(real, [os.path.realpath(root) for root in roots]):
+            raise PathNotFound(f"{gone}: it now leads outside the indexed folders; only indexed files can be read.")
+        cap = max(size_cap(wanted), row.size)
+        if st.st_size > cap:
+            raise PathNotFound(f"{gone}: it grew past the size cap since it was indexed; index it again.")
+        os.set_blocking(fd, True)
+        with os.fdopen(os.dup(fd), "rb") as f:
+            data = f.read(cap + 1)
+    finally:
+        os.close(fd)
+    if len(data) > cap:
+        raise PathNotFound(f"{gone}: it grew past the size cap since it was indexed; index it again.")
+    if swapped and hashlib.sha256(data).hexdigest() != row.sha256:
+        raise PathNotFound(f"{gone}: it was replaced by a link to other content since it was indexed; index again.")
+    return data
+
+
+def _bounded(line: str) -> str:
+    return line if len(line) <= MAX_LINE_CHARS else line[:MAX_LINE_CHARS] + " [...]"
+
+
+def _real_path(fd: int, fallback: Path) -> str:
+    """Where the open file really is (every link resolved), as the kernel knows it."""
+    if sys.platform.startswith("linux"):
+        try:
+            return os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            pass
+    return os.path.realpath(fallback)

@@ -10,7 +10,7 @@ import numpy as np
 
 from semsearch.analysis.corpus import Corpus, absolute, load_corpus, normalize
 from semsearch.errors import PathNotFound, UsageError
-from semsearch.search.hits import Hit
+from semsearch.search.hits import MAX_HIT_CHARS, Hit
 from semsearch.storage.access import open_store
 
 # What `semsearch query` prints: path:12, path:12-20, paper.pdf:p3:12, nb.ipynb:cell4:2
@@ -117,7 +117,7 @@ def similar(index_dir: Path, target: str, k: int = 10) -> SimilarResult:
     finally:
         store.close()
     passages = [
-        Hit(c.path, c.start_line, c.end_line, score, c.text, c.page, c.heading, c.cell, c.id)
+        Hit(c.path, c.start_line, c.end_line, score, c.text[:MAX_HIT_CHARS], c.page, c.heading, c.cell, c.id)
         for score, cid in keep
         if (c := chunk_rows.get(cid)) is not None
     ]

@@ -55,6 +55,8 @@ def index_status(index_dir: Path) -> IndexStatus:
 
 def _index_status(paths: IndexPaths) -> IndexStatus:
     store = open_store(paths)
+    if getattr(store, "kind", "") == "postgresql":
+        return _shared_status(store, paths)
     try:
         with store.snapshot() as gen:
             counts = store.counts()
@@ -88,6 +90,38 @@ def _index_status(paths: IndexPaths) -> IndexStatus:
         generation=gen,
         format_version=version,
         search=search,
+        watcher=describe_watcher(paths),
+    )
+
+
+def _shared_status(store, paths: IndexPaths) -> IndexStatus:
+    """A shared (PostgreSQL) index: the database (password masked), every machine's roots, its size there."""
+    try:
+        with store.snapshot() as gen:
+            counts = store.counts()
+            roots = [str(p) if o == store.origin else f"{o}:{p}" for o, p in store.all_roots()]
+            model, dim = store.meta("model_name"), store.dim
+            created = store.meta("created_at")
+            version = int(store.meta("format_version"))
+            updated = store.updated_at()
+            size = store.size_bytes()
+    finally:
+        store.close()
+    return IndexStatus(
+        index_dir=store.where,
+        model=model,
+        dim=dim,
+        roots=roots,
+        files=counts["files"],
+        files_skipped=counts["files_skipped"],
+        chunks=counts["chunks"],
+        size_bytes=size,
+        updated_at=updated,
+        created_at=float(created) if created else None,
+        vectors_generation=gen,  # the vectors are in the database: always current
+        generation=gen,
+        format_version=version,
+        search="approximate (pgvector HNSW) and BM25 keywords, in PostgreSQL",
         watcher=describe_watcher(paths),
     )
 

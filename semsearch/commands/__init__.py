@@ -5,3 +5,7 @@ without Typer, for the light entry of a plain query.
 """
 
 INDEX_HELP = "Index folder (default: $SEMSEARCH_HOME, else the user data folder)."
+STORE_HELP = (
+    "A PostgreSQL database to keep the index in (a shared index): postgresql://USER@HOST/DATABASE, with "
+    "?index=NAME to pick one of several (default: $SEMSEARCH_STORE, else 'store' in a config file)."
+)

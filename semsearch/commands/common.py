@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from semsearch.commands import INDEX_HELP
+from semsearch.commands import INDEX_HELP, STORE_HELP
 from semsearch.errors import SemsearchError
 from semsearch.output.messages import report_closed_pipe, report_error, report_interrupt, setup_logging
 
@@ -22,15 +22,29 @@ IndexDir = Annotated[
     ),
 ]
 
+StoreUrl = Annotated[Optional[str], typer.Option("--store", help=STORE_HELP, show_default=False)]
+
 COMMANDS: list[tuple[str | None, Callable]] = []  # (name, function) in the order the modules declare them
 
 
 def handle_errors(command):
-    """Turn a user-facing error into one sentence on stderr and its exit status; Ctrl-C into 130."""
+    """Turn a user-facing error into one sentence on stderr and its exit status; Ctrl-C into 130.
+
+    Every command also takes ``--store URL`` here, unless it declares it itself: the store setting as a flag
+    (see config.py), which the command's own settings then resolve.
+    """
+    import inspect
+
+    from semsearch.config import set_flag
+    from semsearch.storespec import set_root_name
+
+    signature = inspect.signature(command, eval_str=True)
+    own_store = "store" in signature.parameters
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         setup_logging()
+        set_flag("store", None if own_store else kwargs.pop("store", None))
         try:
             return command(*args, **kwargs)
         except SemsearchError as e:
@@ -39,7 +53,14 @@ def handle_errors(command):
             raise typer.Exit(report_interrupt()) from None
         except BrokenPipeError:
             raise typer.Exit(report_closed_pipe()) from None
+        finally:
+            set_flag("store", None)  # for this command only (tests run many in one process)
+            set_root_name(None)
 
+    if not own_store:
+        store = inspect.Parameter("store", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=StoreUrl)
+        wrapper.__signature__ = signature.replace(parameters=[*signature.parameters.values(), store])
+        wrapper.__annotations__ = {**{p.name: p.annotation for p in signature.parameters.values()}, "store": StoreUrl}
     return wrapper
 
 

@@ -23,6 +23,15 @@ def index(
     max_size: Annotated[
         float, typer.Option("--max-size", min=0, max=1_000_000, help="Skip files larger than this many MB.")
     ] = 10,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow",
+            "-L",
+            help="Follow every symbolic link, as rg -L (default: only links that stay inside the indexed folders; "
+            "setting: follow).",
+        ),
+    ] = False,
     include: Annotated[
         Optional[list[str]], typer.Option("--include", help="Only index files matching this glob (repeatable).")
     ] = None,
@@ -89,6 +98,15 @@ def index(
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, only the summary and warnings.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List every skipped file and why.")] = False,
+    root_name: Annotated[
+        Optional[str],
+        typer.Option(
+            "--root-name",
+            help="With a shared (--store) index: record these files under this name instead of this machine's "
+            "host name (paths from other machines show as NAME:/path).",
+            show_default=False,
+        ),
+    ] = None,
 ):
     """Index folders and files, or bring the index up to date with them.
 
@@ -99,10 +117,19 @@ def index(
 
     if backend is not None and backend not in BACKENDS:
         raise UsageError(f"Unknown --backend {backend!r}; choose one of: {', '.join(BACKENDS)}.")
-    settings = resolve({"index": index_dir, "model": model, "exclude": exclude, "chunk_size": chunk_size})
+    settings = resolve(
+        {"index": index_dir, "model": model, "exclude": exclude, "chunk_size": chunk_size, "follow": follow or None}
+    )
     max_size = check_range("--max-size", max_size, 0.0, 1_000_000.0)
-    crawl_options = CrawlOptions(max_bytes=int(max_size * 1024 * 1024), include=include or [], exclude=settings.exclude)
+    crawl_options = CrawlOptions(
+        max_bytes=int(max_size * 1024 * 1024), include=include or [], exclude=settings.exclude, follow=settings.follow
+    )
     root = settings.index
+    from semsearch.storespec import set_root_name
+
+    if root_name is not None and (not root_name.strip() or ":" in root_name or "/" in root_name):
+        raise UsageError(f"--root-name {root_name!r} must be a non-empty name without ':' or '/'.")
+    set_root_name(root_name.strip() if root_name else None)
     if dry_run:
         return _dry_run(root, paths or [], crawl_options)
     from semsearch.index.indexer import Indexer, IndexOptions
@@ -129,7 +156,7 @@ def index(
 
     if report.rebuilt_vectors:
         err.print(f"semsearch: rebuilt the vector file from stored vectors ({report.rebuilt_vectors})", markup=False)
-    shown = report.skipped if verbose else [s for s in report.skipped if not s[1].startswith("unsupported")]
+    shown = report.skipped if verbose else [s for s in report.skipped if not s[1].startswith("binary file type")]
     for path, reason in shown[:20]:
         err.print(f"skipped {safe(str(path))}: {reason}", markup=False, highlight=False, soft_wrap=True)
     if verbose:
@@ -161,4 +188,4 @@ def _dry_run(index_root: Path, paths: list[Path], options) -> None:
         else:
             skipped += 1
             out.print(f"skip   {safe(str(item.path))}  ({item.reason})", markup=False, highlight=False, soft_wrap=True)
-    out.print(f"{found} files would be indexed, {skipped} skipped (binary files are found when read)", markup=False)
+    out.print(f"{found} files would be indexed, {skipped} skipped", markup=False)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from semsearch.commands import INDEX_HELP
+from semsearch.commands import INDEX_HELP, STORE_HELP
 from semsearch.config import MAX_TOP_K
 from semsearch.errors import ExitCode, UsageError
 from semsearch.search.hits import RERANK_DEPTH
@@ -81,6 +81,7 @@ OPTIONS: tuple[Option, ...] = (
         "and print JSON Lines tagged with query_id.",
     ),
     Option("index_dir", ("--index",), Path, None, INDEX_HELP),
+    Option("store", ("--store",), str, None, STORE_HELP),
 )
 
 
@@ -99,6 +100,7 @@ def run(
     rerank_depth: int = RERANK_DEPTH,
     queries: str | None = None,
     index_dir: Path | None = None,
+    store: str | None = None,
 ) -> int:
     """Search and print; the exit status (0 hits, 1 none). Settings are resolved once; the index's watcher
     is asked once, and the search runs here when it does not answer."""
@@ -114,7 +116,7 @@ def run(
         raise UsageError("Give either a query or --queries FILE (not both); see semsearch query --help.")
     if text is not None and not text.strip():
         raise UsageError("The query is empty; say what you are looking for.")
-    settings = resolve({"index": index_dir, "top_k": k, "mode": mode})
+    settings = resolve({"index": index_dir, "store": store, "top_k": k, "mode": mode})
     fmt = formats.output_format(output_format, json_output, files_only)
     files_only = files_only or fmt == "files"
     options = dict(

@@ -32,7 +32,18 @@ def watch(
         float,
         typer.Option("--debounce", min=0.05, help="Seconds a change must rest before it is indexed."),
     ] = 1.0,
-    max_size: Annotated[float, typer.Option("--max-size", help="Skip files larger than this many MB.")] = 10,
+    max_size: Annotated[
+        float, typer.Option("--max-size", min=0, max=1_000_000, help="Skip files larger than this many MB.")
+    ] = 10,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow",
+            "-L",
+            help="Follow every symbolic link, as rg -L (default: only links that stay inside the indexed folders; "
+            "setting: follow).",
+        ),
+    ] = False,
     include: Annotated[
         Optional[list[str]], typer.Option("--include", help="Only index files matching this glob (repeatable).")
     ] = None,
@@ -51,17 +62,23 @@ def watch(
     from semsearch.config import resolve
 
     # the same settings as `semsearch index` and `query`: the index folder, exclude globs and chunk size
-    settings = resolve({"index": index_dir, "exclude": exclude})
+    settings = resolve({"index": index_dir, "exclude": exclude, "follow": follow or None})
     root = settings.index
     if paths == ["stop"]:
         return _stop(root)
     targets = [Path(p) for p in paths or []]
+    from semsearch.errors import check_range
     from semsearch.index.crawl import CrawlOptions
     from semsearch.watcher.daemon import WatchOptions
 
     options = WatchOptions(
         paths=targets,
-        crawl=CrawlOptions(max_bytes=int(max_size * 1024 * 1024), include=include or [], exclude=settings.exclude),
+        crawl=CrawlOptions(
+            max_bytes=int(check_range("--max-size", max_size, 0.0, 1_000_000.0) * 1024 * 1024),
+            include=include or [],
+            exclude=settings.exclude,
+            follow=settings.follow,
+        ),
         debounce=debounce,
         chunk_tokens=settings.chunk_size,
     )

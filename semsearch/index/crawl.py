@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pathspec
 
-from semsearch.index.extractors import BINARY_FORMATS, is_supported
+from semsearch.index.extractors import BINARY_FORMATS, skip_reason
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 # PDFs and Word files carry images and fonts besides their text: their cap is this many times larger.
@@ -42,6 +42,18 @@ SKIP_FILE_GLOBS = (
     "*.pyc",
     "*.bundle.js",
     "*-lock.json",
+    # editors' and downloaders' scratch files: backups, swap files, temporary and partial downloads
+    "*~",
+    "*.tmp",
+    "*.temp",
+    "*.swp",
+    "*.swo",
+    "*.bak",
+    "*.orig",
+    "*.rej",
+    "#*#",
+    "*.part",
+    "*.crdownload",
 )
 
 
@@ -68,6 +80,20 @@ class CrawlOptions:
     exclude_dirs: list[Path] = field(default_factory=list)  # absolute folders never entered (the index itself)
     report_skipped: bool = False  # yield Skipped entries for ignored files and folders too
     only: list[Path] | None = None  # look only at these files and folders (and the way to them)
+    # Symbolic links are followed as ripgrep does: only when the target stays inside an indexed folder (the
+    # roots crawled and ``inside``), unless ``follow`` (--follow, as rg -L) follows every one.
+    follow: bool = False
+    inside: list[Path] = field(default_factory=list)  # the index's other roots, where links may lead too
+
+
+def within(path: str, folders: list[str]) -> bool:
+    """Whether the real path ``path`` is one of ``folders`` (real paths too) or lies under one."""
+    return any(path == f or path.startswith(f.rstrip(os.sep) + os.sep) for f in folders)
+
+
+def size_cap(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> int:
+    """The most bytes a file of this type may have to be indexed (PDF and Word files: ten times more)."""
+    return max_bytes * (DOCUMENT_CAP_FACTOR if path.suffix.lower() in BINARY_FORMATS else 1)
 
 
 def _matches(globs: list[str], rel: str, name: str) -> bool:
@@ -122,6 +148,7 @@ def crawl(roots: list[Path], options: CrawlOptions | None = None) -> Iterator[Fo
     """
     opts = options or CrawlOptions()
     excluded = {os.path.normcase(str(p)) for p in opts.exclude_dirs}
+    inside = sorted({os.path.realpath(p) for p in [*roots, *opts.inside]})
     targets = Targets(opts.only) if opts.only is not None else None
     for root in roots:
         root = root.absolute()
@@ -134,7 +161,7 @@ def crawl(roots: list[Path], options: CrawlOptions | None = None) -> Iterator[Fo
             yield Skipped(root, _os_reason(e))
             continue
         if stat.S_ISDIR(st.st_mode):
-            yield from _walk(root, opts, excluded, targets if restricted else None)
+            yield from _walk(root, opts, excluded, targets if restricted else None, inside)
         elif not restricted:
             yield from _check_file(root, root.name, root.name, st, opts, explicit=True)
 
@@ -153,11 +180,12 @@ def _check_file(path: Path, rel: str, name: str, st: os.stat_result, opts: Crawl
             if opts.report_skipped:
                 yield Skipped(path, "not matched by --include")
             return
-    if not is_supported(path):
+    reason = skip_reason(path)
+    if reason:
         if opts.report_skipped or explicit:
-            yield Skipped(path, "unsupported file type")
+            yield Skipped(path, reason)
         return
-    cap = opts.max_bytes * (DOCUMENT_CAP_FACTOR if path.suffix.lower() in BINARY_FORMATS else 1)
+    cap = size_cap(path, opts.max_bytes)
     if st.st_size > cap:
         yield Skipped(path, f"larger than the size cap ({cap / (1024 * 1024):g} MB)")
         return
@@ -165,7 +193,7 @@ def _check_file(path: Path, rel: str, name: str, st: os.stat_result, opts: Crawl
 
 
 def _walk(
-    root: Path, opts: CrawlOptions, excluded: set[str], targets: Targets | None = None
+    root: Path, opts: CrawlOptions, excluded: set[str], targets: Targets | None = None, inside: list[str] = ()
 ) -> Iterator[FoundFile | Skipped]:
     seen_dirs: set[tuple[int, int]] = set()
     root_st = root.stat()
@@ -210,6 +238,10 @@ def _walk(
                 if opts.report_skipped:
                     yield Skipped(path, "excluded by --exclude")
                 continue
+            if not opts.follow and entry.is_symlink() and not within(os.path.realpath(entry.path), inside):
+                if opts.report_skipped:
+                    yield Skipped(path, "symbolic link leading outside the indexed folders; --follow follows it")
+                continue
             if is_dir:
                 if (
                     name in SKIP_DIRS
@@ -239,7 +271,7 @@ def _walk(
                 continue  # a file on the way to a target, not a target
             if any(fnmatch.fnmatch(name, g) for g in SKIP_FILE_GLOBS):
                 if opts.report_skipped:
-                    yield Skipped(path, "generated file (lock file or minified)")
+                    yield Skipped(path, "generated or scratch file (lock file, minified bundle, backup or temporary file)")
                 continue
             try:
                 st = entry.stat(follow_symlinks=True)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import queue
+import stat
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -232,6 +234,7 @@ class Indexer:
         rechunk = store.meta("chunk_tokens", str(model.max_seq_length)) != str(chunk_tokens)
         crawl_options = options.crawl
         crawl_options.exclude_dirs = [*crawl_options.exclude_dirs, self.paths.root]
+        crawl_options.inside = store.roots()  # a link may lead into any of the index's folders
         seen: set[Path] = set()
         todo: list[_Work] = []
         crawl_options.only = options.only
@@ -360,7 +363,8 @@ class Indexer:
         if not pending:
             return
         with store.write() as gen:
-            for work in pending:
+            # in path order: two writers of a shared (PostgreSQL) index lock the same files' rows in one order
+            for work in sorted(pending, key=lambda w: os.fsencode(w.found.path)):
                 found = work.found
                 if work.keep:
                     report.skipped.append((found.path, work.error or "unreadable"))
@@ -385,7 +389,12 @@ def _prepare(work: _Work, chunker: Chunker) -> None:
     """Read, hash, extract and chunk one file (in the reader thread). Never raises for a bad file."""
     path = work.found.path
     try:
-        with open(path, "rb") as f:
+        # never blocks on a FIFO, a device or a socket swapped in since the crawl (the crawl took regular files only)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
+        with open(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise OSError(errno.EINVAL, "not a regular file")
+            os.set_blocking(fd, True)
             data = f.read()
     except OSError as e:
         work.keep = True
@@ -445,7 +454,23 @@ def plan(index_dir: Path, paths: list[Path], options: CrawlOptions):
         if not p.exists() and not p.is_symlink():
             raise PathNotFound(f"No such file or folder: {p.absolute()}")
     options = replace(options, report_skipped=True, exclude_dirs=[index_dir])
-    yield from crawl(paths, options)
+    for item in crawl(paths, options):
+        if isinstance(item, FoundFile) and (reason := _binary_content(item.path)):
+            yield Skipped(item.path, reason)
+        else:
+            yield item
+
+
+def _binary_content(path: Path) -> str | None:
+    """Why indexing would skip a file once read: its first bytes are binary (what ``_prepare`` checks)."""
+    if path.suffix.lower() in BINARY_FORMATS:
+        return None
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8192)
+    except OSError as e:
+        return "permission denied" if isinstance(e, PermissionError) else (e.strerror or str(e))
+    return "binary file" if looks_binary(head) else None
 
 
 @dataclass

@@ -206,6 +206,10 @@ def print_settings(console: Console, settings) -> None:
                 table.add_row(name if i == 0 else "", safe(str(part.value)), safe(part.source))
             continue
         shown = "(the model's limit)" if value.value is None else str(value.value)
+        if name == "store":
+            from semsearch.storespec import mask
+
+            shown = "(none: the index folder)" if value.value is None else mask(str(value.value))
         if isinstance(value.value, list):
             shown = ", ".join(value.value) or "(none)"
         table.add_row(name, safe(shown), safe(value.source))

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from semsearch.config import MODES
 from semsearch.errors import UsageError
-from semsearch.search.hits import Hit, QueryOptions, display_path
+from semsearch.search.hits import MAX_HIT_CHARS, Hit, QueryOptions, display_path
 from semsearch.storage.faults import reading_index
 from semsearch.storage.layout import IndexPaths
 
@@ -33,7 +33,16 @@ def load_query_encoder(spec, store: IndexStore):
     """The encoder of this index's queries (the ONNX export of its model, as its vectors were made)."""
     from semsearch.model.encoders import load_query_encoder
 
-    return load_query_encoder(spec, store.paths, store.meta("vector_kind", "fp32"))
+    kind = store.meta("vector_kind", "fp32")
+    if getattr(store, "kind", "") == "postgresql":  # a machine that only queries a shared index: export once here
+        from semsearch.errors import ExportFailed, OnnxUnavailable
+        from semsearch.model.encoders import export_for_index
+
+        try:
+            export_for_index(spec, store.paths, kind)
+        except (ExportFailed, OnnxUnavailable):
+            pass  # load_query_encoder falls back to the full model and says so
+    return load_query_encoder(spec, store.paths, kind)
 
 
 def search(index_dir: Path, options: QueryOptions, encoder: Encoder | None = None) -> list[Hit]:
@@ -106,6 +115,7 @@ def _matches_path(path: Path, glob: str) -> bool:
 class Candidates:
     ranked: list[fusion.Candidate] = field(default_factory=list)
     more: bool = False  # a deeper search could bring more candidates that pass the score floor
+    rows: dict = field(default_factory=dict)  # chunk rows already read (by the ranking layer), by chunk id
 
 
 def candidates(
@@ -116,6 +126,7 @@ def candidates(
     depth: int,
     fuse: str = "convex",
     min_score: float | None = None,
+    text: str | None = None,
 ) -> Candidates:
     """The chunks worth showing for one query, best first, each with its dense, keyword and fused scores."""
     from semsearch.search import fusion
@@ -156,9 +167,9 @@ def candidates(
             if c.keyword_score is None:
                 c.keyword_score = known.get(c.chunk_id, 0.0)
     if use_dense and use_keyword:
-        for c in found.values():
-            if c.dense_score is None:
-                c.dense_score = _cosine(index, query, c.chunk_id)
+        outside = [cid for cid, c in found.items() if c.dense_score is None]
+        for cid, score in index.cosines(query, outside).items():  # one read for all of them
+            found[cid].dense_score = score
     ranked = list(found.values())
     if mode == "semantic":
         for c in ranked:
@@ -172,20 +183,39 @@ def candidates(
         fusion.rrf(ranked)
     else:
         fusion.convex(ranked)
-    return Candidates(fusion.order(ranked), more)
+    rows = _add_evidence(index, ranked, text) if mode == "hybrid" and text is not None else {}
+    return Candidates(fusion.order(ranked), more, rows)
 
 
-def _cosine(index: SearchIndex, query: np.ndarray, chunk_id: int) -> float | None:
-    vector = index.vector_of(chunk_id)
-    return None if vector is None else float(vector @ query[0])
+def _add_evidence(index: SearchIndex, ranked: list[fusion.Candidate], text: str) -> dict:
+    """The ranking layer (search/ranking.py): file names, definitions of named symbols, code before its
+    documentation, one file not filling the page. Returns the candidates' chunk rows (read once, for both)."""
+    from semsearch.search import fusion, ranking
+
+    if not ranked:
+        return {}
+    evidence = ranking.query_evidence(text)
+    rows = index.chunk_rows([c.chunk_id for c in ranked])
+    places = []
+    for c in ranked:
+        row = rows.get(c.chunk_id)
+        places.append((os.fsdecode(row.path), row.text) if row is not None else ("", None))
+    scores = ranking.adjust(
+        [(c.fused, path, body if evidence.symbols else None) for c, (path, body) in zip(ranked, places)], evidence
+    )
+    first = sorted(range(len(ranked)), key=lambda j: (-fusion.quoted(ranked[j]), -scores[j], ranked[j].chunk_id))
+    spread = ranking.spread_scores(first, scores, [path for path, _ in places])
+    for c, s in zip(ranked, spread):
+        c.score = s
+    return rows
 
 
-def _with_rows(index: SearchIndex, ranked: list[fusion.Candidate], step: int):
+def _with_rows(index: SearchIndex, ranked: list[fusion.Candidate], step: int, known: dict | None = None):
     """The candidates, best first, each with its chunk's row (None when removed since the vectors were read),
     read a slice at a time: most queries need only the first few of a hundred or more candidates."""
     for start in range(0, len(ranked), step):
         part = ranked[start : start + step]
-        rows = index.chunk_rows([c.chunk_id for c in part])
+        rows = known if known else index.chunk_rows([c.chunk_id for c in part])
         for c in part:
             yield c, rows.get(c.chunk_id)
 
@@ -202,10 +232,10 @@ def _collect(index: SearchIndex, query, options: QueryOptions) -> list[Hit]:
     if mode != "keyword" and (index.vector_count == 0 or query is None):
         return []
     while True:
-        found = candidates(index, query, parsed, mode, depth, options.fusion, options.min_score)
+        found = candidates(index, query, parsed, mode, depth, options.fusion, options.min_score, options.text)
         hits: list[Hit] = []
         seen_files: set[Path] = set()
-        for c, row in _with_rows(index, found.ranked, max(2 * wanted, ROWS_AT_ONCE)):
+        for c, row in _with_rows(index, found.ranked, max(2 * wanted, ROWS_AT_ONCE), found.rows):
             if row is None:  # removed since the vector structure was read
                 continue
             if options.min_score is not None:
@@ -223,8 +253,8 @@ def _collect(index: SearchIndex, query, options: QueryOptions) -> list[Hit]:
                     row.path,
                     row.start_line,
                     row.end_line,
-                    float(c.fused),
-                    row.text,
+                    float(c.fused if c.score is None else c.score),
+                    row.text[:MAX_HIT_CHARS],
                     row.page,
                     row.heading,
                     row.cell,

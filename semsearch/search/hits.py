@@ -14,6 +14,9 @@ from semsearch.config import MAX_TOP_K
 CANDIDATE_DEPTH = 100  # chunks taken from each list, at least (more for larger k and filters)
 RERANK_DEPTH = 30
 MAX_DEPTH = 100_000  # candidates taken from each list, at most
+# A hit's text as printed and sent: chunks are cut far below this (index/chunk.py); an index made before that
+# may hold a chunk of megabytes (one long line), and no hit carries more than this of it.
+MAX_HIT_CHARS = 8192
 
 
 @dataclass

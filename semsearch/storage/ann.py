@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 import faiss
 import numpy as np
 
-# Past this many vectors the writer replaces exact search by an IVF index (see README, Performance):
+# Past this many vectors the writer replaces exact search by an IVF index (see docs/performance.md):
 # exact search of one query costs about 40 ms at 100k vectors and grows linearly; IVF stays at a few ms.
 EXACT_LIMIT = 100_000
 BACK_TO_EXACT = EXACT_LIMIT // 2  # below this an IVF index goes back to exact search (no flapping at the limit)
@@ -17,7 +17,7 @@ TRAIN_PER_LIST = 48  # training sample per list (faiss asks for at least 39)
 TRAIN_ITERATIONS = 12
 # nprobe is tuned on the index's own vectors as queries: the smallest reaching TARGET_RECALL, times QUERY_MARGIN.
 # Real queries sit farther from the stored vectors than these do from each other and need more lists: measured
-# with the SciFact claims as queries, about twice as many for the same recall (README, Performance).
+# with the SciFact claims as queries, about twice as many for the same recall (docs/performance.md).
 TARGET_RECALL = 0.99
 QUERY_MARGIN = 2
 CALIBRATION_QUERIES = 300

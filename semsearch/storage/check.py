@@ -41,7 +41,20 @@ def check_index(index_dir: Path) -> CheckReport:
     """Check the index at ``index_dir`` without changing it (safe while another process writes to it)."""
     paths = IndexPaths(index_dir)
     with reading_index(paths):
-        store = Store.open(paths)
+        from semsearch.storage.access import open_store
+
+        store = open_store(paths)
+        if store.kind == "postgresql":
+            try:
+                with store.snapshot() as gen:
+                    report = CheckReport(index_dir=store.where, generation=gen)
+                    counts = store.counts()
+                    report.files, report.chunks, report.embeddings = counts["files"], counts["chunks"], counts["embeddings"]
+                    report.vectors = counts["chunks"]  # each chunk row holds its vector
+                    report.problems.extend(store.consistency_problems())
+                return report
+            finally:
+                store.close()
         try:
             for _ in range(ATTEMPTS):
                 vi = vectors.load(store)

@@ -65,6 +65,14 @@ class EmbeddedIndex:
         except RuntimeError:  # added after the vector structure was read: it has no vector here yet
             return None
 
+    def cosines(self, query: np.ndarray, ids: list[int]) -> dict[int, float]:
+        found = {}
+        for cid in ids:
+            vector = self.vector_of(cid)
+            if vector is not None:
+                found[cid] = float(vector @ query[0])
+        return found
+
     def keyword_search(
         self, match: str, limit: int, also: list[int]
     ) -> tuple[list[tuple[int, float]], dict[int, float]]:

@@ -76,6 +76,12 @@ def _translating(paths: IndexPaths, writing: bool) -> Iterator[None]:
         raise
     except (sqlite3.DatabaseError, OSError) as e:
         raise _translate(paths, e, writing=writing) from e
+    except Exception as e:
+        if type(e).__module__.startswith("psycopg"):  # a PostgreSQL store (never imported here otherwise)
+            from semsearch.storage.postgres import translate
+
+            raise translate(paths, e, writing=writing) from e
+        raise
 
 
 def _translate(paths: IndexPaths, e: BaseException, writing: bool) -> SemsearchError:

@@ -151,6 +151,10 @@ class SearchIndex(Protocol):
         """A chunk's vector, or None when it has none in this view."""
         ...
 
+    def cosines(self, query: np.ndarray, ids: list[int]) -> dict[int, float]:
+        """The cosine of ``query`` (one row) with each of these chunks' vectors (left out: chunks without one)."""
+        ...
+
     def keyword_search(
         self, match: str, limit: int, also: list[int]
     ) -> tuple[list[tuple[int, float]], dict[int, float]]:

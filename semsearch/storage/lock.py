@@ -9,14 +9,26 @@ from contextlib import contextmanager
 from filelock import FileLock, Timeout
 
 from semsearch.progress import Progress
-from semsearch.storage.layout import IndexPaths
+from semsearch.storage.layout import IndexPaths, require_writable
+from semsearch.system import PRIVATE_FILE, make_private
 
 
 @contextmanager
 def write_lock(paths: IndexPaths, progress: Progress | None = None) -> Iterator[None]:
-    """Hold the index's write lock; when another process holds it, say so and wait for it."""
+    """Hold the index's write lock; when another process holds it, say so and wait for it.
+
+    A shared (PostgreSQL) index takes several writers at once (each batch of files is a transaction that locks
+    those files' rows): no lock there.
+    """
+    from semsearch.storespec import selected
+
+    if selected(paths.root) is not None:
+        yield
+        return
+    require_writable(paths, "this command")  # a read-only index: one sentence, not a failed lock file
     paths.root.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(paths.write_lock))
+    make_private(paths.root)  # every write: an index made before (or under another umask) becomes private
+    lock = FileLock(str(paths.write_lock), mode=PRIVATE_FILE)
     try:
         lock.acquire(timeout=0)
     except Timeout:
@@ -30,3 +42,4 @@ def write_lock(paths: IndexPaths, progress: Progress | None = None) -> Iterator[
         yield
     finally:
         lock.release()
+        make_private(paths.root)  # and what the write made (an ONNX export's folder, say)

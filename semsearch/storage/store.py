@@ -6,6 +6,7 @@ import json
 import os
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,7 +17,8 @@ from semsearch.errors import IndexCorrupt, ModelMismatch, NoIndex
 from semsearch.model.spec import ModelSpec
 from semsearch.storage import keywords as lexical
 from semsearch.storage.interface import ChunkRow, FileRow, text_hash
-from semsearch.storage.layout import IndexPaths
+from semsearch.storage.layout import IndexPaths, check_folder
+from semsearch.system import PRIVATE_FILE, make_private
 
 if TYPE_CHECKING:  # numpy is imported where vectors are handled, so status stays light
     import numpy as np
@@ -75,15 +77,19 @@ def decode_path(raw: bytes) -> Path:
 class Store:
     """One SQLite database in WAL mode: readers see a consistent snapshot while a writer works."""
 
+    kind = "sqlite"  # the embedded store; storage/postgres.py is the other ("postgresql")
+
     def __init__(self, paths: IndexPaths, conn: sqlite3.Connection):
         self.paths = paths
         self.conn = conn
+        self.readonly = False  # opened read-only: the folder or the database cannot be written
 
     # -- opening -------------------------------------------------------------------------------
 
     @classmethod
     def open(cls, paths: IndexPaths) -> Store:
         """Open an existing index; NoIndex when there is none, IndexCorrupt when it cannot be read."""
+        check_folder(paths)
         if not paths.db.exists():
             if cls.remains(paths):
                 raise IndexCorrupt(
@@ -91,10 +97,17 @@ class Store:
                     f"nothing was changed. Restore the file or delete {paths.root} and index again."
                 )
             raise NoIndex(f"No index at {paths.root} yet; create one with: semsearch index PATH")
-        store = cls(paths, cls._connect(paths.db))
+        readonly = not _writable(paths)
+        store = cls(paths, cls._connect(paths.db, readonly=readonly))
+        store.readonly = readonly
         try:
             store._check()
             if int(store._meta["format_version"]) < FORMAT_VERSION:
+                if readonly:
+                    raise IndexCorrupt(
+                        f"The index at {paths.root} needs a one-time upgrade for this version of semsearch, and it "
+                        "is read-only; run semsearch index once where it can be written, then search it here."
+                    )
                 _migrate(store.conn)
         except sqlite3.OperationalError as e:  # e.g. a read-only folder, or a writer holding the database too long
             store.close()
@@ -122,7 +135,11 @@ class Store:
         leftovers = [tmp, *(tmp.with_name(tmp.name + suffix) for suffix in ("-wal", "-shm", "-journal"))]
         for path in leftovers:  # of a creation killed or failed before: a stale WAL must not meet a new file
             path.unlink(missing_ok=True)
+        make_private(paths.root)
         try:
+            # the database holds the text of every chunk: 0600 from the start (SQLite gives its -wal and -shm
+            # files the database's own mode)
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
             conn = cls._connect(tmp)
             try:
                 with conn:
@@ -147,8 +164,19 @@ class Store:
         return cls.open(paths)
 
     @staticmethod
-    def _connect(db: Path) -> sqlite3.Connection:
+    def _connect(db: Path, readonly: bool = False) -> sqlite3.Connection:
+        """A connection to ``db``; with ``readonly`` one that never writes (the folder or the file is read-only):
+        ``mode=ro`` when SQLite can share the WAL's index there, else ``immutable`` (a read-only folder, where
+        nobody can change the database either, and where the -shm file SQLite needs cannot be made)."""
         try:
+            if readonly:
+                uri = f"file:{urllib.parse.quote(os.fsencode(db))}?mode=ro"
+                shared = [db.with_name(db.name + suffix) for suffix in ("-wal", "-shm")]
+                if not os.access(db.parent, os.W_OK) and not all(p.exists() for p in shared):
+                    uri += "&immutable=1"
+                conn = sqlite3.connect(uri, uri=True, timeout=60, isolation_level=None, check_same_thread=False)
+                conn.execute("PRAGMA query_only=ON")
+                return conn
             conn = sqlite3.connect(db, timeout=60, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
@@ -435,6 +463,11 @@ class Store:
             "chunks": one("SELECT COUNT(*) FROM chunks"),
             "embeddings": one("SELECT COUNT(*) FROM embeddings"),
         }
+
+
+def _writable(paths: IndexPaths) -> bool:
+    """Whether this process may write the index's database and folder (False on a read-only mount)."""
+    return os.access(paths.db, os.W_OK) and os.access(paths.root, os.W_OK)
 
 
 def _is_damage(e: sqlite3.DatabaseError) -> bool:

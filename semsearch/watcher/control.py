@@ -36,23 +36,32 @@ def start_background(root: Path, options, max_size: float, include: list[str], e
     import subprocess
 
     from semsearch.errors import WatchFailed
+    from semsearch.storage.layout import require_writable
+    from semsearch.system import make_private, private_opener
     from semsearch.watcher.daemon import resolve_roots
     from semsearch.watcher.state import check_not_running, read_state
 
     paths = IndexPaths(root)
     roots = resolve_roots(root, options.paths)  # refuse at once what the watcher would refuse
     check_not_running(paths)
+    require_writable(paths, "a watcher")
     root.mkdir(parents=True, exist_ok=True)
+    make_private(root)
     args = [sys.executable, "-m", "semsearch", "watch", *[os.fspath(p) for p in roots if options.paths]]
     args += ["--index", os.fspath(root), "--detached", "--debounce", str(options.debounce), "--max-size", str(max_size)]
+    if options.crawl.follow:
+        args.append("--follow")
     for glob in include:
         args += ["--include", glob]
     for glob in exclude:  # as given: the watcher reads the configuration's own excludes itself
         args += ["--exclude", glob]
     offset = paths.log.stat().st_size if paths.log.exists() else 0
-    with open(paths.log, "ab") as log:
+    from semsearch.storespec import for_child
+
+    env = {**os.environ, **for_child(root)}  # a shared (PostgreSQL) index: the folder names it (store.json)
+    with open(paths.log, "ab", opener=private_opener) as log:
         child = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True
+            args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True, env=env
         )
     deadline = time.monotonic() + READY_TIMEOUT
     while True:

@@ -47,6 +47,7 @@ from semsearch.index.crawl import IGNORE_FILES, SKIP_DIRS, SKIP_FILE_GLOBS, Craw
 from semsearch.index.extractors import is_supported
 from semsearch.progress import Progress
 from semsearch.storage.layout import IndexPaths
+from semsearch.system import private_opener
 from semsearch.watcher.state import WatcherState, watch_lock, write_state
 
 DEFAULT_DEBOUNCE = 1.0  # seconds without events before a change is indexed
@@ -386,7 +387,7 @@ class Watcher:
     # -- logging and state -----------------------------------------------------------------------------
 
     def _setup_log(self) -> None:
-        file_handler = logging.handlers.RotatingFileHandler(
+        file_handler = _PrivateLog(
             self.paths.log, maxBytes=LOG_BYTES, backupCount=1, encoding="utf-8", errors="backslashreplace"
         )
         file_handler.setFormatter(logging.Formatter("%(asctime)s [%(process)d] %(levelname)s %(message)s"))
@@ -656,7 +657,7 @@ class Watcher:
             self.busy = False
             self.state.indexing = self.state.indexed = 0
         for path, reason in report.skipped:
-            if reason != "unsupported file type":
+            if not reason.startswith("binary file type"):
                 self.state.errors += 1
             self.log.warning("skipped %s: %s", path, reason)
         self.state.last_sync = time.time()
@@ -725,3 +726,10 @@ class _Handler(FileSystemEventHandler):
                 self.watcher.consider(os.fsdecode(event.dest_path), event.is_directory)
         except Exception:  # never let one odd event end the observer thread
             self.watcher.log.exception("could not handle %r", event)
+
+
+class _PrivateLog(logging.handlers.RotatingFileHandler):
+    """The watcher's log names the files it indexes: created 0600 (after each rotation too), whatever the umask."""
+
+    def _open(self):
+        return open(self.baseFilename, self.mode, encoding=self.encoding, errors=self.errors, opener=private_opener)

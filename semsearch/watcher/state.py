@@ -18,7 +18,7 @@ from filelock import FileLock, Timeout
 
 from semsearch.errors import WatcherRunning, WatchFailed
 from semsearch.storage.layout import IndexPaths
-from semsearch.system import alive
+from semsearch.system import PRIVATE_FILE, alive, make_private
 
 STOP_TIMEOUT = 60.0
 
@@ -64,13 +64,17 @@ def write_state(paths: IndexPaths, state: WatcherState) -> None:
 
 
 def _lock(paths: IndexPaths) -> FileLock:
-    return FileLock(str(paths.watch_lock), thread_local=False)
+    return FileLock(str(paths.watch_lock), thread_local=False, mode=PRIVATE_FILE)
 
 
 @contextmanager
 def watch_lock(paths: IndexPaths, wait: float = 1.0) -> Iterator[None]:
     """Be the index's one watcher for the duration; WatcherRunning when another one is."""
+    from semsearch.storage.layout import require_writable
+
+    require_writable(paths, "a watcher")
     paths.root.mkdir(parents=True, exist_ok=True)
+    make_private(paths.root)
     lock = _lock(paths)
     try:
         lock.acquire(timeout=wait)  # a short wait: `semsearch status` may be probing the lock this instant

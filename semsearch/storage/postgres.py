@@ -1,0 +1,798 @@
+"""The index in a PostgreSQL database with pgvector: the shared store for teams (``--store postgresql://...``).
+
+One schema per index name holds its tables, so several indexes share one database:
+
+- ``meta``: model, dimensions, format version (as the embedded store's ``meta``);
+- ``roots``: indexed folders, each with its origin (the machine's host name, or the ``--root-name`` given);
+- ``files``: one row per (origin, path), with size, mtime and sha256; ``chunks``: their line ranges, text,
+  vector (``vector(dim)`` with an HNSW index, inner product on normalized vectors) and a ``tsvector`` of
+  their terms (GIN) for exact phrases; ``postings``: (term, chunk, frequency, chunk length), from which
+  keyword ranking computes FTS5's BM25 in SQL; ``stats``: chunk and term counts, one delta row per write;
+- ``embeddings``: vectors by the hash of their text, so unchanged text is never embedded twice.
+
+A file's chunks, vectors and postings change in one transaction, so queries (each in one REPEATABLE READ
+snapshot) never see half a file. Writers lock the rows of the files they change (in path order, so two
+writers never deadlock) and add stats as delta rows, so several writers on several machines work at once; a
+writer killed at any point leaves only uncommitted work, which PostgreSQL discards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from semsearch.documents import Chunk
+from semsearch.errors import IndexCorrupt, ModelMismatch, NoIndex, SemsearchError, UsageError
+from semsearch.model.spec import ModelSpec
+from semsearch.storage import pgterms
+from semsearch.storage.interface import ChunkRow, FileRow, text_hash
+from semsearch.storage.layout import IndexPaths
+from semsearch.storage.store import _model_meta
+from semsearch.storespec import PgSpec, mask
+
+if TYPE_CHECKING:
+    import numpy as np
+
+FORMAT_VERSION = 1
+HNSW_M = 16
+HNSW_EF_CONSTRUCTION = 64
+# Candidates the HNSW search keeps (hnsw.ef_search): at least this many, and at least the depth asked.
+# Measured by benchmarks/pg_bench.py (recall@10 against exact search), see docs/shared-index.md.
+EF_SEARCH = 100
+K1, B = 1.2, 0.75  # BM25 as FTS5's bm25()
+
+
+class StoreUnavailable(SemsearchError):
+    """The PostgreSQL server cannot be reached, refused us, or the database is not ready for semsearch."""
+
+
+def _driver():
+    try:
+        import psycopg
+    except ImportError:
+        raise StoreUnavailable(
+            "A PostgreSQL store needs the psycopg driver; install it with: pip install 'semsearch[postgres]'."
+        ) from None
+    return psycopg
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return mask(text[0].strip() if text else type(e).__name__)
+
+
+def origin_name() -> str:
+    """This machine, as the roots it indexes are recorded (``--root-name`` gives another)."""
+    return socket.gethostname() or "localhost"
+
+
+def connect(spec: PgSpec):
+    psycopg = _driver()
+    try:
+        psycopg.conninfo.conninfo_to_dict(spec.conninfo)
+        # prepare_threshold=None: no server-side prepared statements, so a transaction pooler (PgBouncer) works
+        conn = psycopg.connect(
+            spec.conninfo, autocommit=True, connect_timeout=10, application_name="semsearch", prepare_threshold=None
+        )
+    except psycopg.ProgrammingError as e:  # libpq could not parse the URL
+        raise UsageError(f"The store {spec.shown} is not a valid PostgreSQL URL ({_first_line(e)}).") from None
+    except psycopg.OperationalError as e:
+        raise StoreUnavailable(
+            f"Cannot connect to the PostgreSQL server of {spec.shown} ({_first_line(e)}); check the URL, that the "
+            "server is running and your password (~/.pgpass, PGPASSWORD or a service file)."
+        ) from None
+    return conn
+
+
+def translate(paths: IndexPaths, e: BaseException, writing: bool) -> SemsearchError:
+    """A database error met while using a PostgreSQL index, as one sentence (password masked)."""
+    from semsearch.storespec import describe
+
+    psycopg = _driver()
+    where = describe(paths.root)
+    reason = _first_line(e)
+    if isinstance(e, psycopg.errors.InsufficientPrivilege):
+        return StoreUnavailable(
+            f"Permission denied on the {where} ({reason}); "
+            + ("a role that writes needs INSERT, UPDATE and DELETE on its tables (see docs/shared-index.md)."
+               if writing else "ask its owner for USAGE on the schema and SELECT on its tables.")
+        )  # fmt: skip
+    if isinstance(e, psycopg.OperationalError | psycopg.InterfaceError):
+        kept = " Everything committed before it is kept; run the same command again to finish." if writing else ""
+        return StoreUnavailable(f"Lost the connection to the {where} ({reason}).{kept}")
+    if writing:
+        return StoreUnavailable(
+            f"Could not write the {where} ({reason}); what was committed before is kept: run the same command again."
+        )
+    return StoreUnavailable(f"Could not read the {where} ({reason}).")
+
+
+def _vector_text(v) -> str:
+    return "[" + ",".join(map(repr, v.tolist())) + "]"
+
+
+def _vector_bytes(raw: bytes):
+    """A pgvector value in binary form: dim (int16), unused (int16), then big-endian float4s."""
+    import numpy as np
+
+    dim = int.from_bytes(raw[:2], "big")
+    return np.frombuffer(raw, dtype=">f4", count=dim, offset=4).astype(np.float32)
+
+
+def _schema_sql(s: str, dim: int) -> list[str]:
+    return [
+        f"CREATE SCHEMA {s}",
+        f"CREATE TABLE {s}.meta (key text PRIMARY KEY, value text NOT NULL)",
+        f"CREATE SEQUENCE {s}.generation",
+        f"""CREATE TABLE {s}.roots (
+            origin text NOT NULL, path bytea NOT NULL, added_at double precision NOT NULL,
+            PRIMARY KEY (origin, path))""",
+        f"""CREATE TABLE {s}.files (
+            id bigserial PRIMARY KEY, origin text NOT NULL, path bytea NOT NULL, size bigint NOT NULL,
+            mtime_ns bigint NOT NULL, sha256 text NOT NULL, indexed_at double precision NOT NULL, error text,
+            UNIQUE (origin, path))""",
+        f"""CREATE TABLE {s}.chunks (
+            id bigserial PRIMARY KEY, file_id bigint NOT NULL REFERENCES {s}.files(id) ON DELETE CASCADE,
+            ord integer NOT NULL, text text NOT NULL, start_line integer NOT NULL, end_line integer NOT NULL,
+            page integer, heading text NOT NULL DEFAULT '', cell integer, text_hash text NOT NULL,
+            gen bigint NOT NULL, ntokens integer NOT NULL, tsv tsvector NOT NULL, vector vector({dim}) NOT NULL)""",
+        f"CREATE INDEX chunks_file ON {s}.chunks (file_id)",
+        f"CREATE INDEX chunks_hash ON {s}.chunks (text_hash)",
+        f"CREATE INDEX chunks_tsv ON {s}.chunks USING gin (tsv)",
+        f"CREATE INDEX chunks_vector ON {s}.chunks USING hnsw (vector vector_ip_ops)"
+        f" WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})",
+        f"""CREATE TABLE {s}.postings (
+            term text NOT NULL, chunk_id bigint NOT NULL REFERENCES {s}.chunks(id) ON DELETE CASCADE,
+            tf integer NOT NULL, dl integer NOT NULL, PRIMARY KEY (term, chunk_id))""",
+        f"CREATE INDEX postings_chunk ON {s}.postings (chunk_id)",
+        f"CREATE TABLE {s}.stats (id bigserial PRIMARY KEY, chunks bigint NOT NULL, tokens bigint NOT NULL)",
+        f"CREATE TABLE {s}.embeddings (text_hash text PRIMARY KEY, vector vector({dim}) NOT NULL)",
+    ]
+
+
+class PgStore:
+    """The store interface over one index (schema) in a PostgreSQL database."""
+
+    kind = "postgresql"
+
+    def __init__(self, spec: PgSpec, conn, paths: IndexPaths, origin: str | None = None):
+        self.spec = spec
+        self.conn = conn
+        self.paths = paths  # this machine's own files for the index (ONNX export, watcher)
+        self.origin = origin or origin_name()
+        self.s = spec.name
+        self._meta: dict[str, str] = {}
+        self._depth = 0  # nesting of snapshot()/write() transactions
+        self._delta = [0, 0]  # chunks and terms a write transaction adds (negative: removes)
+        self._sequence_readable: bool | None = None
+
+    # -- opening -------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, spec: PgSpec, paths: IndexPaths, origin: str | None = None) -> PgStore:
+        conn = connect(spec)
+        store = cls(spec, conn, paths, origin)
+        try:
+            store._check()
+        except BaseException:
+            conn.close()
+            raise
+        return store
+
+    @classmethod
+    def exists(cls, spec: PgSpec) -> bool:
+        conn = connect(spec)
+        try:
+            return cls(spec, conn, IndexPaths(Path("."))).conn.execute(
+                "SELECT to_regclass(%s) IS NOT NULL", (f"{spec.name}.meta",)
+            ).fetchone()[0]
+        finally:
+            conn.close()
+
+    @classmethod
+    def create(cls, spec: PgSpec, paths: IndexPaths, model: ModelSpec, dim: int, origin: str | None = None) -> PgStore:
+        """Make the index's schema and tables in one transaction (or open it, when another writer just did)."""
+        psycopg = _driver()
+        conn = connect(spec)
+        try:
+            found = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()
+            if not found:
+                db = conn.info.dbname
+                raise StoreUnavailable(
+                    f"The database {db} has no pgvector extension; have its owner run: CREATE EXTENSION vector; "
+                    f"in it (pgvector must be installed on the server), then run the same command again."
+                )
+            try:
+                with conn.transaction():
+                    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"semsearch:{spec.name}",))
+                    if conn.execute("SELECT to_regclass(%s)", (f"{spec.name}.meta",)).fetchone()[0] is None:
+                        for sql in _schema_sql(spec.name, dim):
+                            conn.execute(sql)
+                        meta = {
+                            "format_version": str(FORMAT_VERSION),
+                            "created_at": str(time.time()),
+                            "updated_at": "",
+                            "dim": str(dim),
+                        } | _model_meta(model)
+                        conn.cursor().executemany(f"INSERT INTO {spec.name}.meta VALUES (%s, %s)", list(meta.items()))
+            except psycopg.errors.InsufficientPrivilege as e:
+                raise StoreUnavailable(
+                    f"The role {conn.info.user} may not create the index in database {conn.info.dbname} "
+                    f"({_first_line(e)}); have the database owner GRANT CREATE ON DATABASE {conn.info.dbname} "
+                    f"TO {conn.info.user}, or create the index as a role that may."
+                ) from None
+        finally:
+            conn.close()
+        return cls.open(spec, paths, origin)
+
+    def _check(self) -> None:
+        psycopg = _driver()
+        try:
+            if self.conn.execute("SELECT to_regclass(%s)", (f"{self.s}.meta",)).fetchone()[0] is None:
+                raise NoIndex(
+                    f"No {self.spec.where} yet; create one with: semsearch index PATH --store URL "
+                    "(the URL's index= names it)."
+                )
+            rows = dict(self.conn.execute(f"SELECT key, value FROM {self.s}.meta").fetchall())
+        except psycopg.errors.InsufficientPrivilege as e:
+            user = self.conn.info.user
+            raise StoreUnavailable(
+                f"The role {user} may not read the {self.spec.where} ({_first_line(e)}); have its owner run: "
+                f"GRANT USAGE ON SCHEMA {self.s} TO {user}; GRANT SELECT ON ALL TABLES IN SCHEMA {self.s} TO {user};"
+            ) from None
+        version = int(rows.get("format_version", "0"))
+        if version > FORMAT_VERSION:
+            raise IndexCorrupt(
+                f"The {self.spec.where} was written by a newer semsearch (format {version}); upgrade semsearch "
+                "to use it."
+            )
+        if version < 1 or "model_ref" not in rows:
+            raise IndexCorrupt(f"The schema {self.s} in {mask(self.spec.conninfo)} is not a semsearch index.")
+        self._meta = rows
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @property
+    def where(self) -> str:
+        return self.spec.where
+
+    # -- metadata ------------------------------------------------------------------------------
+
+    def meta(self, key: str, default: str = "") -> str:
+        row = self.conn.execute(f"SELECT value FROM {self.s}.meta WHERE key = %s", (key,)).fetchone()
+        return row[0] if row else default
+
+    @property
+    def dim(self) -> int:
+        return int(self.meta("dim"))
+
+    @property
+    def generation(self) -> int:
+        if self._sequence_readable is None:  # a read-only role may have been granted the tables alone
+            self._sequence_readable = bool(self.conn.execute(
+                "SELECT has_sequence_privilege(%s, 'SELECT')", (f"{self.s}.generation",)
+            ).fetchone()[0])  # fmt: skip
+        if not self._sequence_readable:
+            return int(self.conn.execute(f"SELECT coalesce(max(id), 0) FROM {self.s}.stats").fetchone()[0])
+        value, called = self.conn.execute(f"SELECT last_value, is_called FROM {self.s}.generation").fetchone()
+        return int(value) if called else 0
+
+    @property
+    def model_ref(self) -> str:
+        return self.meta("model_ref")
+
+    @property
+    def truncate_dim(self) -> int | None:
+        value = self.meta("truncate_dim")
+        return int(value) if value else None
+
+    def recorded_prefixes(self) -> dict[str, str]:
+        try:
+            prefixes = json.loads(self.meta("model_prefixes", "{}"))
+        except ValueError:
+            prefixes = {}
+        return {"query_prefix": prefixes.get("query", ""), "document_prefix": prefixes.get("document", "")}
+
+    def check_model(self, model: ModelSpec) -> None:
+        if self.meta("model_fingerprint") != model.fingerprint:
+            raise ModelMismatch(
+                f"The {self.where} was built with the model '{self.meta('model_name')}', not '{model.name}'; "
+                f"to switch, rebuild it with: semsearch index --change-model --model {model.ref} "
+                "(or use another index name)."
+            )
+        recorded = self.recorded_prefixes()
+        if recorded != {"query_prefix": model.query_prefix, "document_prefix": model.document_prefix}:
+            raise ModelMismatch(
+                f"The {self.where} was built with query prefix {recorded['query_prefix']!r} and document prefix "
+                f"{recorded['document_prefix']!r}; to change them, rebuild it with: semsearch index --change-model "
+                "--query-prefix TEXT --document-prefix TEXT (or use another index name)."
+            )
+
+    # -- transactions ----------------------------------------------------------------------------
+
+    @contextmanager
+    def write(self) -> Iterator[int]:
+        """One write transaction; yields its generation. Readers never see half of it."""
+        with self.conn.transaction():
+            self._depth += 1
+            self._delta = [0, 0]
+            try:
+                gen = int(self.conn.execute(f"SELECT nextval('{self.s}.generation')").fetchone()[0])
+                yield gen
+                if self._delta != [0, 0]:
+                    self.conn.execute(f"INSERT INTO {self.s}.stats (chunks, tokens) VALUES (%s, %s)", self._delta)
+            finally:
+                self._depth -= 1
+                self._delta = [0, 0]
+
+    @contextmanager
+    def snapshot(self) -> Iterator[int]:
+        """A read transaction (REPEATABLE READ): every query inside sees the same state. Yields its generation."""
+        if self._depth:
+            yield self.generation
+            return
+        with self.conn.transaction():
+            self.conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            self._depth += 1
+            try:
+                yield self.generation
+            finally:
+                self._depth -= 1
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute(
+            f"INSERT INTO {self.s}.meta VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def set_model(self, model: ModelSpec, dim: int) -> None:
+        """Record a new model and drop everything embedded with the old one (``--change-model``)."""
+        s = self.s
+        with self.write():
+            self.conn.execute(f"TRUNCATE {s}.postings, {s}.chunks, {s}.files, {s}.embeddings, {s}.stats")
+            self.conn.execute(f"DROP INDEX {s}.chunks_vector")
+            self.conn.execute(f"ALTER TABLE {s}.chunks ALTER COLUMN vector TYPE vector({dim})")
+            self.conn.execute(f"ALTER TABLE {s}.embeddings ALTER COLUMN vector TYPE vector({dim})")
+            self.conn.execute(
+                f"CREATE INDEX chunks_vector ON {s}.chunks USING hnsw (vector vector_ip_ops)"
+                f" WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})"
+            )
+            meta = _model_meta(model) | {"dim": str(dim)}
+            self.conn.cursor().executemany(
+                f"INSERT INTO {s}.meta VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                list(meta.items()),
+            )
+
+    # -- roots and files ---------------------------------------------------------------------------
+
+    def add_root(self, path: Path) -> None:
+        self.conn.execute(
+            f"INSERT INTO {self.s}.roots VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+            (self.origin, os.fsencode(path), time.time()),
+        )
+
+    def roots(self) -> list[Path]:
+        """This machine's (this origin's) roots."""
+        rows = self.conn.execute(f"SELECT path FROM {self.s}.roots WHERE origin = %s ORDER BY path", (self.origin,))
+        return [Path(os.fsdecode(r[0])) for r in rows]
+
+    def all_roots(self) -> list[tuple[str, Path]]:
+        """Every root of the index as (origin, path)."""
+        rows = self.conn.execute(f"SELECT origin, path FROM {self.s}.roots ORDER BY origin, path")
+        return [(r[0], Path(os.fsdecode(r[1]))) for r in rows]
+
+    def remove_root(self, gen: int, path: Path) -> None:
+        self.conn.execute(
+            f"DELETE FROM {self.s}.roots WHERE origin = %s AND path = %s", (self.origin, os.fsencode(path))
+        )
+
+    def files(self) -> dict[Path, FileRow]:
+        """This origin's files (the ones this machine can see and keep up to date)."""
+        rows = self.conn.execute(
+            f"SELECT id, path, size, mtime_ns, sha256, error FROM {self.s}.files WHERE origin = %s", (self.origin,)
+        )
+        return {
+            row.path: row for row in (FileRow(r[0], Path(os.fsdecode(r[1])), r[2], r[3], r[4], r[5]) for r in rows)
+        }
+
+    def _shown_path(self, origin: str, raw: bytes) -> Path:
+        path = os.fsdecode(raw)
+        return Path(path) if origin == self.origin else Path(f"{origin}:{path}")
+
+    # -- vectors by text ---------------------------------------------------------------------------
+
+    def put_embeddings(self, hashes: list[str], vectors: np.ndarray) -> None:
+        rows = [(h, _vector_text(v)) for h, v in zip(hashes, vectors)]
+        with self.conn.transaction():
+            self.conn.cursor().executemany(
+                f"INSERT INTO {self.s}.embeddings VALUES (%s, %s::vector) ON CONFLICT DO NOTHING", rows
+            )
+
+    def known_hashes(self, hashes: Iterable[str]) -> set[str]:
+        hashes = list(set(hashes))
+        if not hashes:
+            return set()
+        rows = self.conn.execute(f"SELECT text_hash FROM {self.s}.embeddings WHERE text_hash = ANY(%s)", (hashes,))
+        return {r[0] for r in rows}
+
+    def drop_unused_embeddings(self) -> int:
+        with self.conn.transaction():
+            cur = self.conn.execute(
+                f"DELETE FROM {self.s}.embeddings e WHERE NOT EXISTS"
+                f" (SELECT 1 FROM {self.s}.chunks c WHERE c.text_hash = e.text_hash)"
+            )
+            return cur.rowcount
+
+    def drop_tombstones(self, upto_gen: int) -> None:
+        """Nothing to do: there is no separate vector file to keep in step."""
+
+    def sync_vectors(self, rebuild: bool = False) -> str:
+        """After writes: the vectors are searched in the database itself (HNSW), so there is no structure to
+        bring up to date; the keyword statistics' delta rows are folded into one."""
+        self.compact_stats()
+        if rebuild:
+            self.conn.execute(f"REINDEX INDEX {self.s}.chunks_vector")
+            return f"{self.vector_total()} vectors, as asked (HNSW index rebuilt)"
+        return ""
+
+    def compact_stats(self) -> None:
+        """Fold the stats delta rows into one (another writer's uncommitted rows stay as they are)."""
+        with self.conn.transaction():
+            self.conn.execute(
+                f"WITH d AS (DELETE FROM {self.s}.stats RETURNING chunks, tokens)"
+                f" INSERT INTO {self.s}.stats (chunks, tokens) SELECT sum(chunks), sum(tokens) FROM d"
+                " HAVING count(*) > 0"
+            )
+
+    # -- writing files (inside write()) --------------------------------------------------------------
+
+    def replace_file(
+        self, gen: int, path: Path, size: int, mtime_ns: int, sha256: str, chunks: list[Chunk], error: str | None = None
+    ) -> None:
+        """Set a file's row and its chunks (their vectors must already be stored), locking the file's row."""
+        s = self.s
+        file_id = self.conn.execute(
+            f"INSERT INTO {s}.files (origin, path, size, mtime_ns, sha256, indexed_at, error)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (origin, path) DO UPDATE SET size = excluded.size,"
+            " mtime_ns = excluded.mtime_ns, sha256 = excluded.sha256, indexed_at = excluded.indexed_at,"
+            " error = excluded.error RETURNING id",
+            (self.origin, os.fsencode(path), size, mtime_ns, sha256, time.time(), error),
+        ).fetchone()[0]
+        self._drop_chunks("file_id = %s", (file_id,))
+        if not chunks:
+            return
+        ids = [
+            r[0]
+            for r in self.conn.execute(
+                f"SELECT nextval('{s}.chunks_id_seq') FROM generate_series(1, %s)", (len(chunks),)
+            ).fetchall()
+        ]
+        rows, postings = [], []
+        terms_total = 0
+        terms = pgterms.chunks_terms([(c.heading, c.text) for c in chunks])
+        for cid, (i, c), (body, cjk) in zip(ids, enumerate(chunks), terms):
+            counts, length = pgterms.postings(body, cjk)
+            terms_total += length
+            postings.extend((t, cid, n, length) for t, n in counts.items())
+            rows.append(
+                (
+                    cid, file_id, i, c.text, c.start_line, c.end_line, c.page, c.heading, c.cell,
+                    text_hash(c.embed_text), gen, length, pgterms.tsvector_literal(body), text_hash(c.embed_text),
+                )
+            )  # fmt: skip
+        self.conn.cursor().executemany(
+            f"INSERT INTO {s}.chunks (id, file_id, ord, text, start_line, end_line, page, heading, cell, text_hash,"
+            f" gen, ntokens, tsv, vector) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::tsvector,"
+            f" (SELECT vector FROM {s}.embeddings WHERE text_hash = %s))",
+            rows,
+        )
+        with self.conn.cursor().copy(f"COPY {s}.postings (term, chunk_id, tf, dl) FROM STDIN") as copy:
+            for row in postings:
+                copy.write_row(row)
+        self._delta[0] += len(chunks)
+        self._delta[1] += terms_total
+
+    def _drop_chunks(self, where: str, args) -> None:
+        s = self.s
+        n, terms = self.conn.execute(
+            f"SELECT count(*), coalesce(sum(ntokens), 0) FROM {s}.chunks WHERE {where}", args
+        ).fetchone()
+        if n:
+            self.conn.execute(f"DELETE FROM {s}.chunks WHERE {where}", args)
+            self._delta[0] -= int(n)
+            self._delta[1] -= int(terms)
+
+    def touch_file(self, file_id: int, size: int, mtime_ns: int) -> None:
+        self.conn.execute(f"UPDATE {self.s}.files SET size = %s, mtime_ns = %s WHERE id = %s", (size, mtime_ns, file_id))
+
+    def delete_files(self, gen: int, file_ids: list[int]) -> None:
+        s = self.s
+        for start in range(0, len(file_ids), 500):
+            part = sorted(file_ids[start : start + 500])
+            locked = [r[0] for r in self.conn.execute(
+                f"SELECT id FROM {s}.files WHERE id = ANY(%s) ORDER BY id FOR UPDATE", (part,)
+            )]  # fmt: skip
+            if not locked:
+                continue
+            self._drop_chunks("file_id = ANY(%s)", (locked,))
+            self.conn.execute(f"DELETE FROM {s}.files WHERE id = ANY(%s)", (locked,))
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def chunk_rows(self, ids: list[int]) -> dict[int, ChunkRow]:
+        if not ids:
+            return {}
+        rows = self.conn.execute(
+            f"SELECT c.id, f.origin, f.path, c.text, c.start_line, c.end_line, c.page, c.heading, c.cell"
+            f" FROM {self.s}.chunks c JOIN {self.s}.files f ON f.id = c.file_id WHERE c.id = ANY(%s)",
+            ([int(i) for i in ids],),
+        )
+        return {
+            r[0]: ChunkRow(r[0], self._shown_path(r[1], r[2]), r[3], r[4], r[5], r[6], r[7], r[8]) for r in rows
+        }
+
+    def chunk_places(self) -> list[tuple[int, Path, int, int, int, int | None, int | None]]:
+        rows = self.conn.execute(
+            f"SELECT c.id, f.origin, f.path, c.ord, c.start_line, c.end_line, c.page, c.cell"
+            f" FROM {self.s}.chunks c JOIN {self.s}.files f ON f.id = c.file_id ORDER BY f.origin, f.path, c.ord"
+        )
+        return [(r[0], self._shown_path(r[1], r[2]), r[3], r[4], r[5], r[6], r[7]) for r in rows]
+
+    def vectors_since(self, gen: int) -> tuple[np.ndarray, np.ndarray]:
+        """Ids and vectors of the chunks added after generation ``gen`` (all of them for 0)."""
+        import numpy as np
+
+        cur = self.conn.cursor(binary=True)
+        cur.execute(f"SELECT id, vector FROM {self.s}.chunks WHERE gen > %s ORDER BY id", (gen,))
+        rows = cur.fetchall()
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        dim = self.dim
+        vectors = np.empty((len(rows), dim), dtype=np.float32)
+        for i, r in enumerate(rows):
+            vectors[i] = _vector_bytes(r[1])
+        return ids, vectors
+
+    def vectors_of(self, ids: list[int]) -> dict[int, np.ndarray]:
+        cur = self.conn.cursor(binary=True)
+        cur.execute(f"SELECT id, vector FROM {self.s}.chunks WHERE id = ANY(%s)", ([int(i) for i in ids],))
+        return {int(r[0]): _vector_bytes(r[1]) for r in cur.fetchall()}
+
+    def counts(self) -> dict[str, int]:
+        one = lambda sql: int(self.conn.execute(sql.format(s=self.s)).fetchone()[0])  # noqa: E731
+        return {
+            "files": one("SELECT COUNT(*) FROM {s}.files"),
+            "files_skipped": one("SELECT COUNT(*) FROM {s}.files WHERE error IS NOT NULL"),
+            "chunks": one("SELECT COUNT(*) FROM {s}.chunks"),
+            "embeddings": one("SELECT COUNT(*) FROM {s}.embeddings"),
+        }
+
+    def skipped_files(self) -> list[tuple[Path, str]]:
+        rows = self.conn.execute(f"SELECT origin, path, error FROM {self.s}.files WHERE error IS NOT NULL")
+        return [(self._shown_path(r[0], r[1]), r[2]) for r in rows]
+
+    def size_bytes(self) -> int:
+        """What the index's tables and their indexes take in the database."""
+        return int(self.conn.execute(
+            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind = 'r'",
+            (self.s,),
+        ).fetchone()[0])  # fmt: skip
+
+    def updated_at(self) -> float | None:
+        return self.conn.execute(f"SELECT max(indexed_at) FROM {self.s}.files").fetchone()[0]
+
+    def consistency_problems(self) -> list[str]:
+        """Inside a snapshot: what does not hold between files, chunks, vectors, postings and statistics."""
+        s = self.s
+        one = lambda sql: int(self.conn.execute(sql).fetchone()[0] or 0)  # noqa: E731
+        problems = []
+        checks = [
+            (f"SELECT count(*) FROM {s}.chunks c WHERE NOT EXISTS"
+             f" (SELECT 1 FROM {s}.embeddings e WHERE e.text_hash = c.text_hash)",
+             "{n} chunks have no stored vector for their text."),
+            (f"SELECT count(*) FROM {s}.chunks c JOIN {s}.embeddings e USING (text_hash) WHERE c.vector <> e.vector",
+             "{n} chunks hold a vector other than the one stored for their text."),
+            (f"SELECT count(*) FROM {s}.chunks WHERE vector_dims(vector) <> {self.dim}",
+             "{n} chunks have vectors of the wrong size."),
+            (f"SELECT count(*) FROM {s}.chunks c WHERE c.ntokens > 0 AND NOT EXISTS"
+             f" (SELECT 1 FROM {s}.postings p WHERE p.chunk_id = c.id)",
+             "{n} chunks are missing from the keyword postings."),
+            (f"SELECT count(*) FROM {s}.postings p JOIN {s}.chunks c ON c.id = p.chunk_id WHERE p.dl <> c.ntokens",
+             "{n} keyword postings disagree with their chunk's length."),
+            (f"SELECT abs((SELECT coalesce(sum(chunks), 0) FROM {s}.stats) - (SELECT count(*) FROM {s}.chunks))"
+             f" + abs((SELECT coalesce(sum(tokens), 0) FROM {s}.stats) - (SELECT coalesce(sum(ntokens), 0) FROM {s}.chunks))",
+             "The keyword statistics are off by {n} (chunks and terms counted)."),
+            (f"SELECT count(*) FROM pg_index WHERE indexrelid IN ('{s}.chunks_vector'::regclass,"
+             f" '{s}.chunks_tsv'::regclass) AND NOT (indisvalid AND indisready)",
+             "{n} of the search indexes (HNSW, GIN) are not valid; REINDEX them."),
+        ]  # fmt: skip
+        for sql, sentence in checks:
+            n = one(sql)
+            if n:
+                problems.append(sentence.format(n=n))
+        return problems
+
+    # -- search ------------------------------------------------------------------------------------
+
+    def vector_total(self) -> int:
+        """How many chunks (and so vectors) the index holds, from the kept statistics (no count over the table)."""
+        return int(self.conn.execute(f"SELECT coalesce(sum(chunks), 0) FROM {self.s}.stats").fetchone()[0])
+
+    def dense_search(self, query: np.ndarray, k: int, exact: bool = False) -> list[tuple[int, float]]:
+        """The ``k`` chunks nearest to the (normalized) query vector by inner product, best first (HNSW)."""
+        q = _vector_text(query)
+        with self.conn.transaction():
+            if exact:
+                self.conn.execute("SET LOCAL enable_indexscan = off")
+            else:
+                self.conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(min(1000, max(EF_SEARCH, k))),))
+                if k > 1000:  # past ef_search's limit: keep scanning the graph, in order
+                    self.conn.execute("SET LOCAL hnsw.iterative_scan = strict_order")
+            rows = self.conn.execute(
+                f"SELECT id, -(vector <#> %s::vector) FROM {self.s}.chunks ORDER BY vector <#> %s::vector LIMIT %s",
+                (q, q, k),
+            ).fetchall()
+        return [(int(r[0]), float(r[1])) for r in rows]
+
+    def cosines(self, query: np.ndarray, ids: list[int]) -> dict[int, float]:
+        if not ids:
+            return {}
+        rows = self.conn.execute(
+            f"SELECT id, -(vector <#> %s::vector) FROM {self.s}.chunks WHERE id = ANY(%s)",
+            (_vector_text(query), [int(i) for i in ids]),
+        )
+        return {int(r[0]): float(r[1]) for r in rows}
+
+    def _bm25_sql(self, expression: str) -> tuple[str, list] | None:
+        """The scored matches of a lexical match expression: FTS5's BM25 (k1 1.2, b 0.75) in SQL.
+
+        Each OR'ed item counts as FTS5 counts it: a word by its frequency in the chunk, a phrase (several
+        terms) by whether the chunk holds it (PostgreSQL keeps no phrase frequencies); an item given twice
+        counts twice, as in FTS5.
+        """
+        items = pgterms.expression_items(expression)
+        if not items:
+            return None
+        s = self.s
+        words: dict[str, int] = {}
+        phrases: list[str] = []
+        for item in items:
+            if len(item) == 1:
+                words[item[0]] = words.get(item[0], 0) + 1
+            else:
+                phrases.append(pgterms.tsquery_literal(item))
+        parts, args = [], []
+        if words:
+            parts.append(
+                f"SELECT p.term AS item, w.times, p.chunk_id, p.tf, p.dl FROM {s}.postings p"
+                " JOIN unnest(%s::text[], %s::int[]) AS w(term, times) ON w.term = p.term"
+            )
+            args += [list(words), list(words.values())]
+        for i, phrase in enumerate(phrases):
+            parts.append(
+                f"SELECT %s AS item, 1 AS times, c.id AS chunk_id, 1 AS tf, c.ntokens AS dl"
+                f" FROM {s}.chunks c WHERE c.tsv @@ %s::tsquery"
+            )
+            args += [f"\x01phrase{i}", phrase]  # never a term: terms hold no control characters
+        sql = (
+            f"WITH st AS (SELECT greatest(coalesce(sum(chunks), 0), 1)::float8 AS n,"
+            f" greatest(coalesce(sum(tokens), 0), 1)::float8 AS t FROM {s}.stats),"
+            f" m AS MATERIALIZED ({' UNION ALL '.join(parts)}),"
+            " df AS (SELECT item, count(*)::float8 AS n FROM m GROUP BY item),"
+            " idf AS (SELECT df.item, greatest(ln((st.n - df.n + 0.5) / (df.n + 0.5)), 1e-6) AS w FROM df, st),"
+            f" scored AS (SELECT m.chunk_id, sum(m.times * idf.w * m.tf * {K1 + 1}"
+            f" / (m.tf + {K1} * ({1 - B} + {B} * m.dl / (st.t / st.n)))) AS score"
+            " FROM m JOIN idf USING (item), st GROUP BY m.chunk_id)"
+        )
+        return sql, args
+
+    def keyword_search(self, expression: str, limit: int) -> list[tuple[int, float]]:
+        """(chunk id, BM25 score) best first."""
+        built = self._bm25_sql(expression)
+        if built is None:
+            return []
+        sql, args = built
+        rows = self.conn.execute(sql + " SELECT chunk_id, score FROM scored ORDER BY score DESC, chunk_id LIMIT %s",
+                                 [*args, limit]).fetchall()  # fmt: skip
+        return [(int(r[0]), float(r[1])) for r in rows]
+
+    def keyword_scores(self, expression: str, ids: list[int]) -> dict[int, float]:
+        built = self._bm25_sql(expression)
+        if built is None or not ids:
+            return {}
+        sql, args = built
+        rows = self.conn.execute(sql + " SELECT chunk_id, score FROM scored WHERE chunk_id = ANY(%s)",
+                                 [*args, [int(i) for i in ids]]).fetchall()  # fmt: skip
+        return {int(r[0]): float(r[1]) for r in rows}
+
+    def keyword_search_and_score(
+        self, expression: str, limit: int, ids: list[int]
+    ) -> tuple[list[tuple[int, float]], dict[int, float]]:
+        """``keyword_search`` and the BM25 scores of ``ids``, from one pass over the matches."""
+        built = self._bm25_sql(expression)
+        if built is None:
+            return [], {}
+        sql, args = built
+        rows = self.conn.execute(
+            sql + " (SELECT chunk_id, score, 1 FROM scored ORDER BY score DESC, chunk_id LIMIT %s)"
+            " UNION ALL (SELECT chunk_id, score, 0 FROM scored WHERE chunk_id = ANY(%s))",
+            [*args, limit, [int(i) for i in ids]],
+        ).fetchall()
+        best = [(int(r[0]), float(r[1])) for r in rows if r[2] == 1]
+        best.sort(key=lambda x: (-x[1], x[0]))
+        return best, {int(r[0]): float(r[1]) for r in rows if r[2] == 0}
+
+    def keyword_matching(self, expression: str, ids: list[int] | None = None, limit: int = 1000) -> set[int]:
+        """Chunks holding one exact item (a word, or a phrase in order): among ``ids``, else up to ``limit``."""
+        item = pgterms.expression_item(expression)
+        if not item:
+            return set()
+        s = self.s
+        if len(item) == 1:
+            sql, args = f"SELECT chunk_id FROM {s}.postings WHERE term = %s", [item[0]]
+        else:
+            sql, args = f"SELECT id FROM {s}.chunks WHERE tsv @@ %s::tsquery", [pgterms.tsquery_literal(item)]
+        if ids is not None:
+            sql += (" AND chunk_id = ANY(%s)" if len(item) == 1 else " AND id = ANY(%s)")
+            args.append([int(i) for i in ids])
+        else:
+            sql += " LIMIT %s"
+            args.append(limit)
+        return {int(r[0]) for r in self.conn.execute(sql, args)}
+
+
+class PgSearchIndex:
+    """``SearchIndex`` over a PostgreSQL store: HNSW for meaning, BM25 in SQL for keywords, one snapshot."""
+
+    def __init__(self, store: PgStore, with_vectors: bool):
+        self.store = store
+        self.with_vectors = with_vectors
+        self._count: int | None = None
+
+    @property
+    def generation(self) -> int:
+        return self.store.generation
+
+    def refresh(self) -> None:
+        """Nothing is kept in memory: every query reads the database."""
+        self._count = None
+
+    @property
+    def vector_count(self) -> int:
+        if not self.with_vectors:
+            return 0
+        if self._count is None:
+            self._count = self.store.vector_total()
+        return self._count
+
+    def snapshot(self):
+        self._count = None  # what this snapshot sees
+        return self.store.snapshot()
+
+    def nearest(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+        return self.store.dense_search(query[0], k)
+
+    def vector_of(self, chunk_id: int) -> np.ndarray | None:
+        return self.store.vectors_of([chunk_id]).get(chunk_id)
+
+    def cosines(self, query: np.ndarray, ids: list[int]) -> dict[int, float]:
+        return self.store.cosines(query[0], ids)
+
+    def keyword_search(self, match: str, limit: int, also: list[int]):
+        return self.store.keyword_search_and_score(match, limit, also)
+
+    def keyword_scores(self, match: str, ids: list[int]) -> dict[int, float]:
+        return self.store.keyword_scores(match, ids)
+
+    def keyword_matching(self, expression: str, ids: list[int] | None = None, limit: int = 1000) -> set[int]:
+        return self.store.keyword_matching(expression, ids, limit)
+
+    def chunk_rows(self, ids: list[int]) -> dict[int, ChunkRow]:
+        return self.store.chunk_rows(ids)

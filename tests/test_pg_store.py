@@ -1,0 +1,222 @@
+"""The PostgreSQL store on a real server: schema, files and chunks, BM25 as FTS5 computes it, HNSW search, faults."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from semsearch import storespec
+from semsearch.storage import keywords as lexical
+from semsearch.documents import Chunk
+from semsearch.errors import IndexCorrupt, ModelMismatch, NoIndex, UsageError
+from semsearch.model.spec import resolve_model
+from semsearch.storage.layout import IndexPaths
+from semsearch.storage.postgres import PgStore, StoreUnavailable
+from semsearch.storage.store import Store, text_hash
+
+DIM = 8
+
+TEXTS = {
+    "a.md": ["Rotating API keys every ninety days", "The admin console issues access tokens"],
+    "b.txt": ["Sourdough starter: flour and water, fed every evening", "Bake in a covered cast-iron pot"],
+    "c.md": ["Tomato seedlings curled in the July heat; mulch keeps soil moist", "tomatoes ripened in August"],
+    "d.py": ["def with_backoff(call): retry flaky network calls with exponential backoff", "ConnectionError retries"],
+    "e.txt": ["Guitar scales every morning with a metronome", "chord changes between G, C and D"],
+    "f.md": ["Keys and tokens: rotate the keys, revoke old tokens", "東京の天気は晴れです 天気予報"],
+}
+
+
+def vec(text: str) -> np.ndarray:
+    seed = int(hashlib.sha256(text.encode()).hexdigest()[:8], 16)
+    v = np.random.default_rng(seed).standard_normal(DIM).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+def chunks_of(texts: list[str]) -> list[Chunk]:
+    return [Chunk(text=t, start_line=i + 1, end_line=i + 1) for i, t in enumerate(texts)]
+
+
+def fill(store, root: Path, texts: dict[str, list[str]] = TEXTS) -> None:
+    for name, parts in texts.items():
+        chunks = chunks_of(parts)
+        hashes = [text_hash(c.embed_text) for c in chunks]
+        store.put_embeddings(hashes, np.stack([vec(c.embed_text) for c in chunks]))
+        with store.write() as gen:
+            store.replace_file(gen, root / name, 10, 1, "sha-" + name, chunks)
+
+
+@pytest.fixture
+def model():
+    return resolve_model(None)
+
+
+@pytest.fixture
+def pg(pg_url, tmp_path, model):
+    spec = storespec.parse(pg_url)
+    store = PgStore.create(spec, IndexPaths(tmp_path / "local"), model, DIM)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def lite(tmp_path, model):
+    store = Store.create(IndexPaths(tmp_path / "sqlite"), model, DIM)
+    yield store
+    store.close()
+
+
+def test_create_open_and_meta(pg, pg_url, tmp_path, model):
+    assert pg.dim == DIM and pg.model_ref == model.ref
+    pg.check_model(model)
+    again = PgStore.open(storespec.parse(pg_url), IndexPaths(tmp_path / "local"))
+    try:
+        assert again.meta("format_version") == "1"
+    finally:
+        again.close()
+
+
+def test_files_chunks_and_replacing(pg, tmp_path):
+    root = tmp_path / "docs"
+    fill(pg, root)
+    counts = pg.counts()
+    assert counts["files"] == 6 and counts["chunks"] == 12
+    files = pg.files()
+    assert set(files) == {root / n for n in TEXTS}
+    chunks = [Chunk(text="only one chunk now", start_line=1, end_line=3)]
+    pg.put_embeddings([text_hash(chunks[0].embed_text)], vec("x")[None, :])
+    with pg.write() as gen:
+        pg.replace_file(gen, root / "a.md", 11, 2, "new", chunks)
+    assert pg.counts()["chunks"] == 11
+    rows = pg.chunk_rows([cid for cid, *_ in pg.chunk_places()])
+    assert sorted(r.text for r in rows.values() if r.path == root / "a.md") == ["only one chunk now"]
+    with pg.write() as gen:
+        pg.delete_files(gen, [pg.files()[root / "b.txt"].id])
+    assert pg.counts() == {"files": 5, "files_skipped": 0, "chunks": 9, "embeddings": 13}
+    assert pg.drop_unused_embeddings() == 4  # a.md's two old chunks, b.txt's two
+    # the BM25 statistics follow every change: as many chunks and terms as the chunks table holds
+    n, tokens = pg.conn.execute(f"SELECT sum(chunks), sum(tokens) FROM {pg.s}.stats").fetchone()
+    real = pg.conn.execute(f"SELECT count(*), sum(ntokens) FROM {pg.s}.chunks").fetchone()
+    assert (n, tokens) == real
+
+
+def test_a_failed_write_changes_nothing(pg, tmp_path):
+    fill(pg, tmp_path / "docs")
+    before = pg.counts()
+    with pytest.raises(RuntimeError), pg.write() as gen:
+        pg.replace_file(gen, tmp_path / "docs" / "a.md", 1, 1, "x", [])
+        raise RuntimeError("boom")
+    assert pg.counts() == before
+
+
+def test_another_origin_keeps_its_own_files(pg, pg_url, tmp_path):
+    fill(pg, tmp_path / "docs")
+    other = PgStore.open(storespec.parse(pg_url), IndexPaths(tmp_path / "other"), origin="laptop-2")
+    try:
+        assert other.files() == {}
+        rows = other.chunk_rows([cid for cid, *_ in other.chunk_places()])
+        assert all(str(r.path).startswith(f"{pg.origin}:") for r in rows.values())
+    finally:
+        other.close()
+
+
+QUERIES = ["keys tokens", "rotate keys", "tomato heat mulch", "retry ConnectionError", "every", "天気", "東",
+           "with_backoff", '"cast-iron pot"', "flour water starter evening"]  # fmt: skip
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_bm25_matches_fts5(pg, lite, tmp_path, query):
+    """Keyword scores in SQL equal FTS5's bm25() for the same chunks (words, CJK, identifiers, phrases)."""
+    fill(pg, tmp_path / "docs")
+    fill(lite, tmp_path / "docs")
+    parsed = lexical.parse(query)
+    by_text_pg = {r.text: s for r, s in _scored(pg, pg.keyword_search(parsed.match, 50))}
+    by_text_lite = {r.text: s for r, s in _scored(lite, lexical.search(lite.conn, parsed.match, 50))}
+    assert by_text_lite, "the query matches something"
+    assert by_text_pg.keys() == by_text_lite.keys()
+    for text, score in by_text_lite.items():
+        if '"' in query and " " in query:  # phrases: PostgreSQL counts presence, not frequency
+            assert by_text_pg[text] > 0
+        else:
+            assert by_text_pg[text] == pytest.approx(score, rel=1e-6), text
+    for expression, _label in zip(parsed.exact, parsed.exact_labels):
+        pg_hits = {pg.chunk_rows([i])[i].text for i in pg.keyword_matching(expression)}
+        lite_hits = {lite.chunk_rows([i])[i].text for i in lexical.matching(lite.conn, expression)}
+        assert pg_hits == lite_hits
+
+
+def _scored(store, pairs):
+    rows = store.chunk_rows([i for i, _ in pairs])
+    return [(rows[i], s) for i, s in pairs]
+
+
+def test_dense_search_finds_the_nearest(pg, tmp_path):
+    fill(pg, tmp_path / "docs")
+    ids, vectors = pg.vectors_since(0)
+    assert vectors.shape == (12, DIM)
+    query = vec("Bake in a covered cast-iron pot")
+    exact = sorted(zip(ids.tolist(), (vectors @ query).tolist()), key=lambda x: -x[1])
+    found = pg.dense_search(query, 5)
+    assert [i for i, _ in found] == [i for i, _ in exact[:5]]
+    assert found[0][1] == pytest.approx(1.0, abs=1e-5)
+    assert pg.cosines(query, [exact[3][0]])[exact[3][0]] == pytest.approx(exact[3][1], abs=1e-5)
+
+
+# -- faults: one sentence, nothing changed ----------------------------------------------------------------------
+
+
+def test_no_index_yet(pg_url, tmp_path):
+    with pytest.raises(NoIndex, match="No index 'other'"):
+        PgStore.open(storespec.parse(pg_url + "&index=other"), IndexPaths(tmp_path))
+
+
+def test_missing_vector_extension(pg_server, tmp_path, model):
+    url = pg_server.create_database("novector", vector=False)
+    with pytest.raises(StoreUnavailable, match="CREATE EXTENSION vector"):
+        PgStore.create(storespec.parse(url), IndexPaths(tmp_path), model, DIM)
+    assert pg_server.psql("SELECT count(*) FROM pg_namespace WHERE nspname = 'semsearch'", database="novector").strip() == "0"
+
+
+def test_unreachable_server_and_bad_url(tmp_path, model):
+    with pytest.raises(StoreUnavailable, match="Cannot connect") as e:
+        PgStore.open(storespec.parse(f"postgresql://me:s3cret@/db?host={tmp_path}/nowhere"), IndexPaths(tmp_path))
+    assert "s3cret" not in str(e.value) and "****" in str(e.value)
+    with pytest.raises(UsageError, match="not a valid PostgreSQL URL"):
+        PgStore.open(storespec.parse("postgresql://me@/db?colour=red"), IndexPaths(tmp_path))
+    with pytest.raises(UsageError, match="index name"):
+        storespec.parse("postgresql://me@/db?index=Bad-Name")
+
+
+def test_no_permission(pg, pg_server, pg_url, tmp_path):
+    fill(pg, tmp_path / "docs")
+    pg_server.psql("CREATE ROLE reader LOGIN")
+    url = pg_url.replace("postgres@", "reader@")
+    with pytest.raises(StoreUnavailable, match="GRANT USAGE ON SCHEMA semsearch TO reader"):
+        PgStore.open(storespec.parse(url), IndexPaths(tmp_path))
+    database = pg.conn.info.dbname
+    pg_server.psql(f"GRANT USAGE ON SCHEMA semsearch TO reader; GRANT SELECT ON ALL TABLES IN SCHEMA semsearch TO reader",
+                   database=database)  # fmt: skip
+    reader = PgStore.open(storespec.parse(url), IndexPaths(tmp_path))
+    try:
+        assert reader.counts()["chunks"] == 12  # a read-only role can query
+    finally:
+        reader.close()
+
+
+def test_newer_format_and_other_model(pg, pg_url, tmp_path, model):
+    from dataclasses import replace
+
+    with pytest.raises(ModelMismatch, match="was built with the model"):
+        pg.check_model(replace(model, fingerprint="another"))
+    pg.set_meta("format_version", "99")
+    with pytest.raises(IndexCorrupt, match="newer semsearch"):
+        PgStore.open(storespec.parse(pg_url), IndexPaths(tmp_path))
+
+
+def test_masking():
+    assert storespec.mask("postgresql://bob:hunter2@db.example/x") == "postgresql://bob:****@db.example/x"
+    assert storespec.mask("host=db password=hunter2 user=bob") == "host=db password=**** user=bob"
+    spec = storespec.parse("postgresql://bob:hunter2@db.example/x?index=team&sslmode=require")
+    assert spec.name == "team" and "index" not in spec.conninfo and "hunter2" not in spec.where
