@@ -1,19 +1,21 @@
-"""Measure semsearch's ranking on a BEIR collection: nDCG@10 and Recall@100 per search mode, through the real pipeline.
+"""Measure semsearch's ranking on every BEIR collection in ../shared/eval: nDCG@10 and Recall@100 per search mode,
+through the real pipeline, beside references computed outside the tool, in one run.
 
 Each document is written as a Markdown file (its title as the first heading) into a cache folder keyed by the
-collection, indexed with ``semsearch index`` (the real crawler, chunker, encoder and store; a rerun re-embeds
-nothing), and every query of the split runs through ``semsearch.search.engine`` like ``semsearch query -l -k 100``:
-hits are chunks, and a document ranks by its best chunk. The metrics use the standard formulas of trec_eval
-(graded gains, log2 discount; recall over the documents judged relevant).
+collection, indexed with semsearch's Indexer (the real crawler, chunker, encoder and store; vectors come from the
+shared embedding cache of evalkit.py, so a rebuild re-embeds only new texts), and every query of the split runs
+through ``semsearch.search`` as ``semsearch query --files -k 10`` does: documents rank by their best passage. The
+references (BM25 k1 0.9 / b 0.4 with stemming, exact whole-document MiniLM cosine, their plain RRF and their
+z-score fusion over each signal's top 100) are computed in the same run with bm25s and the same model
+(``pip install -e '.[bench]'``). The metrics use the standard formulas of trec_eval.
 
-    python benchmarks/beir_eval.py                       # ../shared/eval/scifact, test split
-    python benchmarks/beir_eval.py PATH --split train --rerank MODEL_DIR
-    python benchmarks/beir_eval.py --backend onnx-int8   # a second index, embedded with the int8 encoder
-    python benchmarks/beir_eval.py --store postgresql://... # the same, through a PostgreSQL store, beside the default
+    python benchmarks/beir_eval.py                       # every collection in ../shared/eval
+    python benchmarks/beir_eval.py ../shared/eval/scifact --split train --rerank MODEL_DIR
+    python benchmarks/beir_eval.py --store postgresql://...   # also through a PostgreSQL store, beside the default
 
-With ``--store``, the collection is also indexed into that PostgreSQL database (an index named after the
+With ``--store``, each collection is also indexed into that PostgreSQL database (an index named after the
 collection; the vectors are copied from the embedded index by text hash, so nothing is embedded twice), and each
-row is printed for both stores with the difference.
+row is printed for both stores.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_COLLECTION = REPO.parent / "shared" / "eval" / "scifact"
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, os.environ.get("SEMSEARCH_BENCH_SOURCE") or str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
 
 # -- the collection -------------------------------------------------------------------------------------------------
@@ -108,15 +111,56 @@ def evaluate(rankings: dict[str, list[str]], qrels: dict[str, dict[str, int]]) -
     return ndcg / len(rankings), recall / len(rankings)
 
 
-# -- running semsearch ----------------------------------------------------------------------------------------------
+# -- references computed outside the tool ----------------------------------------------------------------------------
 
 
-def build_index(docs: Path, index: Path, backend: str | None = None) -> None:
-    from semsearch.index.indexer import Indexer, IndexOptions
-    from semsearch.output.progress import PlainProgress
+def references(
+    corpus: list[dict], queries: dict[str, str], index: Path, cache, vectors: str = "document", names: dict | None = None
+) -> dict[str, dict[str, list[str]]]:
+    """Rankings (top 100 document ids per query) of the baselines the issue names, computed outside semsearch:
+    BM25 (bm25s, k1 0.9, b 0.4, English stopwords, Snowball stemming), exact whole-document MiniLM cosine (the
+    index's own model over each document's title and text), plain RRF (k 60) of the two top-100 lists, and the
+    z-score fusion of the two scores, each standardized over its own top 100 (mean of the two z-scores)."""
+    import bm25s
+    import numpy as np
+    import Stemmer
 
-    report = Indexer(index, PlainProgress()).run(IndexOptions(paths=[docs], backend=backend))
-    print(report.summary(), file=sys.stderr)
+    from evalkit import document_encoder
+
+    ids = [str(r["_id"]) for r in corpus]
+    texts = [(" ".join(str(r.get("title") or "").split()) + " " + str(r.get("text") or "").strip()).strip() for r in corpus]
+    stemmer = Stemmer.Stemmer("english")
+    retriever = bm25s.BM25(k1=0.9, b=0.4)
+    retriever.index(bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, show_progress=False), show_progress=False)
+    doc_encoder, query_encoder = document_encoder(index, cache)
+    if vectors == "document":
+        doc_vecs = doc_encoder.encode_documents(texts)
+    else:  # the stored vector of each document's first passage: no embedding at all
+        doc_vecs = first_passage_vectors(index, ids, names or {}, doc_encoder.inner.dim)
+    qids = list(queries)
+    q_vecs = query_encoder.encode_queries([queries[q] for q in qids])
+    vocab = retriever.vocab_dict
+    out: dict[str, dict[str, list[str]]] = {"BM25 (bm25s)": {}, "MiniLM ref": {}, "RRF ref": {}, "z-score ref": {}}
+    for qi, qid in enumerate(qids):
+        tokens = bm25s.tokenize([queries[qid]], stopwords="en", stemmer=stemmer, show_progress=False, return_ids=False)[0]
+        tokens = [t for t in tokens if t in vocab]
+        bm25 = retriever.get_scores(tokens) if tokens else np.zeros(len(ids), dtype=np.float32)
+        cos = doc_vecs @ q_vecs[qi]
+        top_b = np.argsort(-bm25, kind="stable")[:100]
+        top_d = np.argsort(-cos, kind="stable")[:100]
+        out["BM25 (bm25s)"][qid] = [ids[i] for i in top_b]
+        out["MiniLM ref"][qid] = [ids[i] for i in top_d]
+        rrf: dict[int, float] = {}
+        for ranking in (top_b, top_d):
+            for r, i in enumerate(ranking, 1):
+                rrf[int(i)] = rrf.get(int(i), 0.0) + 1 / (60 + r)
+        out["RRF ref"][qid] = [ids[i] for i in sorted(rrf, key=lambda i: -rrf[i])[:100]]
+        zb = (bm25 - bm25[top_b].mean()) / (bm25[top_b].std() or 1.0)
+        zd = (cos - cos[top_d].mean()) / (cos[top_d].std() or 1.0)
+        pool = set(map(int, top_b)) | set(map(int, top_d))
+        fused = {i: (zb[i] + zd[i]) / 2 for i in pool}
+        out["z-score ref"][qid] = [ids[i] for i in sorted(fused, key=lambda i: -fused[i])[:100]]
+    return out
 
 
 def build_pg_index(docs: Path, embedded: Path, url: str, name: str) -> Path:
@@ -156,65 +200,178 @@ def build_pg_index(docs: Path, embedded: Path, url: str, name: str) -> Path:
     return folder
 
 
+def first_passage_vectors(index: Path, ids: list[str], names: dict[str, str], dim: int):
+    import sqlite3
+
+    import numpy as np
+
+    by_doc = {doc: name for name, doc in names.items()}
+    conn = sqlite3.connect(f"file:{index / 'index.sqlite3'}?mode=ro", uri=True)
+    rows = conn.execute(
+        "SELECT f.path, e.vector FROM chunks c JOIN files f ON f.id = c.file_id"
+        " JOIN embeddings e ON e.text_hash = c.text_hash ORDER BY c.file_id, c.ord DESC"
+    ).fetchall()
+    conn.close()
+    first = {os.path.basename(os.fsdecode(path)): blob for path, blob in rows}  # the last row of a file is ord 0
+    out = np.zeros((len(ids), dim), dtype=np.float32)
+    for n, doc in enumerate(ids):
+        blob = first.get(by_doc.get(doc, ""))
+        if blob is not None:
+            out[n] = np.frombuffer(blob, dtype=np.float32)
+    return out
+
+
+# -- running semsearch ----------------------------------------------------------------------------------------------
+
+MODES = [
+    ("keyword", {"mode": "keyword"}),
+    ("semantic", {"mode": "semantic"}),
+    ("hybrid RRF", {"mode": "hybrid", "fusion": "rrf"}),
+    ("hybrid (default)", {"mode": "hybrid"}),
+]
+
+
+# Embedding SciFact and NPL whole (25,000 passages) takes hours on two busy cores: by default they are measured on
+# a sample, every document judged for a test query and as many others drawn at random (seed 0) to make up this
+# many documents (the same sample as benchmarks/calibration_data.py, so the two share their vectors); --full
+# measures every collection whole.
+SAMPLE = {"scifact": 1000, "npl": 3000}
+
+
+def sample(corpus: list[dict], qrels: dict[str, dict[str, int]], size: int) -> list[dict]:
+    import random
+
+    judged = {d for q in qrels.values() for d in q}
+    others = sorted(str(r["_id"]) for r in corpus if str(r["_id"]) not in judged)
+    keep = judged | set(random.Random(0).sample(others, max(0, size - len(judged))))
+    return [r for r in corpus if str(r["_id"]) in keep]
+
+
+def run_collection(
+    folder: Path,
+    split: str,
+    base: Path,
+    cache,
+    with_refs: bool,
+    tag: str = "",
+    ref_vectors: str = "document",
+    full: bool = False,
+    rerank: str | None = None,
+    rerank_depth: int = 30,
+    store: str | None = None,
+) -> dict:
+    """Index one collection (cached), run every mode and the references; {label: (nDCG@10, Recall@100)}."""
+    from evalkit import build_index, run_queries
+
+    started = time.monotonic()
+    corpus, queries, qrels = load_collection(folder, split)
+    digest = hashlib.sha256((folder / "corpus.jsonl").read_bytes()).hexdigest()[:12]
+    size = None if full else SAMPLE.get(folder.name)
+    if size and size < len(corpus):
+        corpus = sample(corpus, qrels, size)
+        work = base / "beir" / f"{folder.name}-{size}-{digest}"
+    else:
+        size = None
+        work = base / "beir" / f"{folder.name}-{digest}"
+    names = write_documents(corpus, work / "docs")
+    summary = build_index(work / "docs", work / f"index{tag}", cache)
+    index_seconds = time.monotonic() - started
+    ids = list(queries)
+    texts = [queries[q] for q in ids]
+    rows: dict[str, tuple[float, float]] = {}
+    timings: dict[str, float] = {}
+    modes = list(MODES)
+    if rerank:
+        modes.append(("hybrid + rerank", {"mode": "hybrid", "rerank": rerank, "rerank_depth": rerank_depth}))
+    indexes = [("", work / f"index{tag}")]
+    if store:  # the same collection through a PostgreSQL store, its vectors copied from the embedded index
+        indexes.append(("postgresql ", build_pg_index(work / "docs", work / f"index{tag}", store, folder.name)))
+    for label, extra in modes:
+        for store_label, where in indexes:
+            t = time.monotonic()
+            # nDCG@10 as `semsearch query --files -k 10` ranks documents (each by its best passage); recall at 100
+            top10 = run_queries(where, texts, k=10, files_only=True, **extra)
+            top100 = run_queries(where, texts, k=100, files_only=True, **extra)
+            r10 = {q: [names[h.path.name] for h in hits] for q, hits in zip(ids, top10, strict=True)}
+            r100 = {q: [names[h.path.name] for h in hits] for q, hits in zip(ids, top100, strict=True)}
+            rows[store_label + label] = (evaluate(r10, qrels)[0], evaluate(r100, qrels)[1])
+            timings[store_label + label] = time.monotonic() - t
+    if with_refs:
+        t = time.monotonic()
+        refs = references(corpus, queries, work / f"index{tag}", cache, ref_vectors, names)
+        for label, rankings in refs.items():
+            rows[label] = evaluate(rankings, qrels)
+        timings["references"] = time.monotonic() - t
+    return {
+        "collection": folder.name + (f" (sample of {size})" if size else ""),
+        "documents": len(corpus),
+        "queries": len(ids),
+        "index": summary,
+        "index_seconds": round(index_seconds, 1),
+        "rows": {k: [round(v[0], 4), round(v[1], 4)] for k, v in rows.items()},
+        "seconds": {k: round(v, 1) for k, v in timings.items()},
+    }
+
+
+def collections() -> list[Path]:
+    from evalkit import EVAL
+
+    return sorted(p for p in EVAL.iterdir() if (p / "corpus.jsonl").exists())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("collection", nargs="?", type=Path, default=DEFAULT_COLLECTION, help="a BEIR folder")
+    parser.add_argument("collections", nargs="*", type=Path, help="BEIR folders (default: every one in ../shared/eval)")
     parser.add_argument("--split", default="test", help="qrels split to report (tune on train only)")
-    parser.add_argument("--cache", type=Path, help="where documents and the index are kept between runs")
+    parser.add_argument("--cache", type=Path, help="where documents, indexes and the embedding cache are kept")
     parser.add_argument("--rerank", help="folder of a CrossEncoder to add a rerank row")
     parser.add_argument("--rerank-depth", type=int, default=30)
-    parser.add_argument(
-        "--backend",
-        choices=["onnx", "torch", "onnx-int8"],
-        default="onnx",
-        help="encoder the index is built with; each backend has its own index in the cache (default: %(default)s)",
-    )
-    parser.add_argument("--json", action="store_true", help="print the table as JSON")
     parser.add_argument("--store", help="a PostgreSQL URL: measure that store beside the embedded one")
+    parser.add_argument("--full", action="store_true", help="SciFact and NPL whole, not a sample (hours to embed)")
+    parser.add_argument("--no-references", action="store_true", help="skip the BM25/MiniLM references")
+    parser.add_argument(
+        "--reference-vectors",
+        choices=["document", "passage"],
+        default="document",
+        help="the references' MiniLM side: each whole document embedded (exact, costs an embedding per document)"
+        " or the stored vector of its first passage (free); default: %(default)s",
+    )
+    parser.add_argument("--tag", default="", help="a suffix for the index folders (to keep indexes of another build)")
+    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from semsearch.search.engine import search_many
-    from semsearch.search.hits import QueryOptions
+    from evalkit import EmbeddingCache, default_cache
 
-    folder = args.collection.resolve()
-    corpus, queries, qrels = load_collection(folder, args.split)
-    base = cache_dir(folder, args.cache)
-    names = write_documents(corpus, base / "docs")
-    index = base / ("index" if args.backend == "onnx" else f"index-{args.backend}")
-    build_index(base / "docs", index, args.backend)
-
-    rows = [("keyword", {"mode": "keyword"}), ("semantic", {"mode": "semantic"})]
-    rows += [("hybrid (RRF k=60)", {"mode": "hybrid", "fusion": "rrf"}), ("hybrid (default)", {"mode": "hybrid"})]
-    if args.rerank:
-        rows.append(("hybrid + rerank", {"mode": "hybrid", "rerank": args.rerank, "rerank_depth": args.rerank_depth}))
-    ids = list(queries)
-    indexes = [("", index)]
-    if args.store:
-        indexes.append(("postgresql ", build_pg_index(base / "docs", index, args.store, folder.name)))
+    started = time.monotonic()
+    base = args.cache or default_cache()
+    cache = EmbeddingCache(base / "embeddings.sqlite")
+    folders = [p.resolve() for p in args.collections] or collections()
     results = []
-    for label, extra in rows:
-        for store_label, where in indexes:
-            started = time.monotonic()
-            batches = search_many(where, [QueryOptions(text=queries[q], k=100, files_only=True, **extra) for q in ids])
-            rankings = {q: [names[h.path.name] for h in hits] for q, hits in zip(ids, batches, strict=True)}
-            ndcg, recall = evaluate(rankings, qrels)
-            results.append(
-                {
-                    "mode": store_label + label,
-                    "ndcg@10": round(ndcg, 4),
-                    "recall@100": round(recall, 4),
-                    "seconds": round(time.monotonic() - started, 1),
-                }
-            )
+    for folder in folders:
+        result = run_collection(
+            folder, args.split, base, cache, not args.no_references, args.tag, args.reference_vectors, args.full, args.rerank,
+            args.rerank_depth,
+            args.store,
+        )
+        results.append(result)
+        print(f"{result['collection']}: {result['index']}", file=sys.stderr, flush=True)
+    labels = list(dict.fromkeys(label for r in results for label in r["rows"]))
+    print(f"nDCG@10 (Recall@100) per collection, {args.split} split; documents ranked by their best passage")
+    if not args.no_references:
+        print(f"references: bm25s k1 0.9 b 0.4 stemmed; MiniLM over {args.reference_vectors} vectors")
+    head = ["mode"] + [f"{r['collection']} ({r['queries']} q)" for r in results] + ["mean"]
+    print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
+    for label in labels:
+        cells = [f"{r['rows'][label][0]:.4f} ({r['rows'][label][1]:.3f})" if label in r["rows"] else "" for r in results]
+        values = [r["rows"][label][0] for r in results if label in r["rows"]]
+        print(f"| {label} | " + " | ".join(cells) + f" | {sum(values) / len(values):.4f} |")
+    for r in results:
+        times = ", ".join(f"{k} {v}s" for k, v in r["seconds"].items())
+        print(f"{r['collection']}: index {r['index_seconds']}s; {times}")
+    print(f"embedding cache: {cache.hits} reused, {cache.misses} embedded; total {time.monotonic() - started:.1f}s")
     if args.json:
-        summary = {"collection": folder.name, "split": args.split, "backend": args.backend, "queries": len(ids)}
-        print(json.dumps({**summary, "rows": results}))
-    else:
-        print(f"{folder.name} ({args.split}, {len(ids)} queries, {len(corpus)} documents, backend {args.backend})")
-        print("| mode | nDCG@10 | Recall@100 |\n|---|---|---|")
-        for r in results:
-            print(f"| {r['mode']} | {r['ndcg@10']:.4f} | {r['recall@100']:.4f} |")
+        args.json.write_text(json.dumps(results, indent=1))
     return 0
 
 

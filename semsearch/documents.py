@@ -4,6 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# Source code by suffix: the chunker cuts it at top-level definitions, and search counts it as code (not its
+# documentation) when it ranks a folder of code.
+CODE_SUFFIXES: frozenset[str] = frozenset(
+    ".py .pyi .js .jsx .ts .tsx .mjs .cjs .java .kt .kts .scala .go .rs .c .h .cc .cpp .cxx .hpp .hh .cs .rb .php "
+    ".swift .m .mm .lua .pl .pm .r .jl .sh .bash .zsh .fish .ps1 .sql .hs .ml .mli .ex .exs .erl .clj .dart .vue "
+    ".svelte .el .vim .groovy .gradle .tf .proto .zig .nim .sol .nix .cmake .elm .fs .fsi .fsx .v .sv .vhd .vhdl "
+    ".d .cr .hx .purs .rkt .scm .ss .lisp .cl .f90 .f95 .for .pas .ada .adb .ads .cob .asm .s .bat .cmd .psm1 "
+    ".awk .sed .tcl .raku .p6 .gleam .odin .mojo .move .cairo .vala .wgsl .glsl .hlsl .metal .cu .cuh .sbt "
+    ".cljs .cljc .edn .hrl .idr .agda .lean .thy .prisma .graphql .gql .thrift .bzl .star".split()
+)
+
 
 @dataclass(frozen=True)
 class Block:

@@ -207,6 +207,7 @@ def bad_files(draw) -> tuple[str, bytes]:
     return suffix, bytes(data)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(900)
 @settings(
     max_examples=25,

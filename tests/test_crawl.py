@@ -98,3 +98,30 @@ def test_unreadable_folder_is_a_warning(tmp_path):
 def test_a_file_root_is_indexed_even_when_it_would_be_ignored(tmp_path):
     make(tmp_path, {".gitignore": "*.md\n", "a.md": "a"})
     assert [i.path.name for i in crawl([tmp_path / "a.md"])] == ["a.md"]
+
+
+def test_any_text_file_is_found_whatever_its_suffix_but_known_binary_types_are_not(tmp_path):
+    make(
+        tmp_path,
+        {
+            "src/main.zig": "pub fn main() void {}",
+            "flake.nix": "{ outputs = { self }: {}; }",
+            "Token.sol": "contract Token {}",
+            "notes.weird-suffix": "plain words in a file nobody registered",
+            "Jenkinsfile": "pipeline { agent any }",
+            "draft.md~": "an editor's backup",
+            "scratch.tmp": "a temporary file",
+        },
+    )
+    (tmp_path / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
+    (tmp_path / "archive.zip").write_bytes(b"PK\x03\x04" + b"\x00" * 64)
+    assert found([tmp_path]) == {"src/main.zig", "flake.nix", "Token.sol", "notes.weird-suffix", "Jenkinsfile"}
+    reasons = {
+        os.path.relpath(item.path, tmp_path): item.reason
+        for item in crawl([tmp_path], CrawlOptions(report_skipped=True))
+        if isinstance(item, Skipped)
+    }
+    assert reasons["logo.png"] == "binary file type (.png)"
+    assert reasons["archive.zip"] == "binary file type (.zip)"
+    assert reasons["draft.md~"].startswith("generated or scratch file")
+    assert reasons["scratch.tmp"].startswith("generated or scratch file")

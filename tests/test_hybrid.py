@@ -263,13 +263,13 @@ def test_explain_fields_are_present_and_consistent(ask):
             "exact",
             "rerank_score",
         }
-        assert e["mode"] == "hybrid" and 0 <= hit["score"] <= 1  # the relevance; the fused score is a raw part
+        assert e["mode"] == "hybrid" and e["fused_score"] is not None and 0 <= hit["score"] <= 1  # the relevance
         # the dense and keyword scores are those the single modes give the same chunk
         assert e["dense_score"] == pytest.approx(semantic[(hit["path"], hit["start_line"])], abs=1e-5)
         key = (hit["path"], hit["start_line"])
         assert e["keyword_score"] == pytest.approx(keyword.get(key, 0.0), abs=1e-5)
         assert (e["keyword_rank"] is None) == (key not in keyword)
-        fused.append(e["fused_score"])
+        fused.append(hit["score"])
     assert fused == sorted(fused, reverse=True)
     ranked = [h for h in hybrid if h["explain"]["dense_rank"] is not None]
     ranked.sort(key=lambda h: h["explain"]["dense_rank"])

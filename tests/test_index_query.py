@@ -233,6 +233,31 @@ def test_dry_run_lists_without_indexing(cli, corpus, isolated_home):
     assert not isolated_home.exists()
 
 
+def test_files_of_any_text_suffix_are_indexed_and_dry_run_says_why_others_are_not(cli, tmp_path, isolated_home):
+    root = write_corpus(
+        tmp_path / "proj",
+        {
+            "parser.zig": "pub fn parseFlags(args: []const u8) void {\n    // reads the command line switches\n}\n",
+            "build.unknownsuffix": "The rocket engine burns liquid oxygen and kerosene.\n",
+        },
+    )
+    (root / "blob.unknownsuffix2").write_bytes(b"abc\x00def" * 100)
+    (root / "photo.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 100)
+    dry = cli("index", root, "--dry-run")
+    assert dry.exit_code == 0
+    assert "index  " + str(root / "parser.zig") in dry.stdout
+    assert "index  " + str(root / "build.unknownsuffix") in dry.stdout
+    assert f"skip   {root / 'blob.unknownsuffix2'}  (binary file)" in dry.stdout
+    assert f"skip   {root / 'photo.jpg'}  (binary file type (.jpg))" in dry.stdout
+    assert "2 files would be indexed, 2 skipped" in dry.stdout
+    assert not isolated_home.exists()
+    assert cli("index", root).exit_code == 0
+    hits = cli("query", "liquid oxygen kerosene", "-l", "-k", "1").stdout
+    assert "build.unknownsuffix" in hits
+    hits = cli("query", "parseFlags", "-l", "-k", "1", "--mode", "keyword").stdout
+    assert "parser.zig" in hits
+
+
 def test_unchanged_files_are_not_even_read(cli, corpus, monkeypatch):
     import os
 

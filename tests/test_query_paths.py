@@ -48,6 +48,7 @@ def top10(index_dir: Path, text: str):
     ]
 
 
+@pytest.mark.slow
 def test_light_and_full_query_paths_rank_the_same(cli, real_corpus, isolated_home, monkeypatch):
     assert cli("index", real_corpus).exit_code == 0
     import semsearch.model.encoders as embed

@@ -156,7 +156,7 @@ def index(
 
     if report.rebuilt_vectors:
         err.print(f"semsearch: rebuilt the vector file from stored vectors ({report.rebuilt_vectors})", markup=False)
-    shown = report.skipped if verbose else [s for s in report.skipped if not s[1].startswith("unsupported")]
+    shown = report.skipped if verbose else [s for s in report.skipped if not s[1].startswith("binary file type")]
     for path, reason in shown[:20]:
         err.print(f"skipped {safe(str(path))}: {reason}", markup=False, highlight=False, soft_wrap=True)
     if verbose:
@@ -188,4 +188,4 @@ def _dry_run(index_root: Path, paths: list[Path], options) -> None:
         else:
             skipped += 1
             out.print(f"skip   {safe(str(item.path))}  ({item.reason})", markup=False, highlight=False, soft_wrap=True)
-    out.print(f"{found} files would be indexed, {skipped} skipped (binary files are found when read)", markup=False)
+    out.print(f"{found} files would be indexed, {skipped} skipped", markup=False)

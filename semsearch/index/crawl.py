@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pathspec
 
-from semsearch.index.extractors import BINARY_FORMATS, is_supported
+from semsearch.index.extractors import BINARY_FORMATS, skip_reason
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 # PDFs and Word files carry images and fonts besides their text: their cap is this many times larger.
@@ -42,6 +42,18 @@ SKIP_FILE_GLOBS = (
     "*.pyc",
     "*.bundle.js",
     "*-lock.json",
+    # editors' and downloaders' scratch files: backups, swap files, temporary and partial downloads
+    "*~",
+    "*.tmp",
+    "*.temp",
+    "*.swp",
+    "*.swo",
+    "*.bak",
+    "*.orig",
+    "*.rej",
+    "#*#",
+    "*.part",
+    "*.crdownload",
 )
 
 
@@ -168,9 +180,10 @@ def _check_file(path: Path, rel: str, name: str, st: os.stat_result, opts: Crawl
             if opts.report_skipped:
                 yield Skipped(path, "not matched by --include")
             return
-    if not is_supported(path):
+    reason = skip_reason(path)
+    if reason:
         if opts.report_skipped or explicit:
-            yield Skipped(path, "unsupported file type")
+            yield Skipped(path, reason)
         return
     cap = size_cap(path, opts.max_bytes)
     if st.st_size > cap:
@@ -258,7 +271,7 @@ def _walk(
                 continue  # a file on the way to a target, not a target
             if any(fnmatch.fnmatch(name, g) for g in SKIP_FILE_GLOBS):
                 if opts.report_skipped:
-                    yield Skipped(path, "generated file (lock file or minified)")
+                    yield Skipped(path, "generated or scratch file (lock file, minified bundle, backup or temporary file)")
                 continue
             try:
                 st = entry.stat(follow_symlinks=True)

@@ -454,7 +454,23 @@ def plan(index_dir: Path, paths: list[Path], options: CrawlOptions):
         if not p.exists() and not p.is_symlink():
             raise PathNotFound(f"No such file or folder: {p.absolute()}")
     options = replace(options, report_skipped=True, exclude_dirs=[index_dir])
-    yield from crawl(paths, options)
+    for item in crawl(paths, options):
+        if isinstance(item, FoundFile) and (reason := _binary_content(item.path)):
+            yield Skipped(item.path, reason)
+        else:
+            yield item
+
+
+def _binary_content(path: Path) -> str | None:
+    """Why indexing would skip a file once read: its first bytes are binary (what ``_prepare`` checks)."""
+    if path.suffix.lower() in BINARY_FORMATS:
+        return None
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8192)
+    except OSError as e:
+        return "permission denied" if isinstance(e, PermissionError) else (e.strerror or str(e))
+    return "binary file" if looks_binary(head) else None
 
 
 @dataclass

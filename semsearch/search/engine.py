@@ -115,6 +115,7 @@ def _matches_path(path: Path, glob: str) -> bool:
 class Candidates:
     ranked: list[fusion.Candidate] = field(default_factory=list)
     more: bool = False  # a deeper search could bring more candidates that pass the score floor
+    rows: dict = field(default_factory=dict)  # chunk rows already read (by the ranking layer), by chunk id
 
 
 def candidates(
@@ -125,6 +126,7 @@ def candidates(
     depth: int,
     fuse: str = "convex",
     min_score: float | None = None,
+    text: str | None = None,
 ) -> Candidates:
     """The chunks worth showing for one query, best first, each with its dense, keyword and fused scores."""
     from semsearch.search import fusion
@@ -181,15 +183,39 @@ def candidates(
         fusion.rrf(ranked)
     else:
         fusion.convex(ranked)
-    return Candidates(fusion.order(ranked), more)
+    rows = _add_evidence(index, ranked, text) if mode == "hybrid" and text is not None else {}
+    return Candidates(fusion.order(ranked), more, rows)
 
 
-def _with_rows(index: SearchIndex, ranked: list[fusion.Candidate], step: int):
+def _add_evidence(index: SearchIndex, ranked: list[fusion.Candidate], text: str) -> dict:
+    """The ranking layer (search/ranking.py): file names, definitions of named symbols, code before its
+    documentation, one file not filling the page. Returns the candidates' chunk rows (read once, for both)."""
+    from semsearch.search import fusion, ranking
+
+    if not ranked:
+        return {}
+    evidence = ranking.query_evidence(text)
+    rows = index.chunk_rows([c.chunk_id for c in ranked])
+    places = []
+    for c in ranked:
+        row = rows.get(c.chunk_id)
+        places.append((os.fsdecode(row.path), row.text) if row is not None else ("", None))
+    scores = ranking.adjust(
+        [(c.fused, path, body if evidence.symbols else None) for c, (path, body) in zip(ranked, places)], evidence
+    )
+    first = sorted(range(len(ranked)), key=lambda j: (-fusion.quoted(ranked[j]), -scores[j], ranked[j].chunk_id))
+    spread = ranking.spread_scores(first, scores, [path for path, _ in places])
+    for c, s in zip(ranked, spread):
+        c.score = s
+    return rows
+
+
+def _with_rows(index: SearchIndex, ranked: list[fusion.Candidate], step: int, known: dict | None = None):
     """The candidates, best first, each with its chunk's row (None when removed since the vectors were read),
     read a slice at a time: most queries need only the first few of a hundred or more candidates."""
     for start in range(0, len(ranked), step):
         part = ranked[start : start + step]
-        rows = index.chunk_rows([c.chunk_id for c in part])
+        rows = known if known else index.chunk_rows([c.chunk_id for c in part])
         for c in part:
             yield c, rows.get(c.chunk_id)
 
@@ -214,8 +240,9 @@ def _relevance(mode: str, found: list[fusion.Candidate], terms: int):
     top_keyword = max((c.keyword_score for c in found if c.keyword_score is not None), default=None)
 
     def of(place: int, c: fusion.Candidate) -> float:
+        ranked_by = c.fused if c.score is None else c.score  # the fused score, with the ranking layer's evidence
         evidence = calibration.Evidence(
-            place, c.dense_score, c.keyword_score, c.fused, len(c.exact), top_dense, top_keyword, mean_dense, terms
+            place, c.dense_score, c.keyword_score, ranked_by, len(c.exact), top_dense, top_keyword, mean_dense, terms
         )
         return model.relevance(mode, evidence)
 
@@ -235,12 +262,13 @@ def _collect(index: SearchIndex, query, options: QueryOptions) -> list[Hit]:
     if mode != "keyword" and (index.vector_count == 0 or query is None):
         return []
     while True:
-        found = candidates(index, query, parsed, mode, depth, options.fusion)
+        # (no cosine floor: --min-score is a floor on the relevance, applied below)
+        found = candidates(index, query, parsed, mode, depth, options.fusion, None, options.text)
         relevance = _relevance(mode, found.ranked, len(parsed.terms))
         places = {c.chunk_id: place for place, c in enumerate(found.ranked, 1)}
         hits: list[Hit] = []
         seen_files: set[Path] = set()
-        for c, row in _with_rows(index, found.ranked, max(2 * wanted, ROWS_AT_ONCE)):
+        for c, row in _with_rows(index, found.ranked, max(2 * wanted, ROWS_AT_ONCE), found.rows):
             if row is None:  # removed since the vector structure was read
                 continue
             score = relevance(places[c.chunk_id], c)

@@ -26,7 +26,8 @@ class Candidate:
     keyword_rank: int | None = None  # 1-based place in the BM25 list, None when outside it
     keyword_score: float | None = None  # BM25 (0 when no query word occurs in the chunk)
     exact: tuple[str, ...] = ()  # the quoted phrases and identifiers of the query that the chunk contains
-    fused: float = 0.0
+    fused: float = 0.0  # the fused score (what fusion made of the two scores)
+    score: float | None = None  # what ranks it, when the ranking layer added evidence to ``fused``
 
 
 def _z_scores(values: list[float]) -> list[float]:
@@ -53,6 +54,13 @@ def rrf(candidates: list[Candidate], k: int = RRF_K) -> None:
         c.fused = sum(1.0 / (k + rank) for rank in (c.dense_rank, c.keyword_rank) if rank is not None)
 
 
+def quoted(c: Candidate) -> int:
+    """How many of the query's quoted phrases the chunk holds (identifiers found as written count in the score,
+    not here: forced first, they put any passage naming ``IL-6`` above the ones about it; see docs/ranking.md)."""
+    return sum(1 for label in c.exact if label.startswith('"'))
+
+
 def order(candidates: list[Candidate]) -> list[Candidate]:
-    """Best first: chunks with more of the query's exact terms, then by fused score."""
-    return sorted(candidates, key=lambda c: (-len(c.exact), -c.fused, c.chunk_id))
+    """Best first: chunks with more of the query's quoted phrases, then by score (the fused one unless the
+    ranking layer set another)."""
+    return sorted(candidates, key=lambda c: (-quoted(c), -(c.fused if c.score is None else c.score), c.chunk_id))

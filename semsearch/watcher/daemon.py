@@ -657,7 +657,7 @@ class Watcher:
             self.busy = False
             self.state.indexing = self.state.indexed = 0
         for path, reason in report.skipped:
-            if reason != "unsupported file type":
+            if not reason.startswith("binary file type"):
                 self.state.errors += 1
             self.log.warning("skipped %s: %s", path, reason)
         self.state.last_sync = time.time()

@@ -35,25 +35,37 @@ def extract(path: Path, data: bytes) -> Document:
     return extractor_for(path)(path, data)
 
 
-# Plain-text formats read by text.extract_text (besides the suffixes registered above).
-TEXT_SUFFIXES: frozenset[str] = (
-    frozenset(
-        ".txt .text .org .adoc .asciidoc .tex .log .toml .yaml .yml .ini .cfg .conf .properties .env.example "
-        ".css .scss .less .xml .csv .tsv .json .graphql".split()
-    )
-    | text._CODE_SUFFIXES
+# Formats known to be binary by their suffix: never opened (every other file is read when its content is text).
+BINARY_SUFFIXES: frozenset[str] = frozenset(
+    """
+    .png .jpg .jpeg .gif .bmp .ico .icns .webp .tif .tiff .psd .xcf .heic .avif .raw .cr2 .nef
+    .mp3 .mp4 .m4a .m4v .wav .flac .ogg .oga .opus .aac .avi .mov .mkv .webm .wmv .flv .mpg .mpeg .mid .midi
+    .zip .gz .tgz .bz2 .xz .txz .7z .rar .tar .zst .lz .lz4 .lzma .cab .deb .rpm .apk .jar .war .ear .aar
+    .exe .dll .so .dylib .o .a .obj .lib .class .pyc .pyo .pyd .whl .egg .wasm .bin .elf .ko .sys
+    .woff .woff2 .ttf .otf .eot .pfb
+    .sqlite .sqlite3 .db .mdb .accdb .dbf .lmdb
+    .doc .xls .ppt .xlsx .xlsm .pptx .odt .ods .odp .odg .pages .numbers .key .epub .mobi .djvu
+    .iso .dmg .img .vmdk .qcow2 .vdi
+    .npy .npz .pkl .pickle .parquet .feather .arrow .avro .orc .h5 .hdf5 .nc .mat
+    .onnx .pt .pth .ckpt .safetensors .gguf .tflite .pb .joblib
+    .faiss .index .idx .pack .swf .fla .blend .fbx .glb .3ds .stl .dwg .psb .sketch .fig
+    """.split()
 )
 
-# Files without a suffix that are text by convention.
-TEXT_NAMES: frozenset[str] = frozenset(
-    "readme license licence copying authors contributing changelog notice todo makefile dockerfile "
-    "containerfile gemfile rakefile procfile vagrantfile justfile".split()
-)
+CODE_SUFFIXES = text._CODE_SUFFIXES  # (defined in semsearch.documents)
+
+
+def skip_reason(path: Path) -> str | None:
+    """Why a file is not read, judged by its name alone (None: it is read, and skipped later only if its bytes
+    turn out to be binary)."""
+    suffix = path.suffix.lower()
+    if suffix in _BY_SUFFIX:
+        return None
+    if suffix in BINARY_SUFFIXES:
+        return f"binary file type ({suffix})"
+    return None
 
 
 def is_supported(path: Path) -> bool:
-    """Whether semsearch knows how to read this file (by name; content is checked when read)."""
-    suffix = path.suffix.lower()
-    if suffix in _BY_SUFFIX or suffix in TEXT_SUFFIXES:
-        return True
-    return not suffix and path.name.lower() in TEXT_NAMES
+    """Whether semsearch reads this file (by name; content is checked when read: binary bytes are skipped)."""
+    return skip_reason(path) is None

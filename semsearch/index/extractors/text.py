@@ -7,14 +7,9 @@ import re
 import unicodedata
 from pathlib import Path
 
+from semsearch.documents import CODE_SUFFIXES as _CODE_SUFFIXES
 from semsearch.documents import Block, Document
 from semsearch.errors import ExtractError
-
-_CODE_SUFFIXES = frozenset(
-    ".py .pyi .js .jsx .ts .tsx .mjs .cjs .java .kt .kts .scala .go .rs .c .h .cc .cpp .cxx .hpp .hh .cs .rb .php "
-    ".swift .m .mm .lua .pl .pm .r .jl .sh .bash .zsh .fish .ps1 .sql .hs .ml .mli .ex .exs .erl .clj .dart .vue "
-    ".svelte .el .vim .groovy .gradle .tf .proto".split()
-)
 
 
 _UNICODE_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)

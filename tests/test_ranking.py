@@ -1,0 +1,127 @@
+"""The ranking layer (file names, definitions of named symbols, code before its documentation, one file not filling
+the page): its rules, and what they do to real queries over a small project indexed with the real model."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+from conftest import REPO, write_corpus
+
+from semsearch.search import ranking
+
+PROJECT = {
+    "src/shop/session.py": "class Session:\n    \"\"\"Keeps cookies and connection settings across requests.\"\"\"\n\n"
+    "    def __init__(self, timeout=30):\n        self.cookies = {}\n        self.timeout = timeout\n",
+    "src/shop/retry.py": "def backoff_delays(attempts, base=0.5):\n    \"\"\"Delays between attempts, doubling each "
+    "time.\"\"\"\n    return [base * 2**n for n in range(attempts)]\n",
+    "src/shop/client.py": "from .session import Session\n\n\ndef fetch(url, session=None):\n    session = session or "
+    "Session()\n    return session.get(url)\n",
+    "src/shop/payments.py": "def charge_card(card, amount):\n    \"\"\"Charge a credit card through the payment "
+    "gateway and return the receipt.\"\"\"\n    return gateway.charge(card.number, amount)\n",
+    "README.md": "# shop\n\nA Session keeps cookies between requests. Every Session retries failed requests with a "
+    "delay that doubles after each attempt, so a Session survives a flaky network.\n\n## Sessions\n\nCreate one "
+    "Session per user. The Session object holds cookies. Reuse the Session.\n\n## Retries\n\nFailed requests are "
+    "retried: the retry delay doubles after each attempt, starting at half a second.\n",
+    "tests/test_session.py": "from shop.session import Session\n\n\ndef test_session_keeps_cookies():\n    s = "
+    "Session()\n    s.cookies['a'] = 1\n    assert s.cookies == {'a': 1}\n",
+}
+
+
+def test_query_symbols_are_identifiers_and_single_capitalised_words():
+    assert ranking.query_symbols("Session") == ("Session",)
+    assert ranking.query_symbols("how getUserById reads the cache") == ("getUserById",)
+    assert ranking.query_symbols("where flat_hash_map grows") == ("flat_hash_map",)
+    assert ranking.query_symbols("Sinatra::Base routing") == ("Base",)
+    assert ranking.query_symbols("how sessions keep cookies") == ()
+    assert ranking.query_symbols("session") == ()
+
+
+@pytest.mark.parametrize(
+    "text, name, expected",
+    [
+        ("class Session:\n    pass", "Session", True),
+        ("pub struct Router<S> {", "Router", True),
+        ("func (e *Engine) ServeHTTP(w http.ResponseWriter) {", "ServeHTTP", True),
+        ("export function createRouter(opts) {", "createRouter", True),
+        ("defmodule Plug.Conn do", "Conn", True),
+        ("session = Session()", "Session", False),
+        ("class SessionFactory:", "Session", False),
+    ],
+)
+def test_definitions_are_recognised_across_languages(text, name, expected):
+    assert ranking.defines(text, name) is expected
+
+
+def test_path_share_matches_split_names_and_word_starts():
+    words = ranking.query_evidence("exception types for user errors").words
+    assert ranking.path_share("/p/click/exceptions.py", words) == pytest.approx(1 / 4)
+    assert ranking.path_share("/p/src/UserErrors.swift", words) == pytest.approx(2 / 4)
+    assert ranking.path_share("/p/docs/1234.md", words) == 0.0
+
+
+def test_repeated_passages_of_one_file_yield_to_other_files():
+    scores = [3.0, 2.9, 2.8, 2.0]
+    files = ["a.py", "a.py", "a.py", "b.py"]
+    assert ranking.spread([0, 1, 2, 3], scores, files) == [0, 1, 3, 2]
+
+
+def test_supporting_files_are_documentation_tests_and_examples():
+    assert ranking.supporting("/p/README.md") and ranking.supporting("/p/tests/test_x.py")
+    assert ranking.supporting("/p/example/simple.zig") and ranking.supporting("/p/src/session_test.go")
+    assert not ranking.supporting("/p/src/session.py") and not ranking.supporting("/p/src/contest.py")
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    from typer.testing import CliRunner
+
+    from semsearch.cli.app import app
+
+    base = tmp_path_factory.mktemp("project")
+    root = write_corpus(base / "shop", PROJECT)
+    result = CliRunner().invoke(app, ["index", str(root), "--index", str(base / "index"), "-q"])
+    assert result.exit_code == 0, result.output
+    return root, base / "index"
+
+
+def top(cli, project, query: str, *args: str) -> list[dict]:
+    root, index = project
+    result = cli("query", query, "--index", index, "--json", "-k", "5", *args)
+    assert result.exit_code == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+
+
+def test_a_named_class_is_found_at_its_definition_before_the_readme_that_repeats_it(cli, project):
+    hits = top(cli, project, "Session")
+    assert hits[0]["path"].endswith("src/shop/session.py") and hits[0]["start_line"] == 1
+    plain = top(cli, project, "Session", "--mode", "keyword")  # BM25 alone: files that use Session more often
+    assert not plain[0]["path"].endswith("session.py")
+
+
+def test_the_file_named_for_the_subject_comes_first(cli, project):
+    hits = top(cli, project, "retry delay that doubles after each attempt")
+    assert hits[0]["path"].endswith("src/shop/retry.py")
+
+
+def test_hybrid_hits_keep_the_raw_fused_score_beside_the_ranking_score(cli, project):
+    hits = top(cli, project, "Session", "--explain")
+    scores = [h["score"] for h in hits]
+    assert scores == sorted(scores, reverse=True)
+    first = hits[0]
+    assert first["explain"]["fused_score"] is not None
+    assert first["score"] > first["explain"]["fused_score"]  # the definition and file-name evidence added
+
+
+def test_code_eval_metric_is_sembles():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from code_eval import ndcg10
+
+    targets = [{"path": "core.py"}, {"path": "types.py", "start_line": 10, "end_line": 20}]
+    # rank 1 misses, rank 2 matches core.py (by suffix), rank 3 is types.py outside the span, rank 4 inside it
+    items = [("x.py", 1, 5), ("src/core.py", 1, 9), ("types.py", 30, 40), ("types.py", 15, 25)]
+    dcg = 1 / 1.584962500721156 + 1 / 2.321928094887362
+    idcg = 1 + 1 / 1.584962500721156
+    assert ndcg10(items, targets) == pytest.approx(dcg / idcg)
+    assert ndcg10([("types.py", None, None)], targets[1:]) == pytest.approx(1.0)  # file protocol: any span
