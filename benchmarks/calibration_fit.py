@@ -276,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cache", type=Path, default=default_cache(), help="indexes and signals (calibration_data.py)")
     parser.add_argument("--collect", action="store_true", help="run the queries again (after a ranking change)")
+    parser.add_argument("--signals", type=Path, help="folder of the hits' signals (default: CACHE/signals)")
     parser.add_argument("--foreign-weight", type=float, default=0.5)
     parser.add_argument(
         "--max-ndcg-loss", type=float, default=0.005, help="per collection, on held-out predictions (the goal)"
@@ -287,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-    signals = args.cache / "signals"
+    signals = args.signals or args.cache / "signals"
     collect(args.cache, signals, force=args.collect)
     rows_all = load_signals(signals)
     judged = judged_counts(args.cache)
