@@ -134,6 +134,16 @@ def _mode(raw: Any, where: str, base: Path | None) -> str:
     return raw
 
 
+def _min_score(raw: Any, where: str, base: Path | None) -> float:
+    try:
+        value = float(raw) if not isinstance(raw, bool) else None
+    except (TypeError, ValueError):
+        value = None
+    if value is None or not 0.0 <= value <= 1.0:
+        raise ConfigError(f"{where} is a relevance from 0 to 1 (0: every hit), not {raw!r}.")
+    return value
+
+
 def _bool(raw: Any, where: str, base: Path | None) -> bool:
     if isinstance(raw, bool):
         return raw
@@ -177,6 +187,8 @@ SETTINGS: dict[str, Setting] = {
         Setting("chunk_size", "SEMSEARCH_CHUNK_SIZE", _chunk_size, lambda: None),  # None: the model's limit
         Setting("mode", "SEMSEARCH_MODE", _mode, lambda: "hybrid"),  # the default search mode
         Setting("top_k", "SEMSEARCH_TOP_K", _top_k, lambda: 10),  # hits a query shows
+        # the least relevance a hit needs to be shown (0: every hit); None: the calibrated cut-off
+        Setting("min_score", "SEMSEARCH_MIN_SCORE", _min_score, lambda: None),
         # follow every symbolic link, as rg -L (default: only links that stay inside the indexed folders)
         Setting("follow", "SEMSEARCH_FOLLOW", _bool, lambda: False),
     )

@@ -87,12 +87,20 @@ def isolated_export_cache(export_cache_dir, monkeypatch) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def isolated_config(tmp_path, monkeypatch) -> Path:
-    """No test reads the user's own config file: the user config file is one under tmp_path (absent)."""
+def isolated_config(tmp_path, monkeypatch, request) -> Path:
+    """No test reads the user's own config file: the user config file is one under tmp_path (absent).
+
+    Queries show every hit (``SEMSEARCH_MIN_SCORE=0``, as ``--all``): the tiny corpora of the tests have few
+    passages relevant to anything, and most tests are about something else than the relevance cut-off. Tests
+    marked ``default_cutoff`` (tests/test_calibration.py) run with the calibrated cut-off, as users do."""
     user_file = tmp_path / "user-config" / "config.toml"
     monkeypatch.setenv("SEMSEARCH_CONFIG", str(user_file))
     for name in ("SEMSEARCH_STORE", "SEMSEARCH_MODEL", "SEMSEARCH_EXCLUDE", "SEMSEARCH_CHUNK_SIZE", "SEMSEARCH_MODE", "SEMSEARCH_TOP_K"):
         monkeypatch.delenv(name, raising=False)
+    if request.node.get_closest_marker("default_cutoff") is None:
+        monkeypatch.setenv("SEMSEARCH_MIN_SCORE", "0")
+    else:
+        monkeypatch.delenv("SEMSEARCH_MIN_SCORE", raising=False)
     return user_file
 
 

@@ -367,7 +367,7 @@ def hit_keys(index_dir: Path, corpus_root: Path, query: str, k: int = 3) -> list
     from semsearch.search.engine import search
     from semsearch.search.hits import QueryOptions
 
-    hits = search(index_dir, QueryOptions(text=query, k=k))
+    hits = search(index_dir, QueryOptions(text=query, k=k, show_all=True))
     return [((h.path.relative_to(corpus_root).as_posix(), h.start_line, h.end_line), h.score) for h in hits]
 
 
@@ -418,7 +418,7 @@ def inspect_after_kill(index_dir: Path) -> tuple[list[str], str]:
     try:
         report = check_index(index_dir)
         status = index_status(index_dir)
-        hits = search(index_dir, QueryOptions(text=QUERIES[0], k=3))
+        hits = search(index_dir, QueryOptions(text=QUERIES[0], k=3, show_all=True))
     except SemsearchError as e:
         return [f"the index does not open: {e}"], "damaged"
     problems = list(report.problems)

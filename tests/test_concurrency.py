@@ -10,6 +10,7 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pytest
 from conftest import write_corpus
 from crashkit import Watched, corpus_plan
 from polling import eventually
@@ -81,6 +82,7 @@ def test_remove_waits_for_the_writer_with_a_message_then_removes(cli, corpus, is
     assert json.loads(cli("status", "--json").stdout)["files"] == before["files"] - 1
 
 
+@pytest.mark.slow
 def test_queries_status_and_check_during_indexing_see_a_consistent_index_and_never_fail(
     cli, corpus, tmp_path, isolated_home
 ):

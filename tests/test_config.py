@@ -9,6 +9,8 @@ import pytest
 
 from semsearch.config import ConfigError, find_project_file, resolve
 
+pytestmark = pytest.mark.default_cutoff  # the settings as a user has them: no SEMSEARCH_MIN_SCORE
+
 
 @pytest.fixture
 def levels(tmp_path, isolated_config, monkeypatch):
@@ -135,7 +137,8 @@ def test_config_command_prints_each_setting_with_its_source(cli, levels, monkeyp
 
 def test_query_takes_top_k_and_index_from_the_project_file(cli, corpus, monkeypatch):
     monkeypatch.delenv("SEMSEARCH_HOME", raising=False)
-    (corpus / ".semsearch.toml").write_text('top_k = 2\nindex = ".index"\nexclude = ["music/*"]\n')
+    # min_score = 0: every hit, whatever its relevance (the query is about nothing in the corpus)
+    (corpus / ".semsearch.toml").write_text('top_k = 2\nindex = ".index"\nexclude = ["music/*"]\nmin_score = 0\n')
     monkeypatch.chdir(corpus / "kitchen")
     assert cli("index", corpus).exit_code == 0
     assert (corpus / ".index" / "index.sqlite3").is_file()  # the project's index, not the user data folder

@@ -52,7 +52,7 @@ def test_a_second_index_gets_the_export_from_the_cache_without_exporting(corpus,
     mine = onnx_folder(IndexPaths(second), "fp32")
     assert (mine / "model.onnx").stat().st_ino == (entry / "model.onnx").stat().st_ino  # linked, not copied
     assert (mine / "tokenizer.json").stat().st_ino != (entry / "tokenizer.json").stat().st_ino  # small: copied
-    query = QueryOptions(text="baking bread at home", k=3, mode="semantic")
+    query = QueryOptions(text="baking bread at home", k=3, mode="semantic", show_all=True)
     assert [(h.path.name, round(h.score, 5)) for h in search(second, query)] == [
         (h.path.name, round(h.score, 5)) for h in search(first, query)
     ]
@@ -84,7 +84,7 @@ def test_a_damaged_cached_export_is_not_used_and_is_stored_again(corpus, tmp_pat
     _index(second, corpus)
     mine = onnx_folder(IndexPaths(second), "fp32") / "model.onnx"
     assert mine.read_bytes() != bytes(data)  # exported afresh, not the damaged copy
-    assert search(second, QueryOptions(text="baking bread at home", k=1))[0].path.name == "sourdough.txt"
+    assert search(second, QueryOptions(text="baking bread at home", k=1, show_all=True))[0].path.name == "sourdough.txt"
     [again] = _cached(own_cache)
     assert (again / "model.onnx").stat().st_ino == mine.stat().st_ino  # the cache holds the new, sound export
 

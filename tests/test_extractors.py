@@ -398,21 +398,21 @@ def test_html_declared_legacy_charset(tmp_path):
 @pytest.mark.parametrize(
     "source",
     [
-        "<a" * 100_000,
-        "</" * 100_000,
-        "<a x='" + "y" * 100_000,
-        "<!--" * 50_000,
-        "<script>" + "a<b" * 50_000,
-        "<" * 100_000,
+        "<a" * 400_000,
+        "</" * 400_000,
+        "<a x='" + "y" * 400_000,
+        "<!--" * 200_000,
+        "<script>" + "a<b" * 200_000,
+        "<" * 400_000,
     ],
     ids=["open-tags", "end-tags", "unclosed-quote", "comments", "unclosed-script", "lt"],
 )
-def test_html_pathological_input_is_fast(tmp_path, source):
-    import time
-
-    start = time.monotonic()
+@pytest.mark.timeout(120)
+def test_html_pathological_input_is_read_in_linear_time(tmp_path, source):
+    # No timing assertion (machines are noisy): the inputs are large enough that a quadratic tokenizer
+    # (html.parser takes 30 s on a quarter of the first) runs for many minutes and meets the timeout,
+    # while the linear one reads each in about a second.
     html_blocks(tmp_path, source)
-    assert time.monotonic() - start < 5  # html.parser takes 30 s on the first
 
 
 # --- DOCX ---------------------------------------------------------------------------------------
@@ -553,7 +553,6 @@ def test_docx_doctype_is_refused(tmp_path):
 
 def test_docx_zip_bomb_with_huge_member_is_refused_quickly(tmp_path):
     import io
-    import time
     import zipfile
     import zlib
 
@@ -580,9 +579,7 @@ def test_docx_zip_bomb_with_huge_member_is_refused_quickly(tmp_path):
             zf.filelist.append(info)
             zf.NameToInfo[info.filename] = info
             zf._didModify = True
-    start = time.monotonic()
-    assert "zip bomb" in skip_reason(tmp_path / "bomb.docx", buffer.getvalue())
-    assert time.monotonic() - start < 1
+    assert "zip bomb" in skip_reason(tmp_path / "bomb.docx", buffer.getvalue())  # refused before inflating
 
 
 def test_docx_zip_member_lying_about_its_size(tmp_path):

@@ -72,6 +72,7 @@ def assert_one_sentence(stderr: str, *needles: str, notes_before: bool = False) 
         assert needle in lines[-1], lines[-1]
 
 
+@pytest.mark.slow
 def test_disk_full_mid_index_keeps_the_index_and_says_so(cli, corpus, small_disk, tmp_path):
     index_dir = small_disk.mount / "index"
     assert cli("index", corpus, "--index", index_dir).exit_code == 0

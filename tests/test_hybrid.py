@@ -192,7 +192,7 @@ def test_keyword_mode_does_not_load_the_embedding_model(cli, corpus, isolated_ho
     cli("index", corpus)
     code = (
         "import sys; from pathlib import Path; from semsearch.search.engine import search; from semsearch.search.hits import QueryOptions; "
-        f"hits = search(Path({str(isolated_home)!r}), QueryOptions('metronome', mode='keyword')); "
+        f"hits = search(Path({str(isolated_home)!r}), QueryOptions('metronome', mode='keyword', show_all=True)); "
         "print(hits[0].path.name, 'torch' in sys.modules, 'sentence_transformers' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
@@ -241,13 +241,13 @@ def test_fts5_operators_in_a_query_are_plain_text(ask, query):
 def test_explain_fields_are_present_and_consistent(ask):
     query = "retry network calls with exponential backoff"
     hybrid = hits_json(ask("query", query, "--json", "--explain", "-k", "6"))
-    semantic = {
-        (h["path"], h["start_line"]): h["score"]
-        for h in hits_json(ask("query", query, "--mode", "semantic", "--json", "-k", "50"))
+    semantic = {  # (the score is the relevance; the raw cosine and BM25 are in explain)
+        (h["path"], h["start_line"]): h["explain"]["dense_score"]
+        for h in hits_json(ask("query", query, "--mode", "semantic", "--json", "--explain", "-k", "50"))
     }
     keyword = {
-        (h["path"], h["start_line"]): h["score"]
-        for h in hits_json(ask("query", query, "--mode", "keyword", "--json", "-k", "50"))
+        (h["path"], h["start_line"]): h["explain"]["keyword_score"]
+        for h in hits_json(ask("query", query, "--mode", "keyword", "--json", "--explain", "-k", "50"))
     }
     assert hybrid[0]["path"] == "code/retry.py"
     fused = []
@@ -263,7 +263,7 @@ def test_explain_fields_are_present_and_consistent(ask):
             "exact",
             "rerank_score",
         }
-        assert e["mode"] == "hybrid" and e["fused_score"] is not None  # the raw fused score; the ranking layer's is "score"
+        assert e["mode"] == "hybrid" and e["fused_score"] is not None and 0 <= hit["score"] <= 1  # the relevance
         # the dense and keyword scores are those the single modes give the same chunk
         assert e["dense_score"] == pytest.approx(semantic[(hit["path"], hit["start_line"])], abs=1e-5)
         key = (hit["path"], hit["start_line"])
@@ -417,14 +417,14 @@ def test_rerank_reorders_hits_by_the_cross_encoder(ask, tiny_cross_encoder):
     model = CrossEncoder(str(tiny_cross_encoder), device="cpu")
     expected = model.predict([(query, f"{h['heading']}\n{h['text']}" if h["heading"] else h["text"]) for h in hits])
     for hit, score in zip(hits, expected, strict=True):
-        assert hit["explain"]["rerank_score"] == pytest.approx(float(score), abs=1e-5) == hit["score"]
-        assert hit["explain"]["fused_score"] is not None
-    scores = [h["score"] for h in hits]
+        assert hit["explain"]["rerank_score"] == pytest.approx(float(score), abs=1e-5)
+        assert hit["explain"]["fused_score"] is not None and 0 <= hit["score"] <= 1  # the score stays the relevance
+    scores = [h["explain"]["rerank_score"] for h in hits]
     assert scores == sorted(scores, reverse=True)
     # all candidates were re-scored, not only the first k: the best of the top 30 by the cross-encoder leads
     pool = hits_json(ask("query", query, "--json", "-k", "30"))
     best = max(model.predict([(query, f"{h['heading']}\n{h['text']}" if h["heading"] else h["text"]) for h in pool]))
-    assert hits[0]["score"] == pytest.approx(float(best), abs=1e-5)
+    assert hits[0]["explain"]["rerank_score"] == pytest.approx(float(best), abs=1e-5)
 
 
 def test_rerank_with_a_missing_model_is_one_sentence(ask, tmp_path):

@@ -51,6 +51,7 @@ def test_every_command_help_has_an_example(semsearch_cmd):
         assert result.returncode == 0 and "Example:" in result.stdout, command
 
 
+@pytest.mark.slow
 def test_ctrl_c_keeps_embedded_work_and_the_next_run_finishes(tmp_path, isolated_home):
     import os
     import random

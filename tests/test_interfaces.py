@@ -54,8 +54,8 @@ def test_an_index_built_with_another_encoder_answers_through_it_without_the_mode
     report = Indexer(isolated_home, encoder=encoder).run(IndexOptions(paths=[corpus]))
     assert report.chunks_embedded > 0 and encoder.calls > 0
     assert not IndexPaths(isolated_home).onnx_dir.exists()  # the model was never exported nor loaded
-    hits = search(isolated_home, QueryOptions("sourdough starter flour water", k=3), encoder=encoder)
+    hits = search(isolated_home, QueryOptions("sourdough starter flour water", k=3, show_all=True), encoder=encoder)
     assert hits and hits[0].path.name == "sourdough.txt"
-    keyword = search(isolated_home, QueryOptions("sourdough", k=3, mode="keyword"))  # no encoder needed
+    keyword = search(isolated_home, QueryOptions("sourdough", k=3, mode="keyword", show_all=True))  # no encoder needed
     assert keyword and keyword[0].path.name == "sourdough.txt"
     assert check_index(isolated_home).consistent

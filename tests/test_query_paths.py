@@ -42,9 +42,13 @@ def top10(index_dir: Path, text: str):
     from semsearch.search.engine import search
     from semsearch.search.hits import QueryOptions
 
-    return [(h.path.name, h.start_line, round(h.score, 4)) for h in search(index_dir, QueryOptions(text=text, k=10))]
+    return [
+        (h.path.name, h.start_line, round(h.score, 4))
+        for h in search(index_dir, QueryOptions(text=text, k=10, show_all=True))
+    ]
 
 
+@pytest.mark.slow
 def test_light_and_full_query_paths_rank_the_same(cli, real_corpus, isolated_home, monkeypatch):
     assert cli("index", real_corpus).exit_code == 0
     import semsearch.model.encoders as embed

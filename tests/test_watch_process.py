@@ -73,7 +73,7 @@ def test_background_watcher_starts_answers_follows_and_stops(cli, corpus, semsea
     (corpus / "kitchen/sourdough.txt").write_text("Brewing coffee: grind the beans coarse for a French press.")
 
     def edit_is_served():
-        hits = ask_watcher(home_paths.root, QueryOptions("making coffee", k=1))
+        hits = ask_watcher(home_paths.root, QueryOptions("making coffee", k=1, show_all=True))
         return hits and "coffee" in hits[0].text
 
     eventually(edit_is_served, "the background watcher to index an edit")

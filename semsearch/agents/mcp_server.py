@@ -23,7 +23,7 @@ TOOL_TIMEOUT = 300.0  # seconds: the longest one tool call may take (the first s
 READ_TIMEOUT = 30.0  # seconds: reading and extracting one indexed file
 
 
-def build_server(index_dir: Path, default_k: int = 10):
+def build_server(index_dir: Path, default_k: int = 10, default_min_score: float | None = None):
     """The MCP server for the index at ``index_dir`` (tools run one at a time; the model loads once)."""
     from mcp.server.mcpserver import MCPServer
     from mcp.server.mcpserver.exceptions import ToolError
@@ -66,9 +66,12 @@ def build_server(index_dir: Path, default_k: int = 10):
 
     @server.tool(
         description="Search the indexed files by meaning. Returns the best passages with path, line range, "
-        "heading, score and text (or one entry per file with files_only). path: a glob such as '*.md' or "
-        "'docs/*'; min_score: drop hits whose cosine similarity is below this (-1..1); mode: hybrid (meaning and "
-        "keywords, the default), semantic or keyword; explain: add each hit's dense and keyword rank and score."
+        "heading, score and text (or one entry per file with files_only). score is the passage's relevance, 0 to 1 "
+        "(the estimated chance that it is relevant); passages unlikely to be relevant are left out, and when none "
+        "is left, hits is empty and note says so. all: return the best k whatever their score. path: a glob such "
+        "as '*.md' or 'docs/*'; min_score: return only hits with at least this relevance (0..1) instead of the "
+        "default cut-off; mode: hybrid (meaning and keywords, the default), semantic or keyword; explain: add each "
+        "hit's dense and keyword rank and score."
     )
     def search(
         query: str,
@@ -78,20 +81,29 @@ def build_server(index_dir: Path, default_k: int = 10):
         files_only: bool = False,
         mode: str = "hybrid",
         explain: bool = False,
+        all: bool = False,  # noqa: A002 (the name of the command line's --all)
     ) -> dict[str, Any]:
         from semsearch.search.engine import search as run_search
         from semsearch.search.hits import QueryOptions
 
         if not 1 <= k <= MAX_TOP_K:
             raise ToolError(f"k must be from 1 to {MAX_TOP_K}.")
+        if min_score is None:
+            min_score = default_min_score  # the min_score setting (None: the calibrated cut-off)
         try:
             options = QueryOptions(
-                text=query, k=k, path_glob=path, min_score=min_score, files_only=files_only, mode=mode
+                text=query, k=k, path_glob=path, min_score=min_score, files_only=files_only, mode=mode, show_all=all
             )
         except SemsearchError as e:
             raise ToolError(str(e)) from None
         hits = run(run_search, index_dir, options, lock=model_lock)
-        return {"hits": [render.hit_json(h, files_only=files_only, explain=explain) for h in hits]}
+        result: dict[str, Any] = {"hits": [render.hit_json(h, files_only=files_only, explain=explain) for h in hits]}
+        if not hits and not all:
+            result["note"] = (
+                "No passage matches this query well. Call search again with all=true to see the closest "
+                "passages anyway (with low scores), or rephrase the query."
+            )
+        return result
 
     @server.tool(
         description="Find the passages and files most similar to an indexed file, or to the passage at one of its "
@@ -147,6 +159,6 @@ def build_server(index_dir: Path, default_k: int = 10):
     return server
 
 
-def serve(index_dir: Path, default_k: int = 10) -> None:
+def serve(index_dir: Path, default_k: int = 10, default_min_score: float | None = None) -> None:
     """Answer MCP requests on stdin/stdout until the client closes the connection."""
-    build_server(index_dir, default_k).run("stdio")
+    build_server(index_dir, default_k, default_min_score).run("stdio")

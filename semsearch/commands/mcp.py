@@ -17,4 +17,4 @@ def mcp_command(index_dir: IndexDir = None):
     from semsearch.config import resolve
 
     settings = resolve({"index": index_dir})
-    serve(settings.index, settings.top_k)
+    serve(settings.index, settings.top_k, settings.min_score)

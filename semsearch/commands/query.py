@@ -7,7 +7,7 @@ Free of Typer: the light entry (``semsearch.cli.light``) parses a plain query wi
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,9 @@ from semsearch.search.hits import RERANK_DEPTH
 
 TEXT_HELP = "What you are looking for, in your own words."
 HELP = """Search the index by meaning and keywords. Exit status: 0 with hits, 1 with none, 2 on error.
+
+Each hit's score is its relevance, 0 to 1 (the estimated chance that the passage is relevant). Hits unlikely
+to be relevant are not shown; when none is left, the query says so and exits 1. --all shows the best hits anyway.
 
 Quoted phrases ("connection pool") and identifiers (ERR_SSL_PROTOCOL) rank exact matches first.
 
@@ -49,8 +52,9 @@ OPTIONS: tuple[Option, ...] = (
         ("--min-score",),
         float,
         None,
-        "Drop hits whose cosine similarity is below this (-1..1; BM25 in keyword mode).",
+        "Show only hits whose relevance is at least this (0..1), instead of the default cut-off.",
     ),
+    Option("show_all", ("--all",), bool, False, "Show the best hits whatever their relevance (no cut-off)."),
     Option(
         "mode",
         ("--mode",),
@@ -94,6 +98,7 @@ def run(
     files_only: bool = False,
     path: str | None = None,
     min_score: float | None = None,
+    show_all: bool = False,
     mode: str | None = None,
     explain: bool = False,
     rerank: str | None = None,
@@ -117,12 +122,15 @@ def run(
     if text is not None and not text.strip():
         raise UsageError("The query is empty; say what you are looking for.")
     settings = resolve({"index": index_dir, "store": store, "top_k": k, "mode": mode})
+    if min_score is None:
+        min_score = settings.min_score  # the min_score setting (None: the calibrated cut-off)
     fmt = formats.output_format(output_format, json_output, files_only)
     files_only = files_only or fmt == "files"
     options = dict(
         k=settings.top_k,
         path_glob=path,
         min_score=min_score,
+        show_all=show_all,
         files_only=files_only,
         mode=settings.mode,
         rerank=rerank,
@@ -143,12 +151,37 @@ def run(
                 for rank, h in enumerate(hits, 1)
             ),
         )
+        if not any(results) and not show_all and (min_score is None or min_score > 0):
+            _say_no_match(min_score, several=True)
         return int(ExitCode.OK if any(results) else ExitCode.NO_MATCH)
 
-    hits = client.search(settings.index, QueryOptions(text=text, **options), before_local=setup_logging)
+    query = QueryOptions(text=text, **options)
+    hits = client.search(settings.index, query, before_local=setup_logging)
     console = None if fmt in ("json", "jsonl", "vimgrep") else text_console(sys.stdout)  # Rich only for styles
     formats.show_hits(console, sys.stdout, fmt, hits, text, files_only, explain=explain)
+    if not hits and not show_all and (min_score is None or min_score > 0):
+        # say so only when the floor left something out (an empty index, a path no file matches: grep's silence)
+        closest = client.search(
+            settings.index, replace(query, k=1, min_score=None, show_all=True), before_local=setup_logging
+        )
+        if closest:
+            _say_no_match(min_score)
     return int(ExitCode.OK if hits else ExitCode.NO_MATCH)
+
+
+def _say_no_match(min_score: float | None, several: bool = False) -> None:
+    """One line on stderr when the cut-off left nothing (grep's silence would leave the user guessing)."""
+    from semsearch.output.terminal import stderr_console
+
+    what = "these queries" if several else "this query"
+    if min_score is None:
+        message = f"semsearch: no passage matches {what} well; add --all to see the closest passages anyway"
+    else:
+        message = (
+            f"semsearch: no passage matches {what} with a relevance of {min_score:g} or more; lower --min-score, "
+            "or add --all to see the closest passages anyway"
+        )
+    stderr_console().print(message, markup=False, highlight=False, soft_wrap=True)
 
 
 def typer_command():

@@ -37,5 +37,5 @@ def rerank(folder: str, query: str, hits: list):
     model = load_cross_encoder(folder)
     pairs = [(query, f"{h.heading}\n{h.text}" if h.heading else h.text) for h in hits]
     scores = model.predict(pairs, batch_size=16, show_progress_bar=False, convert_to_numpy=True)
-    rescored = [replace(h, score=float(s), rerank_score=float(s)) for h, s in zip(hits, scores, strict=True)]
+    rescored = [replace(h, rerank_score=float(s)) for h, s in zip(hits, scores, strict=True)]
     return sorted(rescored, key=lambda h: (-len(h.exact), -h.rerank_score))

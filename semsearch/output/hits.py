@@ -115,17 +115,33 @@ def explain_line(hit: Hit) -> Pieces:
     return [("        " + safe("  ".join(parts)), "yellow")]
 
 
-def print_hits(console: Console | PlainConsole, hits: list[Hit], query: str, explain: bool = False) -> None:
+PASSAGES_PER_FILE = 2  # passages of one file shown in full under it; the rest are listed on one line
+
+
+def by_file(hits: list[Hit]) -> list[list[Hit]]:
+    """The hits of each file together, the files in the order of their best hit."""
+    groups: dict = {}
+    for hit in hits:
+        groups.setdefault(hit.path, []).append(hit)
+    return list(groups.values())
+
+
+def _lines(hit: Hit) -> str:
+    return f"{hit.start_line}-{hit.end_line}" if hit.end_line != hit.start_line else f"{hit.start_line}"
+
+
+def print_hits(
+    console: Console | PlainConsole, hits: list[Hit], query: str, explain: bool = False, group: bool = True
+) -> None:
+    """Each hit as ``path:lines  score  heading`` and its best lines. ``group``: the passages of one file under
+    its best one (its location without the path again), at most PASSAGES_PER_FILE in full, the rest on one
+    ``+N more in this file`` line."""
     from semsearch.output.terminal import path_style, print_pieces
 
     terms = query_terms(query)
-    for i, hit in enumerate(hits):
-        if i:
-            print_pieces(console, [])
-        head = [(safe(location(hit)), path_style(console, hit.path))]
-        if hit.end_line != hit.start_line:
-            head.append((f"-{hit.end_line}", "magenta"))
-        head.append((f"  {hit.score:.3f}", "dim"))
+
+    def show(hit: Hit, head: Pieces) -> None:
+        head.append((f"  {hit.score:.2f}", "dim"))
         if hit.heading:
             head.append((f"  {safe(hit.heading)}", "cyan"))
         print_pieces(console, head)
@@ -133,6 +149,31 @@ def print_hits(console: Console | PlainConsole, hits: list[Hit], query: str, exp
             print_pieces(console, explain_line(hit))
         for number, line in snippet(hit, terms):
             print_pieces(console, [(f"{number:>6}  ", "green"), *highlight_pieces(line.rstrip(), terms)])
+
+    groups = by_file(hits) if group else [[hit] for hit in hits]
+    for i, passages in enumerate(groups):
+        if i:
+            print_pieces(console, [])
+        first = passages[0]
+        head = [(safe(location(first)), path_style(console, first.path))]
+        if first.end_line != first.start_line:
+            head.append((f"-{first.end_line}", "magenta"))
+        show(first, head)
+        for hit in passages[1:PASSAGES_PER_FILE]:
+            where = safe(location(hit)[len(display_path(hit.path)) :])  # ":12", ":p3:12", ":cell2:4"
+            head = [("  " + where, "magenta")]
+            if hit.end_line != hit.start_line:
+                head.append((f"-{hit.end_line}", "magenta"))
+            show(hit, head)
+        rest = passages[PASSAGES_PER_FILE:]
+        if rest:
+            places = ", ".join(
+                f"{safe(location(h)[len(display_path(h.path)) + 1 :])}"
+                + (f"-{h.end_line}" if h.end_line != h.start_line else "")
+                + f" ({h.score:.2f})"
+                for h in rest
+            )
+            print_pieces(console, [(f"  +{len(rest)} more in this file: {places}", "dim")])
 
 
 def hit_json(hit: Hit, files_only: bool = False, explain: bool = False) -> dict:

@@ -205,7 +205,8 @@ def print_settings(console: Console, settings) -> None:
             for i, part in enumerate(settings.parts[name]):
                 table.add_row(name if i == 0 else "", safe(str(part.value)), safe(part.source))
             continue
-        shown = "(the model's limit)" if value.value is None else str(value.value)
+        unset = {"min_score": "(the calibrated cut-off)"}.get(name, "(the model's limit)")
+        shown = unset if value.value is None else str(value.value)
         if name == "store":
             from semsearch.storespec import mask
 

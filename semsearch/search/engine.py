@@ -220,28 +220,60 @@ def _with_rows(index: SearchIndex, ranked: list[fusion.Candidate], step: int, kn
             yield c, rows.get(c.chunk_id)
 
 
+def relevance_floor(options: QueryOptions) -> float | None:
+    """The least relevance a hit needs to be shown: ``--min-score``, else the calibrated cut-off, unless ``--all``."""
+    from semsearch.search import calibration
+
+    if options.min_score is not None:
+        return options.min_score
+    return None if options.show_all else calibration.load().threshold
+
+
+def _relevance(mode: str, found: list[fusion.Candidate], terms: int):
+    """Each candidate's relevance (search/calibration.py), from its raw signals and what all candidates say."""
+    from semsearch.search import calibration
+
+    model = calibration.load()
+    dense = [c.dense_score for c in found if c.dense_score is not None]
+    top_dense = max(dense, default=None)
+    mean_dense = sum(dense) / len(dense) if dense else None
+    top_keyword = max((c.keyword_score for c in found if c.keyword_score is not None), default=None)
+
+    def of(place: int, c: fusion.Candidate) -> float:
+        ranked_by = c.fused if c.score is None else c.score  # the fused score, with the ranking layer's evidence
+        evidence = calibration.Evidence(
+            place, c.dense_score, c.keyword_score, ranked_by, len(c.exact), top_dense, top_keyword, mean_dense, terms
+        )
+        return model.relevance(mode, evidence)
+
+    return of
+
+
 def _collect(index: SearchIndex, query, options: QueryOptions) -> list[Hit]:
-    """Search deeper until enough hits pass the filters (path glob, score floor, one per file)."""
+    """Search deeper until enough hits pass the filters (path glob, relevance floor, one per file)."""
     from semsearch.storage import keywords as lexical
 
     wanted = max(options.k, options.rerank_depth) if options.rerank else options.k
-    filtered = options.path_glob or options.files_only or options.min_score is not None
+    floor = relevance_floor(options)
+    filtered = options.path_glob or options.files_only or floor is not None
     depth = max(options.depth, wanted * (4 if filtered else 2))
     parsed = lexical.parse(options.text)
     mode = options.mode
     if mode != "keyword" and (index.vector_count == 0 or query is None):
         return []
     while True:
-        found = candidates(index, query, parsed, mode, depth, options.fusion, options.min_score, options.text)
+        # (no cosine floor: --min-score is a floor on the relevance, applied below)
+        found = candidates(index, query, parsed, mode, depth, options.fusion, None, options.text)
+        relevance = _relevance(mode, found.ranked, len(parsed.terms))
+        places = {c.chunk_id: place for place, c in enumerate(found.ranked, 1)}
         hits: list[Hit] = []
         seen_files: set[Path] = set()
         for c, row in _with_rows(index, found.ranked, max(2 * wanted, ROWS_AT_ONCE), found.rows):
             if row is None:  # removed since the vector structure was read
                 continue
-            if options.min_score is not None:
-                floor = c.keyword_score if mode == "keyword" else c.dense_score
-                if floor is None or floor < options.min_score:
-                    continue
+            score = relevance(places[c.chunk_id], c)
+            if floor is not None and score < floor:
+                continue
             if options.path_glob and not _matches_path(row.path, options.path_glob):
                 continue
             if options.files_only:
@@ -253,7 +285,7 @@ def _collect(index: SearchIndex, query, options: QueryOptions) -> list[Hit]:
                     row.path,
                     row.start_line,
                     row.end_line,
-                    float(c.fused if c.score is None else c.score),
+                    score,
                     row.text[:MAX_HIT_CHARS],
                     row.page,
                     row.heading,
@@ -270,6 +302,8 @@ def _collect(index: SearchIndex, query, options: QueryOptions) -> list[Hit]:
             )
             if len(hits) == wanted:
                 return hits
-        if not found.more:
+        # deeper candidates rank lower: once the last one falls below the floor, deeper ones would too
+        last = found.ranked[-1] if found.ranked else None
+        if not found.more or (floor is not None and last is not None and relevance(len(found.ranked), last) < floor):
             return hits
         depth *= 4

@@ -24,13 +24,14 @@ class QueryOptions:
     text: str
     k: int = 10
     path_glob: str | None = None
-    min_score: float | None = None  # a floor on the cosine (semantic, hybrid) or on BM25 (keyword)
+    min_score: float | None = None  # a floor on the hits' relevance (0..1); None: the calibrated default cut-off
     files_only: bool = False
     mode: str = "hybrid"  # one of MODES
     rerank: str | None = None  # folder of a sentence-transformers CrossEncoder that re-scores the top hits
     rerank_depth: int = RERANK_DEPTH
     fusion: str = "convex"  # "convex" (the default, measured best) or "rrf"
     depth: int = CANDIDATE_DEPTH
+    show_all: bool = False  # the best k whatever their relevance (``--all``): no default cut-off
 
     def __post_init__(self) -> None:
         """Every number bounded, whoever built the options (the command line, a config file, MCP, the wire)."""
@@ -48,7 +49,7 @@ class Hit:
     path: Path
     start_line: int
     end_line: int
-    score: float  # what ranked it: cosine (semantic), BM25 (keyword), fused (hybrid), cross-encoder (rerank)
+    score: float  # relevance, 0..1: the estimated probability that the passage is relevant (search/calibration.py)
     text: str
     page: int | None = None
     heading: str = ""
