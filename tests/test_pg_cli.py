@@ -125,19 +125,19 @@ def test_faults(cli, corpus, pg_server, pg_url, tmp_path):
 
     assert cli("index", str(corpus), "--store", pg_url).exit_code == 0
     db = pg_url.split("/")[3].split("?")[0]
-    pg_server.psql("CREATE ROLE reader LOGIN")
-    pg_server.psql("GRANT USAGE ON SCHEMA semsearch TO reader; GRANT SELECT ON ALL TABLES IN SCHEMA semsearch TO reader",
+    pg_server.psql("CREATE ROLE cli_reader LOGIN")
+    pg_server.psql("GRANT USAGE ON SCHEMA semsearch TO cli_reader; GRANT SELECT ON ALL TABLES IN SCHEMA semsearch TO cli_reader",
                    database=db)  # fmt: skip
-    reader = pg_url.replace("postgres@", "reader@")
-    assert _hits(cli, "api keys", "--store", reader, "-k", "1")[0]["path"].endswith("credentials.md")  # reads
+    cli_reader = pg_url.replace("postgres@", "cli_reader@")
+    assert _hits(cli, "api keys", "--store", cli_reader, "-k", "1")[0]["path"].endswith("credentials.md")  # reads
     (corpus / "new.md").write_text("A new note about compost heaps.\n")
     before = pg_server.psql("SELECT count(*) FROM semsearch.files", database=db)
-    result = cli("index", str(corpus), "--store", reader)
+    result = cli("index", str(corpus), "--store", cli_reader)
     assert result.exit_code == 2 and "ermission denied" in _one_sentence(result)
     assert pg_server.psql("SELECT count(*) FROM semsearch.files", database=db) == before
-    pg_server.psql("REVOKE USAGE ON SCHEMA semsearch FROM reader", database=db)
-    result = cli("status", "--store", reader)
-    assert result.exit_code == 2 and "GRANT USAGE ON SCHEMA semsearch TO reader" in _one_sentence(result)
+    pg_server.psql("REVOKE USAGE ON SCHEMA semsearch FROM cli_reader", database=db)
+    result = cli("status", "--store", cli_reader)
+    assert result.exit_code == 2 and "GRANT USAGE ON SCHEMA semsearch TO cli_reader" in _one_sentence(result)
 
     other_model = tmp_path / "other-model"
     result = cli("index", str(corpus), "--store", pg_url, "--model", str(other_model))

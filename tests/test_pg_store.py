@@ -191,18 +191,18 @@ def test_unreachable_server_and_bad_url(tmp_path, model):
 
 def test_no_permission(pg, pg_server, pg_url, tmp_path):
     fill(pg, tmp_path / "docs")
-    pg_server.psql("CREATE ROLE reader LOGIN")
-    url = pg_url.replace("postgres@", "reader@")
-    with pytest.raises(StoreUnavailable, match="GRANT USAGE ON SCHEMA semsearch TO reader"):
+    pg_server.psql("CREATE ROLE store_reader LOGIN")
+    url = pg_url.replace("postgres@", "store_reader@")
+    with pytest.raises(StoreUnavailable, match="GRANT USAGE ON SCHEMA semsearch TO store_reader"):
         PgStore.open(storespec.parse(url), IndexPaths(tmp_path))
     database = pg.conn.info.dbname
-    pg_server.psql(f"GRANT USAGE ON SCHEMA semsearch TO reader; GRANT SELECT ON ALL TABLES IN SCHEMA semsearch TO reader",
+    pg_server.psql(f"GRANT USAGE ON SCHEMA semsearch TO store_reader; GRANT SELECT ON ALL TABLES IN SCHEMA semsearch TO store_reader",
                    database=database)  # fmt: skip
-    reader = PgStore.open(storespec.parse(url), IndexPaths(tmp_path))
+    store_reader = PgStore.open(storespec.parse(url), IndexPaths(tmp_path))
     try:
-        assert reader.counts()["chunks"] == 12  # a read-only role can query
+        assert store_reader.counts()["chunks"] == 12  # a read-only role can query
     finally:
-        reader.close()
+        store_reader.close()
 
 
 def test_newer_format_and_other_model(pg, pg_url, tmp_path, model):

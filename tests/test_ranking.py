@@ -105,13 +105,13 @@ def test_the_file_named_for_the_subject_comes_first(cli, project):
     assert hits[0]["path"].endswith("src/shop/retry.py")
 
 
-def test_hybrid_hits_keep_the_raw_fused_score_beside_the_ranking_score(cli, project):
-    hits = top(cli, project, "Session", "--explain")
-    scores = [h["score"] for h in hits]
-    assert scores == sorted(scores, reverse=True)
-    first = hits[0]
-    assert first["explain"]["fused_score"] is not None
-    assert first["score"] > first["explain"]["fused_score"]  # the definition and file-name evidence added
+def test_hybrid_hits_keep_the_raw_fused_score(cli, project):
+    hits = top(cli, project, "Session", "--explain", "--all")
+    assert hits[0]["path"].endswith("src/shop/session.py")
+    fused = [h["explain"]["fused_score"] for h in hits]
+    assert all(isinstance(f, float) for f in fused)
+    # the layer, not the raw fused score, put the definition first: another passage fused higher
+    assert max(fused) > fused[0]
 
 
 def test_code_eval_metric_is_sembles():
