@@ -115,7 +115,12 @@ def evaluate(rankings: dict[str, list[str]], qrels: dict[str, dict[str, int]]) -
 
 
 def references(
-    corpus: list[dict], queries: dict[str, str], index: Path, cache, vectors: str = "document", names: dict | None = None
+    corpus: list[dict],
+    queries: dict[str, str],
+    index: Path,
+    cache,
+    vectors: str = "document",
+    names: dict | None = None,
 ) -> dict[str, dict[str, list[str]]]:
     """Rankings (top 100 document ids per query) of the baselines the issue names, computed outside semsearch:
     BM25 (bm25s, k1 0.9, b 0.4, English stopwords, Snowball stemming), exact whole-document MiniLM cosine (the
@@ -124,11 +129,12 @@ def references(
     import bm25s
     import numpy as np
     import Stemmer
-
     from evalkit import document_encoder
 
     ids = [str(r["_id"]) for r in corpus]
-    texts = [(" ".join(str(r.get("title") or "").split()) + " " + str(r.get("text") or "").strip()).strip() for r in corpus]
+    texts = [
+        (" ".join(str(r.get("title") or "").split()) + " " + str(r.get("text") or "").strip()).strip() for r in corpus
+    ]
     stemmer = Stemmer.Stemmer("english")
     retriever = bm25s.BM25(k1=0.9, b=0.4)
     retriever.index(bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, show_progress=False), show_progress=False)
@@ -142,7 +148,9 @@ def references(
     vocab = retriever.vocab_dict
     out: dict[str, dict[str, list[str]]] = {"BM25 (bm25s)": {}, "MiniLM ref": {}, "RRF ref": {}, "z-score ref": {}}
     for qi, qid in enumerate(qids):
-        tokens = bm25s.tokenize([queries[qid]], stopwords="en", stemmer=stemmer, show_progress=False, return_ids=False)[0]
+        tokens = bm25s.tokenize([queries[qid]], stopwords="en", stemmer=stemmer, show_progress=False, return_ids=False)[
+            0
+        ]
         tokens = [t for t in tokens if t in vocab]
         bm25 = retriever.get_scores(tokens) if tokens else np.zeros(len(ids), dtype=np.float32)
         cos = doc_vecs @ q_vecs[qi]
@@ -170,10 +178,10 @@ def build_pg_index(docs: Path, embedded: Path, url: str, name: str) -> Path:
     import numpy as np
 
     from semsearch import storespec
-    from semsearch.storage import access as stores
     from semsearch.index.indexer import Indexer, IndexOptions
-    from semsearch.storage.layout import IndexPaths
     from semsearch.output.progress import PlainProgress
+    from semsearch.storage import access as stores
+    from semsearch.storage.layout import IndexPaths
     from semsearch.storage.store import Store
 
     sep = "&" if "?" in url else "?"
@@ -350,7 +358,15 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for folder in folders:
         result = run_collection(
-            folder, args.split, base, cache, not args.no_references, args.tag, args.reference_vectors, args.full, args.rerank,
+            folder,
+            args.split,
+            base,
+            cache,
+            not args.no_references,
+            args.tag,
+            args.reference_vectors,
+            args.full,
+            args.rerank,
             args.rerank_depth,
             args.store,
         )
@@ -363,7 +379,9 @@ def main(argv: list[str] | None = None) -> int:
     head = ["mode"] + [f"{r['collection']} ({r['queries']} q)" for r in results] + ["mean"]
     print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
     for label in labels:
-        cells = [f"{r['rows'][label][0]:.4f} ({r['rows'][label][1]:.3f})" if label in r["rows"] else "" for r in results]
+        cells = [
+            f"{r['rows'][label][0]:.4f} ({r['rows'][label][1]:.3f})" if label in r["rows"] else "" for r in results
+        ]
         values = [r["rows"][label][0] for r in results if label in r["rows"]]
         print(f"| {label} | " + " | ".join(cells) + f" | {sum(values) / len(values):.4f} |")
     for r in results:

@@ -107,19 +107,26 @@ def main(argv: list[str] | None = None) -> int:
         for which in sets:
             index = base / "code" / f"{name}-{which}{args.tag}"
             t = Clock()
-            summary = build_index(root, index, cache, include=[f"*{s}" for s in CODE_SUFFIXES] if which == "code" else None)
+            summary = build_index(
+                root, index, cache, include=[f"*{s}" for s in CODE_SUFFIXES] if which == "code" else None
+            )
             index_seconds += float(str(t)[:-1])
             for mode in modes:
                 results[name][f"{which}/{mode}"] = score_repo(index, root, queries, mode)
-            print(f"{name} [{which}]: {summary}; " + ", ".join(
-                f"{m} {results[name][f'{which}/{m}']['chunk']:.3f}" for m in modes), flush=True)
+            print(
+                f"{name} [{which}]: {summary}; "
+                + ", ".join(f"{m} {results[name][f'{which}/{m}']['chunk']:.3f}" for m in modes),
+                flush=True,
+            )
 
     def mean(values) -> float:
         values = list(values)
         return sum(values) / len(values) if values else float("nan")
 
     columns = [(f"{w}/{m}", p) for w in sets for m in modes for p in ("chunk", "file")]
-    print(f"\nNDCG@10 per repository ({len(names)} repositories; chunk = semble's chunk protocol, file = file protocol)")
+    print(
+        f"\nNDCG@10 per repository ({len(names)} repositories; chunk = semble's chunk protocol, file = file protocol)"
+    )
     head = ["repo", "lang"] + [f"{c} {p}" for c, p in columns] + list(REFERENCES)
     print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
     for name in names:
@@ -138,7 +145,9 @@ def main(argv: list[str] | None = None) -> int:
                 vals = [results[n][c][f"chunk:{cat}"] for n in names if f"chunk:{cat}" in results[n][c]]
                 parts.append(f"{cat} {mean(vals):.3f}")
             print(f"  {c}: " + ", ".join(parts))
-    print(f"\nembedding cache: {cache.hits} reused, {cache.misses} embedded; indexing {index_seconds:.1f}s; total {clock}")
+    print(
+        f"\nembedding cache: {cache.hits} reused, {cache.misses} embedded; indexing {index_seconds:.1f}s; total {clock}"
+    )
     if args.json:
         args.json.write_text(json.dumps({"results": results, "seconds": float(str(clock)[:-1])}, indent=1))
     return 0

@@ -45,7 +45,9 @@ class EmbeddingCache:
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.conn = sqlite3.connect(path)
-        self.conn.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vector BLOB NOT NULL) WITHOUT ROWID")
+        self.conn.execute(
+            "CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vector BLOB NOT NULL) WITHOUT ROWID"
+        )
         self.hits = self.misses = 0
         # read-only caches of other runs (SEMSEARCH_BENCH_EXTRA_CACHES, separated by os.pathsep): same keys
         self.extra = [
@@ -96,7 +98,8 @@ class CachedEncoder:
 
     def _keys(self, texts: list[str], kind: str) -> list[str]:
         return [
-            f"{self.fingerprint}|{kind}|" + hashlib.sha256(t.encode("utf-8", "surrogatepass")).hexdigest() for t in texts
+            f"{self.fingerprint}|{kind}|" + hashlib.sha256(t.encode("utf-8", "surrogatepass")).hexdigest()
+            for t in texts
         ]
 
     def _encode(self, texts: list[str], kind: str, encode) -> np.ndarray:
@@ -110,7 +113,9 @@ class CachedEncoder:
             vecs = encode([by_key[k] for k in missing])
             self.cache.put(missing, vecs)
             found.update(zip(missing, np.asarray(vecs, dtype=np.float32)))
-        return np.stack([found[k] for k in keys]).astype(np.float32) if keys else np.empty((0, self.inner.dim), np.float32)
+        return (
+            np.stack([found[k] for k in keys]).astype(np.float32) if keys else np.empty((0, self.inner.dim), np.float32)
+        )
 
     def encode_documents(self, texts: list[str], on_batch=None) -> np.ndarray:
         return self._encode(texts, "doc", self.inner.encode_documents)
@@ -190,7 +195,9 @@ def document_encoder(index: Path, cache: EmbeddingCache):
     try:
         spec = query_model(store)
         kind = store.meta("vector_kind", "fp32")
-        docs = CachedEncoder(OnnxTextEncoder(spec, export_for_index(spec, paths, kind)), cache, fingerprint(spec, "onnx"))
+        docs = CachedEncoder(
+            OnnxTextEncoder(spec, export_for_index(spec, paths, kind)), cache, fingerprint(spec, "onnx")
+        )
         queries = load_query_encoder(spec, paths, kind)
     finally:
         store.close()

@@ -197,7 +197,10 @@ def bench_size(url: str, size: int, data: Data, queries: int, work: Path) -> dic
     row["embedded write /s"] = size / (seconds + time.monotonic() - began)
     vi = vectors.load(lite)
     row["embedded warm ms (median / p95)"] = _ms(
-        timed(lambda i: (vi.search(qvecs[i : i + 1], 100), lexical.search_and_score(lite.conn, parsed[i], 100, [])), queries)
+        timed(
+            lambda i: (vi.search(qvecs[i : i + 1], 100), lexical.search_and_score(lite.conn, parsed[i], 100, [])),
+            queries,
+        )
     )
     lite.close()
     row["embedded cold ms"] = cold_ms(

@@ -73,7 +73,11 @@ def load_all(base: Path, cache: EmbeddingCache, tag: str = "") -> list[Corpus]:
             done += (base / log).read_text()
     other = Path(os.environ.get("RANK_LAB_OTHER", "/work/cache-calib"))
     for folder in beir_eval.collections():
-        found = [p for p in (base / "beir").glob(f"{folder.name}-*/index{tag}") if re.search(rf"^{folder.name}[: ]", done, re.M)]
+        found = [
+            p
+            for p in (base / "beir").glob(f"{folder.name}-*/index{tag}")
+            if re.search(rf"^{folder.name}[: ]", done, re.M)
+        ]
         for name in (f"{folder.name}-{beir_eval.SAMPLE.get(folder.name)}", folder.name):
             if not found and (other / name / "built").exists() and (other / name / "index").exists():
                 found = [other / name / "index"]
@@ -85,7 +89,9 @@ def load_all(base: Path, cache: EmbeddingCache, tag: str = "") -> list[Corpus]:
         for row in corpus:
             names[beir_eval.file_name(str(row["_id"]))] = str(row["_id"])
         data = load_index(index, index.parent / "docs")
-        c = Corpus(folder.name, "prose", index, index.parent / "docs", queries=list(queries.items()), judged=qrels, **data)
+        c = Corpus(
+            folder.name, "prose", index, index.parent / "docs", queries=list(queries.items()), judged=qrels, **data
+        )
         c.doc_of = [names.get(p, p) for p in c.paths]
         out.append(c)
     meta = json.loads((code_eval.CODE / "repos.json").read_text())
@@ -283,8 +289,16 @@ def path_parts(path: str) -> set[str]:
     return set(stem_words(" ".join(parts), split_camel=True))
 
 
-def fuse(c: Corpus, q: Query, kw: dict[int, float], depth: int = 100, own: bool = False, wd: float = 0.5,
-         bonus: np.ndarray | None = None, exact_first: bool = True) -> list[int]:
+def fuse(
+    c: Corpus,
+    q: Query,
+    kw: dict[int, float],
+    depth: int = 100,
+    own: bool = False,
+    wd: float = 0.5,
+    bonus: np.ndarray | None = None,
+    exact_first: bool = True,
+) -> list[int]:
     dense_top = np.argsort(-q.dense, kind="stable")[:depth]
     kw_top = sorted(kw.items(), key=lambda t: -t[1])[:depth]
     pool = list(dict.fromkeys([int(i) for i in dense_top] + [i for i, _ in kw_top]))
@@ -348,7 +362,11 @@ def query_symbols(text: str) -> list[str]:
 
 def defines(text: str, name: str) -> bool:
     pat = re.compile(
-        r"(?:^|\s)(?:" + _DEF_WORDS + r")\s+(?:[A-Za-z_][A-Za-z0-9_]*(?:\.|::))*" + re.escape(name) + r"(?:\s|[<({:\[;=]|$)",
+        r"(?:^|\s)(?:"
+        + _DEF_WORDS
+        + r")\s+(?:[A-Za-z_][A-Za-z0-9_]*(?:\.|::))*"
+        + re.escape(name)
+        + r"(?:\s|[<({:\[;=]|$)",
         re.MULTILINE,
     )
     return pat.search(text) is not None
@@ -441,6 +459,7 @@ def main() -> int:
         "bm25 camel path": with_kw("camel path"),
         "bm25 camel path dedupe own": with_kw("camel path dedupe", own=True),
     }
+
     def code_aware(variant="plain", wpath=0.0, wdef=0.0, wstem=0.0, decay=0.0, free=1, own=False, wd=0.5):
         def rank(c, q):
             qi = qindex[id(q)]
@@ -467,6 +486,7 @@ def main() -> int:
             if decay:
                 order = diversify(order, bonus, c, decay, free)
             return order
+
         return rank
 
     from semsearch.search import ranking as R
@@ -484,7 +504,9 @@ def main() -> int:
                 k = np.array([kw.get(i, 0.0) for i in pool])
                 fused = wd * z(d, q.dense[np.argsort(-q.dense)[:100]] if own else None) + (1 - wd) * z(k)
                 ev = R.query_evidence(q.text)
-                scores = R.adjust([(f, c.paths[i], c.texts[i] if ev.symbols else None) for f, i in zip(fused, pool)], ev)
+                scores = R.adjust(
+                    [(f, c.paths[i], c.texts[i] if ev.symbols else None) for f, i in zip(fused, pool)], ev
+                )
                 if exact_first:
                     nex = [sum(i in s for s in q.exact) for i in pool]
                     scores = [s + 100 * n for s, n in zip(scores, nex)]
@@ -499,28 +521,31 @@ def main() -> int:
             finally:
                 for k, v in saved.items():
                     setattr(R, k, v)
+
         return rank
 
-    rankers.update({
-        "L": layer(),
-        "L exact": layer(exact_first=True),
-        "L id.5": layer(ident=0.5),
-        "L id1": layer(ident=1.0),
-        "L wd.6 id.5": layer(ident=0.5, wd=0.6),
-        "L sup0 path1": layer(SUPPORT_PENALTY=0.0, PATH_WEIGHT=1.0),
-        "L sup0": layer(SUPPORT_PENALTY=0.0),
-        "L path1": layer(PATH_WEIGHT=1.0),
-        "L sup.5": layer(SUPPORT_PENALTY=0.5),
-        "L sup1": layer(SUPPORT_PENALTY=1.0),
-        "L sup1 path2": layer(SUPPORT_PENALTY=1.0, PATH_WEIGHT=2.0),
-        "L sup.5 path2": layer(SUPPORT_PENALTY=0.5, PATH_WEIGHT=2.0),
-        "L sup1 path2 wd.6": layer(SUPPORT_PENALTY=1.0, PATH_WEIGHT=2.0, wd=0.6),
-        "L sup1 path2 bm25": layer("plain", SUPPORT_PENALTY=1.0, PATH_WEIGHT=2.0),
-        "L sup1 path2 camel": layer("camel", SUPPORT_PENALTY=1.0, PATH_WEIGHT=2.0),
-        "L path2": layer(PATH_WEIGHT=2.0),
-        "L wd.6": layer(wd=0.6),
-        "L bm25": layer("plain"),
-    })
+    rankers.update(
+        {
+            "L": layer(),
+            "L exact": layer(exact_first=True),
+            "L id.5": layer(ident=0.5),
+            "L id1": layer(ident=1.0),
+            "L wd.6 id.5": layer(ident=0.5, wd=0.6),
+            "L sup0 path1": layer(SUPPORT_PENALTY=0.0, PATH_WEIGHT=1.0),
+            "L sup0": layer(SUPPORT_PENALTY=0.0),
+            "L path1": layer(PATH_WEIGHT=1.0),
+            "L sup.5": layer(SUPPORT_PENALTY=0.5),
+            "L sup1": layer(SUPPORT_PENALTY=1.0),
+            "L sup1 path2": layer(SUPPORT_PENALTY=1.0, PATH_WEIGHT=2.0),
+            "L sup.5 path2": layer(SUPPORT_PENALTY=0.5, PATH_WEIGHT=2.0),
+            "L sup1 path2 wd.6": layer(SUPPORT_PENALTY=1.0, PATH_WEIGHT=2.0, wd=0.6),
+            "L sup1 path2 bm25": layer("plain", SUPPORT_PENALTY=1.0, PATH_WEIGHT=2.0),
+            "L sup1 path2 camel": layer("camel", SUPPORT_PENALTY=1.0, PATH_WEIGHT=2.0),
+            "L path2": layer(PATH_WEIGHT=2.0),
+            "L wd.6": layer(wd=0.6),
+            "L bm25": layer("plain"),
+        }
+    )
     import beir_eval
 
     refcache: dict = {}
@@ -537,7 +562,10 @@ def main() -> int:
                 present = {d for d in c.doc_of}
                 corpus = [r for r in corpus if str(r["_id"]) in present]
                 ids = [str(r["_id"]) for r in corpus]
-                texts = [(" ".join(str(r.get("title") or "").split()) + " " + str(r.get("text") or "").strip()).strip() for r in corpus]
+                texts = [
+                    (" ".join(str(r.get("title") or "").split()) + " " + str(r.get("text") or "").strip()).strip()
+                    for r in corpus
+                ]
                 st = Stemmer.Stemmer("english")
                 ret = bm25s.BM25(k1=0.9, b=0.4)
                 ret.index(bm25s.tokenize(texts, stopwords="en", stemmer=st, show_progress=False), show_progress=False)
@@ -546,7 +574,11 @@ def main() -> int:
                     first.setdefault(d, i)
                 refcache[c.name] = (ids, ret, st, first)
             ids, ret, st, first = refcache[c.name]
-            toks = [t for t in bm25s.tokenize([q.text], stopwords="en", stemmer=st, show_progress=False, return_ids=False)[0] if t in ret.vocab_dict]
+            toks = [
+                t
+                for t in bm25s.tokenize([q.text], stopwords="en", stemmer=st, show_progress=False, return_ids=False)[0]
+                if t in ret.vocab_dict
+            ]
             bm = ret.get_scores(toks) if toks else np.zeros(len(ids))
             cos = np.array([q.dense[first[d]] for d in ids])
             tb = np.argsort(-bm, kind="stable")[:100]
@@ -565,6 +597,7 @@ def main() -> int:
                 pool = set(map(int, tb)) | set(map(int, td))
                 order = sorted(pool, key=lambda i: -(zb[i] + zd[i]))
             return [first[ids[i]] for i in order]
+
         return rank
 
     rankers.update({"ref bm25": reference("bm25"), "ref rrf": reference("rrf"), "ref z": reference("z")})

@@ -95,7 +95,14 @@ def isolated_config(tmp_path, monkeypatch, request) -> Path:
     marked ``default_cutoff`` (tests/test_calibration.py) run with the calibrated cut-off, as users do."""
     user_file = tmp_path / "user-config" / "config.toml"
     monkeypatch.setenv("SEMSEARCH_CONFIG", str(user_file))
-    for name in ("SEMSEARCH_STORE", "SEMSEARCH_MODEL", "SEMSEARCH_EXCLUDE", "SEMSEARCH_CHUNK_SIZE", "SEMSEARCH_MODE", "SEMSEARCH_TOP_K"):
+    for name in (
+        "SEMSEARCH_STORE",
+        "SEMSEARCH_MODEL",
+        "SEMSEARCH_EXCLUDE",
+        "SEMSEARCH_CHUNK_SIZE",
+        "SEMSEARCH_MODE",
+        "SEMSEARCH_TOP_K",
+    ):
         monkeypatch.delenv(name, raising=False)
     if request.node.get_closest_marker("default_cutoff") is None:
         monkeypatch.setenv("SEMSEARCH_MIN_SCORE", "0")

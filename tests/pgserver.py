@@ -157,12 +157,28 @@ class PgTestServer:
     def url(self, database: str = "postgres", user: str = SUPERUSER, password: str | None = None, **params) -> str:
         """A libpq URL for ``database`` over the Unix socket (the socket folder as the ``host`` parameter)."""
         auth = quote(user, safe="") + (":" + quote(password, safe="") if password is not None else "")
-        query = "&".join([f"host={quote(self.host, safe='/')}", *(f"{k}={quote(str(v), safe='')}" for k, v in params.items())])
+        query = "&".join(
+            [f"host={quote(self.host, safe='/')}", *(f"{k}={quote(str(v), safe='')}" for k, v in params.items())]
+        )
         return f"postgresql://{auth}@/{database}?{query}"
 
     def psql(self, sql: str, database: str = "postgres", user: str = SUPERUSER) -> str:
         return self._run(
-            "psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", self.host, "-U", user, "-d", database, "-c", sql
+            "psql",
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            self.host,
+            "-U",
+            user,
+            "-d",
+            database,
+            "-c",
+            sql,
         )
 
     def create_database(self, name: str, vector: bool = True) -> str:

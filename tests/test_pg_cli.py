@@ -6,12 +6,10 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-
 from conftest import installed_command, write_corpus
 
 QUERIES = ["how do I rotate the api keys", "bread dough overnight", "retry with exponential backoff", "tomato"]
@@ -41,7 +39,10 @@ def test_index_and_query_like_the_embedded_store(cli, corpus, pg_url, tmp_path, 
         for q in QUERIES:
             ours = _hits(cli, q, "--mode", mode, "--store", pg_url, "-k", "4")
             theirs = _hits(cli, q, "--mode", mode, "--index", str(embedded), "-k", "4")
-            assert [(h["path"], h["start_line"]) for h in ours] == [(h["path"], h["start_line"]) for h in theirs], (mode, q)
+            assert [(h["path"], h["start_line"]) for h in ours] == [(h["path"], h["start_line"]) for h in theirs], (
+                mode,
+                q,
+            )
             assert [h["score"] for h in ours] == pytest.approx([h["score"] for h in theirs], abs=1e-4), (mode, q)
     # --explain, other formats and --queries go through the same store
     explained = cli("query", "rotate api keys", "--explain", "--store", pg_url, "-k", "1")
@@ -118,7 +119,10 @@ def test_faults(cli, corpus, pg_server, pg_url, tmp_path):
     plain = pg_server.create_database("plain_db", vector=False)
     result = cli("index", str(corpus), "--store", plain)
     assert result.exit_code == 2 and "CREATE EXTENSION vector" in _one_sentence(result)
-    assert pg_server.psql("SELECT count(*) FROM pg_namespace WHERE nspname = 'semsearch'", database="plain_db").strip() == "0"
+    assert (
+        pg_server.psql("SELECT count(*) FROM pg_namespace WHERE nspname = 'semsearch'", database="plain_db").strip()
+        == "0"
+    )
 
     assert cli("query", "keys", "--store", pg_url).exit_code == 2  # no index there yet
     assert "No index 'semsearch'" in cli("status", "--store", pg_url).stderr
@@ -165,7 +169,9 @@ def _spawn(args: list[str], env: dict | None = None) -> subprocess.Popen:
 
 
 def _many_files(root: Path, n: int, words: str) -> Path:
-    files = {f"part{i // 50}/note{i}.md": f"# Note {i}\n\n{words} number {i}. " + "Filler sentence. " * 40 for i in range(n)}
+    files = {
+        f"part{i // 50}/note{i}.md": f"# Note {i}\n\n{words} number {i}. " + "Filler sentence. " * 40 for i in range(n)
+    }
     return write_corpus(root, files)
 
 
@@ -249,9 +255,9 @@ def test_background_watcher_and_warm_queries_on_a_postgresql_store(cli, corpus, 
 
     from test_watch import eventually
 
-    from semsearch.watcher.client import ask_watcher
     from semsearch.config import resolve
     from semsearch.search.hits import QueryOptions
+    from semsearch.watcher.client import ask_watcher
 
     assert cli("index", str(corpus)).exit_code == 0
     folder = resolve().index  # this machine's folder of the PostgreSQL index (socket, log)

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from semsearch import storespec
-from semsearch.storage import keywords as lexical
 from semsearch.documents import Chunk
 from semsearch.errors import IndexCorrupt, ModelMismatch, NoIndex, UsageError
 from semsearch.model.spec import resolve_model
+from semsearch.storage import keywords as lexical
 from semsearch.storage.layout import IndexPaths
 from semsearch.storage.postgres import PgStore, StoreUnavailable
 from semsearch.storage.store import Store, text_hash
@@ -176,7 +176,10 @@ def test_missing_vector_extension(pg_server, tmp_path, model):
     url = pg_server.create_database("novector", vector=False)
     with pytest.raises(StoreUnavailable, match="CREATE EXTENSION vector"):
         PgStore.create(storespec.parse(url), IndexPaths(tmp_path), model, DIM)
-    assert pg_server.psql("SELECT count(*) FROM pg_namespace WHERE nspname = 'semsearch'", database="novector").strip() == "0"
+    assert (
+        pg_server.psql("SELECT count(*) FROM pg_namespace WHERE nspname = 'semsearch'", database="novector").strip()
+        == "0"
+    )
 
 
 def test_unreachable_server_and_bad_url(tmp_path, model):
@@ -196,7 +199,7 @@ def test_no_permission(pg, pg_server, pg_url, tmp_path):
     with pytest.raises(StoreUnavailable, match="GRANT USAGE ON SCHEMA semsearch TO store_reader"):
         PgStore.open(storespec.parse(url), IndexPaths(tmp_path))
     database = pg.conn.info.dbname
-    pg_server.psql(f"GRANT USAGE ON SCHEMA semsearch TO store_reader; GRANT SELECT ON ALL TABLES IN SCHEMA semsearch TO store_reader",
+    pg_server.psql("GRANT USAGE ON SCHEMA semsearch TO store_reader; GRANT SELECT ON ALL TABLES IN SCHEMA semsearch TO store_reader",
                    database=database)  # fmt: skip
     store_reader = PgStore.open(storespec.parse(url), IndexPaths(tmp_path))
     try:

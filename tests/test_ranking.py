@@ -12,14 +12,14 @@ from conftest import REPO, write_corpus
 from semsearch.search import ranking
 
 PROJECT = {
-    "src/shop/session.py": "class Session:\n    \"\"\"Keeps cookies and connection settings across requests.\"\"\"\n\n"
+    "src/shop/session.py": 'class Session:\n    """Keeps cookies and connection settings across requests."""\n\n'
     "    def __init__(self, timeout=30):\n        self.cookies = {}\n        self.timeout = timeout\n",
-    "src/shop/retry.py": "def backoff_delays(attempts, base=0.5):\n    \"\"\"Delays between attempts, doubling each "
-    "time.\"\"\"\n    return [base * 2**n for n in range(attempts)]\n",
+    "src/shop/retry.py": 'def backoff_delays(attempts, base=0.5):\n    """Delays between attempts, doubling each '
+    'time."""\n    return [base * 2**n for n in range(attempts)]\n',
     "src/shop/client.py": "from .session import Session\n\n\ndef fetch(url, session=None):\n    session = session or "
     "Session()\n    return session.get(url)\n",
-    "src/shop/payments.py": "def charge_card(card, amount):\n    \"\"\"Charge a credit card through the payment "
-    "gateway and return the receipt.\"\"\"\n    return gateway.charge(card.number, amount)\n",
+    "src/shop/payments.py": 'def charge_card(card, amount):\n    """Charge a credit card through the payment '
+    'gateway and return the receipt."""\n    return gateway.charge(card.number, amount)\n',
     "README.md": "# shop\n\nA Session keeps cookies between requests. Every Session retries failed requests with a "
     "delay that doubles after each attempt, so a Session survives a flaky network.\n\n## Sessions\n\nCreate one "
     "Session per user. The Session object holds cookies. Reuse the Session.\n\n## Retries\n\nFailed requests are "

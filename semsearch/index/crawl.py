@@ -271,7 +271,9 @@ def _walk(
                 continue  # a file on the way to a target, not a target
             if any(fnmatch.fnmatch(name, g) for g in SKIP_FILE_GLOBS):
                 if opts.report_skipped:
-                    yield Skipped(path, "generated or scratch file (lock file, minified bundle, backup or temporary file)")
+                    yield Skipped(
+                        path, "generated or scratch file (lock file, minified bundle, backup or temporary file)"
+                    )
                 continue
             try:
                 st = entry.stat(follow_symlinks=True)

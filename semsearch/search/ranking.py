@@ -126,7 +126,9 @@ def path_share(path: str, words: frozenset[str]) -> float:
 @functools.lru_cache(maxsize=256)
 def _definition(name: str) -> re.Pattern:
     return re.compile(
-        r"(?:^|\s)(?:" + _DEFINERS + r")\s+(?:[*&]?\s*\(?[^()\n]{0,40}?\)\s*)?(?:[A-Za-z_][A-Za-z0-9_]*(?:\.|::))*"
+        r"(?:^|\s)(?:"
+        + _DEFINERS
+        + r")\s+(?:[*&]?\s*\(?[^()\n]{0,40}?\)\s*)?(?:[A-Za-z_][A-Za-z0-9_]*(?:\.|::))*"
         + re.escape(name)
         + r"(?:\s|[<({:\[;=,]|$)",
         re.MULTILINE,
@@ -164,9 +166,7 @@ def supporting(path: str) -> bool:
     return bool(_SUPPORT_DIR.search(path.replace("\\", "/")) or _SUPPORT_NAME.search(p.stem))
 
 
-def adjust(
-    items: Sequence[tuple[float, str, str | None]], evidence: QueryEvidence
-) -> list[float]:
+def adjust(items: Sequence[tuple[float, str, str | None]], evidence: QueryEvidence) -> list[float]:
     """Scores of ``items`` (fused score, file path, passage text or None when the query names no symbol) with the
     path and definition evidence added."""
     out = []

@@ -49,7 +49,11 @@ def check_index(index_dir: Path) -> CheckReport:
                 with store.snapshot() as gen:
                     report = CheckReport(index_dir=store.where, generation=gen)
                     counts = store.counts()
-                    report.files, report.chunks, report.embeddings = counts["files"], counts["chunks"], counts["embeddings"]
+                    report.files, report.chunks, report.embeddings = (
+                        counts["files"],
+                        counts["chunks"],
+                        counts["embeddings"],
+                    )
                     report.vectors = counts["chunks"]  # each chunk row holds its vector
                     report.problems.extend(store.consistency_problems())
                 return report

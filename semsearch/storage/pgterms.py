@@ -39,7 +39,9 @@ def cut(rows: list[tuple[str, str]]) -> list[tuple[list[str], list[str]]]:
     out: list[tuple[list[tuple[int, str]], list[str]]] = [([], []) for _ in rows]
     with conn:
         conn.execute("DELETE FROM t")
-        conn.executemany("INSERT INTO t (rowid, body, cjk) VALUES (?, ?, ?)", [(i, b, c) for i, (b, c) in enumerate(rows)])
+        conn.executemany(
+            "INSERT INTO t (rowid, body, cjk) VALUES (?, ?, ?)", [(i, b, c) for i, (b, c) in enumerate(rows)]
+        )
         for term, doc, col, offset in conn.execute("SELECT term, doc, col, offset FROM v"):
             if col == "body":
                 out[doc][0].append((offset, term))

@@ -189,9 +189,11 @@ class PgStore:
     def exists(cls, spec: PgSpec) -> bool:
         conn = connect(spec)
         try:
-            return cls(spec, conn, IndexPaths(Path("."))).conn.execute(
-                "SELECT to_regclass(%s) IS NOT NULL", (f"{spec.name}.meta",)
-            ).fetchone()[0]
+            return (
+                cls(spec, conn, IndexPaths(Path(".")))
+                .conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{spec.name}.meta",))
+                .fetchone()[0]
+            )
         finally:
             conn.close()
 
@@ -398,9 +400,7 @@ class PgStore:
         rows = self.conn.execute(
             f"SELECT id, path, size, mtime_ns, sha256, error FROM {self.s}.files WHERE origin = %s", (self.origin,)
         )
-        return {
-            row.path: row for row in (FileRow(r[0], Path(os.fsdecode(r[1])), r[2], r[3], r[4], r[5]) for r in rows)
-        }
+        return {row.path: row for row in (FileRow(r[0], Path(os.fsdecode(r[1])), r[2], r[3], r[4], r[5]) for r in rows)}
 
     def _shown_path(self, origin: str, raw: bytes) -> Path:
         path = os.fsdecode(raw)
@@ -510,7 +510,9 @@ class PgStore:
             self._delta[1] -= int(terms)
 
     def touch_file(self, file_id: int, size: int, mtime_ns: int) -> None:
-        self.conn.execute(f"UPDATE {self.s}.files SET size = %s, mtime_ns = %s WHERE id = %s", (size, mtime_ns, file_id))
+        self.conn.execute(
+            f"UPDATE {self.s}.files SET size = %s, mtime_ns = %s WHERE id = %s", (size, mtime_ns, file_id)
+        )
 
     def delete_files(self, gen: int, file_ids: list[int]) -> None:
         s = self.s
@@ -534,9 +536,7 @@ class PgStore:
             f" FROM {self.s}.chunks c JOIN {self.s}.files f ON f.id = c.file_id WHERE c.id = ANY(%s)",
             ([int(i) for i in ids],),
         )
-        return {
-            r[0]: ChunkRow(r[0], self._shown_path(r[1], r[2]), r[3], r[4], r[5], r[6], r[7], r[8]) for r in rows
-        }
+        return {r[0]: ChunkRow(r[0], self._shown_path(r[1], r[2]), r[3], r[4], r[5], r[6], r[7], r[8]) for r in rows}
 
     def chunk_places(self) -> list[tuple[int, Path, int, int, int, int | None, int | None]]:
         rows = self.conn.execute(
@@ -740,7 +740,7 @@ class PgStore:
         else:
             sql, args = f"SELECT id FROM {s}.chunks WHERE tsv @@ %s::tsquery", [pgterms.tsquery_literal(item)]
         if ids is not None:
-            sql += (" AND chunk_id = ANY(%s)" if len(item) == 1 else " AND id = ANY(%s)")
+            sql += " AND chunk_id = ANY(%s)" if len(item) == 1 else " AND id = ANY(%s)"
             args.append([int(i) for i in ids])
         else:
             sql += " LIMIT %s"

@@ -11,7 +11,6 @@ from semsearch.documents import CODE_SUFFIXES as _CODE_SUFFIXES
 from semsearch.documents import Block, Document
 from semsearch.errors import ExtractError
 
-
 _UNICODE_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 
