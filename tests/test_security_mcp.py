@@ -24,6 +24,7 @@ async def _concurrent_session(index_dir, cwd, errlog, calls):
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
         "SEMSEARCH_CONFIG": os.environ["SEMSEARCH_CONFIG"],
+        **({"SEMSEARCH_MIN_SCORE": os.environ["SEMSEARCH_MIN_SCORE"]} if "SEMSEARCH_MIN_SCORE" in os.environ else {}),
     }
     params = StdioServerParameters(
         command=sys.executable, args=["-m", "semsearch", "mcp", "--index", str(index_dir)], env=env, cwd=str(cwd)
