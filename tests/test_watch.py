@@ -338,11 +338,15 @@ def test_the_fast_path_builds_the_same_options_as_the_command(cli, corpus, monke
         ["bread", "--explain", "--format", "json"],
         ["--", "-bread"],
     ):
+        seen.clear()
         cli("query", *argv)
+        by_command = seen[0]  # (with no hits, a second search asks whether --all would show anything)
+        seen.clear()
         assert run_fast(argv) == 1  # no hits: exit status 1, as the command
-        by_command, by_fast_path = seen[-2:]
+        by_fast_path = seen[0]
         assert by_fast_path == by_command
-    assert seen[0].mode == "semantic" and seen[0].k == 4
+        if argv == ["bread"]:
+            assert by_command.mode == "semantic" and by_command.k == 4
 
 
 def test_a_plain_query_resolves_its_settings_once_and_asks_the_watcher_once(cli, corpus, monkeypatch):
