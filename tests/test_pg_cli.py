@@ -265,13 +265,15 @@ def test_background_watcher_and_warm_queries_on_a_postgresql_store(cli, corpus, 
     assert started.returncode == 0, started.stderr
     pid = int(re.search(r"pid (\d+)", started.stdout).group(1))
     try:
-        eventually(lambda: ask_watcher(folder, QueryOptions("baking bread")), "the watcher to answer queries")
+        eventually(
+            lambda: ask_watcher(folder, QueryOptions("baking bread", show_all=True)), "the watcher to answer queries"
+        )
         query = semsearch_cmd("query", "baking bread at home", "--json", "-k", "1")
         assert query.returncode == 0 and json.loads(query.stdout)["path"].endswith("sourdough.txt")
         (corpus / "kitchen" / "sourdough.txt").write_text("Brewing coffee: grind the beans coarse for a French press.")
 
         def edit_is_served():
-            hits = ask_watcher(folder, QueryOptions("making coffee", k=1))
+            hits = ask_watcher(folder, QueryOptions("making coffee", k=1, show_all=True))
             return hits and "coffee" in hits[0].text
 
         eventually(edit_is_served, "the watcher to index an edit into PostgreSQL")
