@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import sqlite3
 import sys
 from dataclasses import dataclass, field
@@ -25,6 +24,8 @@ EVAL = REPO.parent / "shared" / "eval"
 PROSE = ("scifact", "npl", "med", "cacm")
 GROUPS = PROSE + ("code",)
 sys.path.insert(0, str(REPO))
+
+from beir_eval import write_documents  # noqa: E402  (the same files beir_eval.py indexes)
 
 
 def default_cache() -> Path:
@@ -144,28 +145,6 @@ class Collection:
         raise NotImplementedError
 
 
-def _file_name(doc_id: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "_", doc_id)[:100] + ".md"
-
-
-def _write_documents(corpus: list[dict], docs: Path) -> dict[str, str]:
-    """One Markdown file per document, its title as the heading (as benchmarks/beir_eval.py writes them)."""
-    docs.mkdir(parents=True, exist_ok=True)
-    names: dict[str, str] = {}
-    for row in corpus:
-        doc_id = str(row["_id"])
-        name = _file_name(doc_id)
-        if name in names:
-            name = f"{name[:-3]}-{hashlib.sha1(doc_id.encode()).hexdigest()[:8]}.md"
-        names[name] = doc_id
-        title = " ".join(str(row.get("title") or "").split())
-        body = (f"# {title}\n\n" if title else "") + str(row.get("text") or "").strip() + "\n"
-        path = docs / name
-        if not path.exists() or path.read_text(encoding="utf-8") != body:
-            path.write_text(body, encoding="utf-8")
-    return names
-
-
 # Embedding SciFact and NPL whole (25,000 chunks) takes hours on two cores shared with other work: the benchmarks
 # index a sample of each, every document judged for a test query and as many others drawn at random (seed 0) to
 # make up SAMPLE[name] documents. SEMSEARCH_CALIB_FULL=1 indexes every collection whole.
@@ -197,7 +176,7 @@ def prose_collection(name: str, cache: Path) -> Collection:
         base = cache / f"{name}-{size}"
     else:
         base = cache / name
-    names = _write_documents(corpus, base / "docs")
+    names = write_documents(corpus, base / "docs")
     return ProseCollection(name, name, base / "docs", base / "index", queries, names)
 
 

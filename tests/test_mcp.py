@@ -18,9 +18,9 @@ def index_dir(cli, corpus, tmp_path):
     return folder
 
 
-async def _session(index_dir, cwd, errlog, calls):
-    from mcp import ClientSession, StdioServerParameters
-    from mcp.client.stdio import stdio_client
+def server_params(index_dir, cwd):
+    """How the tests start `semsearch mcp`: this checkout, offline, with the test's config and cut-off."""
+    from mcp import StdioServerParameters
 
     env = {
         "PYTHONPATH": str(REPO),
@@ -29,9 +29,16 @@ async def _session(index_dir, cwd, errlog, calls):
         "SEMSEARCH_CONFIG": os.environ["SEMSEARCH_CONFIG"],
         **({"SEMSEARCH_MIN_SCORE": os.environ["SEMSEARCH_MIN_SCORE"]} if "SEMSEARCH_MIN_SCORE" in os.environ else {}),
     }
-    params = StdioServerParameters(
+    return StdioServerParameters(
         command=sys.executable, args=["-m", "semsearch", "mcp", "--index", str(index_dir)], env=env, cwd=str(cwd)
     )
+
+
+async def _session(index_dir, cwd, errlog, calls):
+    from mcp import ClientSession
+    from mcp.client.stdio import stdio_client
+
+    params = server_params(index_dir, cwd)
     results = {}
     with anyio.fail_after(240):
         async with stdio_client(params, errlog=errlog) as (read, write):

@@ -5,30 +5,20 @@ device, and one call never holds up the others."""
 from __future__ import annotations
 
 import os
-import sys
 
 import anyio
 import pytest
-from conftest import REPO
 
 SECRET = "-----BEGIN OPENSSH PRIVATE KEY----- do-not-leak-0xC0FFEE"
 
 
 async def _concurrent_session(index_dir, cwd, errlog, calls):
     """Run every call at the same time in one session; their results by name."""
-    from mcp import ClientSession, StdioServerParameters
+    from mcp import ClientSession
     from mcp.client.stdio import stdio_client
+    from test_mcp import server_params
 
-    env = {
-        "PYTHONPATH": str(REPO),
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "SEMSEARCH_CONFIG": os.environ["SEMSEARCH_CONFIG"],
-        **({"SEMSEARCH_MIN_SCORE": os.environ["SEMSEARCH_MIN_SCORE"]} if "SEMSEARCH_MIN_SCORE" in os.environ else {}),
-    }
-    params = StdioServerParameters(
-        command=sys.executable, args=["-m", "semsearch", "mcp", "--index", str(index_dir)], env=env, cwd=str(cwd)
-    )
+    params = server_params(index_dir, cwd)
     results = {}
     with anyio.fail_after(240):
         async with stdio_client(params, errlog=errlog) as (read, write):
