@@ -147,6 +147,17 @@ def test_bm25_matches_fts5(pg, lite, tmp_path, query):
         assert pg_hits == lite_hits
 
 
+@pytest.mark.parametrize("query", QUERIES + ["zyxwvut keys", "with_backoff retried", "天気 雪"])
+def test_present_terms_match_fts5(pg, lite, tmp_path, query):
+    """Which of a query's words and phrases the index holds at all (the calibration's coverage): as FTS5 says."""
+    fill(pg, tmp_path / "docs")
+    fill(lite, tmp_path / "docs")
+    parsed = lexical.parse(query)
+    items = parsed.terms + parsed.exact
+    assert pg.present_terms(items) == lexical.present(lite.conn, items)
+    assert lexical.present(lite.conn, ['body : "zyxwvut"', 'body : "keys"']) == {'body : "keys"'}
+
+
 def _scored(store, pairs):
     rows = store.chunk_rows([i for i, _ in pairs])
     return [(rows[i], s) for i, s in pairs]

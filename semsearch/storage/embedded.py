@@ -84,5 +84,8 @@ class EmbeddedIndex:
     def keyword_matching(self, expression: str, ids: list[int] | None = None, limit: int = 1000) -> set[int]:
         return keywords.matching(self.store.conn, expression, ids, limit)
 
+    def present_terms(self, expressions: list[str]) -> set[str]:
+        return keywords.present(self.store.conn, expressions)
+
     def chunk_rows(self, ids: list[int]) -> dict[int, ChunkRow]:
         return self.store.chunk_rows(ids)

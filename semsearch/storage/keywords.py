@@ -256,3 +256,12 @@ def matching(conn: sqlite3.Connection, expression: str, ids: list[int] | None = 
     if ids is None:
         return {i for i, _ in search(conn, expression, limit)}
     return set(scores_for(conn, expression, ids))
+
+
+def present(conn: sqlite3.Connection, expressions: list[str]) -> set[str]:
+    """The keyword items (a word, or a phrase) that occur in at least one chunk: one index look-up each."""
+    found = set()
+    for expression in dict.fromkeys(expressions):
+        if conn.execute("SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ? LIMIT 1", (expression,)).fetchone():
+            found.add(expression)
+    return found

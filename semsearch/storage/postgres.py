@@ -747,6 +747,21 @@ class PgStore:
             args.append(limit)
         return {int(r[0]) for r in self.conn.execute(sql, args)}
 
+    def present_terms(self, expressions: list[str]) -> set[str]:
+        """The keyword items that occur in at least one chunk: a word by one look-up in the postings' key."""
+        items = {e: pgterms.expression_item(e) for e in dict.fromkeys(expressions)}
+        words = sorted({item[0] for item in items.values() if len(item) == 1})
+        found: set[str] = set()
+        if words:
+            rows = self.conn.execute(
+                f"SELECT w FROM unnest(%s::text[]) AS w WHERE EXISTS (SELECT 1 FROM {self.s}.postings p WHERE p.term = w)",
+                (words,),
+            )
+            found = {r[0] for r in rows}
+        out = {e for e, item in items.items() if len(item) == 1 and item[0] in found}
+        out |= {e for e, item in items.items() if len(item) > 1 and self.keyword_matching(e, limit=1)}
+        return out
+
 
 class PgSearchIndex:
     """``SearchIndex`` over a PostgreSQL store: HNSW for meaning, BM25 in SQL for keywords, one snapshot."""
@@ -793,6 +808,9 @@ class PgSearchIndex:
 
     def keyword_matching(self, expression: str, ids: list[int] | None = None, limit: int = 1000) -> set[int]:
         return self.store.keyword_matching(expression, ids, limit)
+
+    def present_terms(self, expressions: list[str]) -> set[str]:
+        return self.store.present_terms(expressions)
 
     def chunk_rows(self, ids: list[int]) -> dict[int, ChunkRow]:
         return self.store.chunk_rows(ids)
