@@ -5,7 +5,8 @@ repositories), each indexed once into the cache, every query runs through ``sems
 ``semsearch query`` runs it, with the default cut-off and with ``--all``:
 
 (a) foreign queries: each collection's queries against every other's index, where no passage is relevant: the share
-    answered with no hits (the goal is at least 90%). Only the queries the fit did not see (every second one) run.
+    answered with no hits (the goal is at least 90%), by default and by the hits' cut-off alone (without the gate).
+    Only the queries the fit did not see (every second one) run.
 (b) in-domain: nDCG@10 with the default cut-off and with ``--all`` on every collection (documents ranked by their best
     passage, as ``-l``, for prose; semble's chunk protocol for code), and the share of queries answered "no match".
 (c) reliability: the hits of in-domain queries (``--all``, first 10) in bins of their score, against the share
@@ -68,7 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     colls = [c for c in collections(args.cache) if (c.index.parent / "built").exists()]
     encoders: dict = {}
+    from semsearch.search import calibration
+
+    cutoff = calibration.load().threshold
     foreign = defaultdict(lambda: [0, 0])  # (source group, target group) -> [no hits, queries]
+    cutoff_only = [0, 0]  # foreign queries answered "no match" by the cut-off alone (no gate: --min-score CUT-OFF)
     indomain = {}
     scores, labels = [], []
     foreign_scores = []
@@ -113,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
                     cell = foreign[(source.group, target.group)]
                     cell[0] += not hits
                     cell[1] += 1
+                    cutoff_only[0] += not s.hits(q.text, 10, min_score=cutoff)
+                    cutoff_only[1] += 1
                     foreign_scores += [h.score for h in s.hits(q.text, 1, show_all=True)]
         finally:
             s.close()
@@ -133,6 +140,10 @@ def main(argv: list[str] | None = None) -> int:
         total[1] += row[1]
         print(f"| {sg} | " + " | ".join(cells) + f" | {row[0] / max(1, row[1]):.1%} |")
     print(f"overall: {total[0] / max(1, total[1]):.1%} of {total[1]} foreign queries answered 'no match' (goal >= 90%)")
+    print(
+        f"(the cut-off alone, without the gate: {cutoff_only[0] / max(1, cutoff_only[1]):.1%}; "
+        f"see semsearch/search/calibration.py)"
+    )
 
     print("\n(b) in-domain: nDCG@10 with --all and with the default cut-off; queries answered 'no match'")
     print("| collection | queries | nDCG@10 --all | nDCG@10 default | change | no match |\n|---|---|---|---|---|---|")

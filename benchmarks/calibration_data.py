@@ -254,7 +254,6 @@ def build_all(cache: Path, only: list[str] | None = None) -> None:
 # -- the raw signals of a query's hits --------------------------------------------------------------------------------
 
 MODES = ("hybrid", "semantic", "keyword")
-COLUMNS = ("rank", "dense", "keyword", "fused", "exact", "top_dense", "top_keyword", "mean_dense", "terms")
 
 
 def _engine():
@@ -315,11 +314,11 @@ class RawHit:
 
 
 def raw_hits(searcher: Searcher, text: str, mode: str, k: int) -> list[RawHit]:
-    """The first k hits of a query with their raw signals and the best cosine and BM25 among all its candidates.
+    """The first k hits of a query with what the calibration reads of them (semsearch.search.engine.evidence:
+    their raw signals, the best cosine and BM25 among all the query's candidates, the share of its words the
+    index holds), ranked as semsearch.search ranks them (the ranking layer included; no filters)."""
+    import dataclasses
 
-    Read from the candidates as semsearch.search ranks them (no filters), so that the best values are over every
-    candidate, as the package computes them, not over the k shown.
-    """
     from semsearch.search.hits import CANDIDATE_DEPTH
     from semsearch.storage import keywords as lexical
 
@@ -327,28 +326,16 @@ def raw_hits(searcher: Searcher, text: str, mode: str, k: int) -> list[RawHit]:
     query = searcher.encoder.encode_queries([text]) if mode != "keyword" else None
     parsed = lexical.parse(text)
     with searcher.index.snapshot():
-        found = engine.candidates(searcher.index, query, parsed, mode, max(CANDIDATE_DEPTH, 2 * k)).ranked
-        dense = [c.dense_score for c in found if c.dense_score is not None]
-        keyword = [c.keyword_score for c in found if c.keyword_score is not None]
-        top_dense, top_keyword = (max(dense) if dense else None), (max(keyword) if keyword else None)
-        mean_dense = sum(dense) / len(dense) if dense else None
+        found = engine.candidates(searcher.index, query, parsed, mode, max(CANDIDATE_DEPTH, 2 * k), text=text).ranked
+        of = engine.evidence(searcher.index, mode, found, parsed, every=True)
         rows = searcher.index.chunk_rows([c.chunk_id for c in found[: 2 * k]])
     out = []
-    for c in found[: 2 * k]:
+    for place, c in enumerate(found[: 2 * k], 1):
         row = rows.get(c.chunk_id)
         if row is None:
             continue
-        ev = {
-            "rank": len(out) + 1,
-            "dense": c.dense_score,
-            "keyword": c.keyword_score,
-            "fused": c.fused,
-            "exact": len(c.exact),
-            "top_dense": top_dense,
-            "top_keyword": top_keyword,
-            "mean_dense": mean_dense,
-            "terms": len(parsed.terms),
-        }
+        ev = dataclasses.asdict(of(place, c))
+        ev["rank"] = len(out) + 1
         out.append(RawHit(row.path, row.start_line, row.end_line, ev))
         if len(out) == k:
             break

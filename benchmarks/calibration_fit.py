@@ -46,8 +46,9 @@ FEATURES = {
         "fused",
         "log_rank",
         "exact",
+        "coverage",
     ],
-    "semantic": ["dense", "dense_gap", "top_dense", "dense_peak", "log_rank"],
+    "semantic": ["dense", "dense_gap", "top_dense", "dense_peak", "log_rank", "coverage"],
     "keyword": [
         "keyword_log",
         "keyword_ratio",
@@ -56,8 +57,16 @@ FEATURES = {
         "top_keyword_per_term",
         "log_rank",
         "exact",
+        "coverage",
     ],
 }
+# The gate (whether the index holds an answer at all) reads only what the query's candidates say together.
+GATE_FEATURES = {
+    "hybrid": ["top_dense", "top_keyword_per_term", "coverage"],
+    "semantic": ["top_dense", "coverage"],
+    "keyword": ["top_keyword_log", "top_keyword_per_term", "coverage"],
+}
+SURE = 0.5  # a hit more likely relevant than not is shown whatever the gate says
 SIGN = {"dense_gap": -1, "log_rank": -1}  # every other feature: +1
 PARAMS = REPO / "semsearch" / "search" / "calibration.json"
 GROUPS = ("scifact", "npl", "med", "cacm", "code")
@@ -65,33 +74,14 @@ GROUPS = ("scifact", "npl", "med", "cacm", "code")
 
 def feature_matrix(rows: list[dict], names: list[str]) -> np.ndarray:
     sys.path.insert(0, str(REPO))
+    import dataclasses
+
     from semsearch.search.calibration import Evidence, features
 
+    fields = [f.name for f in dataclasses.fields(Evidence)]
     return np.array(
-        [
-            features(
-                Evidence(
-                    **{
-                        k: r.get(k)
-                        for k in (
-                            "rank",
-                            "dense",
-                            "keyword",
-                            "fused",
-                            "exact",
-                            "top_dense",
-                            "top_keyword",
-                            "mean_dense",
-                            "terms",
-                        )
-                    }
-                ),
-                names,
-            )
-            for r in rows
-        ],
-        dtype=np.float64,
-    )
+        [features(Evidence(**{k: r[k] for k in fields if k in r}), names) for r in rows], dtype=np.float64
+    ).reshape(len(rows), len(names))
 
 
 def logistic(
@@ -249,6 +239,114 @@ def choose_threshold(
     return best
 
 
+# -- the gate: does this index hold an answer to the query at all? ---------------------------------------------------
+
+
+def query_key(r: dict) -> tuple:
+    return (r["index"], r["source"], r["query"], r["own"])
+
+
+def gate_weights(qrows: list[dict], foreign_weight: float) -> np.ndarray:
+    """One row per query: each collection's in-domain queries weigh 1 together, the foreign ones ``foreign_weight``
+    times as much as all collections' together."""
+    count = defaultdict(int)
+    for r in qrows:
+        count[r["group"] if r["own"] else "foreign"] += 1
+    groups = len([g for g in count if g != "foreign"])
+    return np.array(
+        [1.0 / count[r["group"]] if r["own"] else foreign_weight * groups / count["foreign"] for r in qrows]
+    )
+
+
+def gate_measures(by_query, p: dict, gate: dict, floor: float, cut: float, judged) -> dict:
+    """The default output when a query is answered only if its gate reaches ``cut`` (or a hit SURE) and then shows
+    its hits that reach ``floor``: nDCG@10 lost per collection (code: the repositories' mean), share of in-domain
+    queries silenced, share of foreign queries answered "no match"."""
+    loss = defaultdict(lambda: [0.0, 0])
+    silenced = [0, 0]
+    foreign = defaultdict(lambda: [0, 0])
+    for key, hits in by_query.items():
+        index, source, qid, own = key
+        probs = [p[id(h)] for h in hits]
+        answered = gate[key] >= cut or max(probs[:10], default=0.0) >= SURE
+        kept = [h for h, q in zip(hits, probs) if q >= floor] if answered else []
+        if own:
+            code = hits[0]["group"] == "code"
+            n = judged.get((index, qid), 0)
+            cell = loss[index]
+            cell[0] += ndcg10(hits, n, code) - ndcg10(kept, n, code)
+            cell[1] += 1
+            silenced[0] += not kept[:10]
+            silenced[1] += 1
+        else:
+            cell = foreign[(hits[0]["source_group"], hits[0]["group"])]
+            cell[0] += not kept[:10]
+            cell[1] += 1
+    by_group = defaultdict(list)
+    for index, (lost, n) in loss.items():
+        by_group["code" if index.startswith("code/") else index].append(lost / n)
+    return {
+        "loss": {g: sum(v) / len(v) for g, v in by_group.items()},
+        "silenced": silenced[0] / max(1, silenced[1]),
+        "foreign": sum(a for a, _ in foreign.values()) / max(1, sum(n for _, n in foreign.values())),
+        "pairs": {k: a / n for k, (a, n) in foreign.items()},
+    }
+
+
+def choose_gate(by_query, predictions, floor, judged, max_loss, max_silenced) -> tuple[float, dict]:
+    """The highest gate threshold that meets the goals under every set of (hit, gate) predictions given."""
+    best = (0.0, gate_measures(by_query, *predictions[0], floor, 0.0, judged))
+    for t in np.round(np.arange(0.01, 0.99, 0.01), 3):
+        ok = True
+        for p, g in predictions:
+            m = gate_measures(by_query, p, g, floor, float(t), judged)
+            ok = ok and all(v <= max_loss for v in m["loss"].values()) and m["silenced"] <= max_silenced
+        if not ok:
+            break
+        best = (float(t), gate_measures(by_query, *predictions[0], floor, float(t), judged))
+    return best
+
+
+def fit_gate(mode: str, rows: list[dict], held: np.ndarray, full: np.ndarray, floor: float, judged, args):
+    """Fit the mode's gate on one row per query (its best candidate's evidence), held out by collection as the
+    hits' model is; choose its threshold; print what it does."""
+    names = GATE_FEATURES[mode]
+    by_query = defaultdict(list)
+    for r in rows:
+        by_query[query_key(r)].append(r)
+    qrows = [hits[0] for hits in by_query.values()]
+    X = feature_matrix(qrows, names)
+    y = np.array([float(r["own"]) for r in qrows])
+    w = gate_weights(qrows, args.gate_foreign_weight)
+    kept, coef, b = fit_signed(X, y, w, names)
+    g_full = predict(X, names, kept, coef, b)
+    g_held = g_full.copy()
+    for g in GROUPS:
+        train = [i for i, r in enumerate(qrows) if r["group"] != g and r["source_group"] != g]
+        test = [i for i, r in enumerate(qrows) if r["group"] == g]
+        if test:
+            k2, c2, b2 = fit_signed(X[train], y[train], w[train], names)
+            g_held[test] = predict(X[test], names, k2, c2, b2)
+    keys = [query_key(r) for r in qrows]
+    gh, gf = dict(zip(keys, g_held)), dict(zip(keys, g_full))
+    ph = {id(r): q for r, q in zip(rows, held)}
+    pf = {id(r): q for r, q in zip(rows, full)}
+    cut, m = choose_gate(by_query, [(ph, gh), (pf, gf)], floor, judged, args.max_ndcg_loss, args.max_silenced)
+    print(
+        f"\n{mode} gate: " + ", ".join(f"{n} {c:+.3f}" for n, c in zip(kept, coef)) + f", intercept {b:+.3f}; "
+        f"threshold {cut:.2f} (held-out): foreign queries answered 'no match' {m['foreign']:.1%}; in-domain "
+        f"silenced {m['silenced']:.1%}; nDCG@10 lost "
+        + ", ".join(f"{g} {v:+.4f}" for g, v in sorted(m["loss"].items()))
+    )
+    print(
+        "  foreign 'no match' by (queries of, index of): "
+        + "; ".join(f"{a}->{b_} {v:.0%}" for (a, b_), v in sorted(m["pairs"].items()))
+    )
+    m0 = gate_measures(by_query, ph, gh, floor, 0.0, judged)
+    print(f"  (without the gate, the cut-off alone: foreign {m0['foreign']:.1%}, silenced {m0['silenced']:.1%})")
+    return {"features": kept, "coef": [round(float(c), 6) for c in coef], "intercept": round(b, 6), "threshold": cut}
+
+
 def reliability(pred: np.ndarray, y: np.ndarray, bins: int = 10) -> list[tuple[str, int, float, float]]:
     out = []
     for i in range(bins):
@@ -283,6 +381,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--max-silenced", type=float, default=0.02, help="in-domain queries, on held-out predictions (the goal)"
+    )
+    parser.add_argument(
+        "--gate-foreign-weight", type=float, default=1.0, help="the gate's foreign queries, against in-domain ones"
     )
     parser.add_argument("--write", action="store_true", help=f"write {PARAMS.relative_to(REPO)}")
     args = parser.parse_args(argv)
@@ -347,6 +448,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"same cut-off, full fit: foreign 'no match' {m2['foreign_abstained']:.1%}; silenced {m2['silenced']['all']:.1%}; "
                 + "; ".join(f"{g} {m2['ndcg'][g][0]:.4f}->{m2['ndcg'][g][1]:.4f}" for g in GROUPS if g in m2["ndcg"])
             )
+    gates = {
+        mode: fit_gate(mode, rows, held, full, threshold, judged, args) for mode, (rows, held, full) in report.items()
+    }
     for mode, (rows, held, full) in report.items():
         top = np.array([r["rank"] <= 10 and r["own"] for r in rows])
         y = np.array([r["label"] for r in rows], dtype=np.float64)
@@ -358,7 +462,9 @@ def main(argv: list[str] | None = None) -> int:
             "about": "semsearch relevance calibration; fitted by benchmarks/calibration_fit.py on ../shared/eval "
             "(scifact, npl, med, cacm, 19 code repositories)",
             "threshold": threshold,
+            "sure": SURE,
             "models": models,
+            "gates": gates,
         }
         PARAMS.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
         print(f"\nwrote {PARAMS}")

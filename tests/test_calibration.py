@@ -49,6 +49,7 @@ evidence = st.builds(
     top_keyword=st.floats(0.0, 60.0),
     mean_dense=st.floats(-0.3, 1.0),
     terms=st.integers(0, 12),
+    coverage=st.one_of(st.none(), st.floats(0.0, 1.0)),
 )
 
 
@@ -77,6 +78,39 @@ def test_relevance_is_a_probability_monotone_in_the_hits_own_evidence(e, mode, m
     # a worse place, or an exact term fewer: never a higher one
     assert cal.relevance(mode, dataclasses.replace(e, rank=e.rank + 7)) <= p + 1e-12
     assert cal.relevance(mode, dataclasses.replace(e, exact=e.exact + 1)) >= p - 1e-12
+
+
+@settings(max_examples=400, deadline=None)
+@given(evidence, st.sampled_from(["hybrid", "semantic", "keyword"]), st.floats(0.0, 0.5), st.floats(0.0, 1.0))
+def test_the_gate_is_a_probability_monotone_in_the_querys_evidence(e, mode, more_cosine, more_coverage):
+    """More cosine for the best candidate, more BM25, more of the query's words in the index: never less likely
+    to be answered; a hit at least ``sure`` is shown whatever the gate says."""
+    cal = calibration.load()
+    assert cal.gates, "the shipped calibration has a gate"
+    e = consistent(e)
+    p = cal.answerable(mode, e)
+    assert 0.0 <= p <= 1.0
+    better = dataclasses.replace(
+        e,
+        top_dense=e.top_dense + more_cosine,
+        top_keyword=e.top_keyword + 10 * more_coverage,
+        coverage=min(1.0, (1.0 if e.coverage is None else e.coverage) + more_coverage),
+    )
+    assert cal.answerable(mode, better) >= p - 1e-12
+    assert cal.answers(mode, e, cal.sure)
+    assert cal.answers(mode, e, 0.0) == (p >= cal.gates[mode].threshold)
+
+
+def test_the_gate_turns_away_a_query_whose_words_the_index_lacks():
+    """The same best cosine, with every word of the query in the index or none: only the first is answered."""
+    cal = calibration.load()
+    for mode in ("hybrid", "semantic"):
+        cut = cal.gates[mode].threshold
+        cosines = [c / 100 for c in range(0, 100)]
+        at = [c for c in cosines if cal.answerable(mode, Evidence(rank=1, top_dense=c, coverage=1.0)) >= cut]
+        assert at, "a close enough passage is answered"
+        lowest = at[0]
+        assert cal.answerable(mode, Evidence(rank=1, top_dense=lowest, coverage=0.0)) < cut
 
 
 def test_relevance_moves_with_each_raw_signal_of_the_mode():
@@ -110,6 +144,37 @@ def test_a_query_that_matches_shows_its_relevant_hits_with_readable_scores(cli, 
     assert len(every) == 6 and any(h["path"].endswith("sourdough.txt") for h in every)  # one passage per file
     assert all(0.0 <= h["score"] <= 1.0 for h in every)
     assert every[: len(hits)] == hits  # the same hits, the same scores; --all only adds the weak ones
+
+
+def test_each_store_says_which_of_the_querys_words_it_holds(index_dir):
+    """The gate's coverage: a word of the corpus is found (stemmed as the index stems it), a made-up one not."""
+    from semsearch.storage import keywords as lexical
+    from semsearch.storage.access import open_for_search, open_store
+
+    store = open_store(index_dir)
+    try:
+        index = open_for_search(store, with_vectors=False)
+        parsed = lexical.parse("rotated keys zyxwvut sourdough with_backoff")  # "rotated": stemmed as "Rotating"
+        items = parsed.terms + parsed.exact
+        assert 'body : "zyxwvut"' in items and 'body : "with backoff"' in items  # (a phrase: the identifier)
+        with index.snapshot():
+            found = index.present_terms(items)
+        assert found == set(items) - {'body : "zyxwvut"'}
+    finally:
+        store.close()
+
+
+def test_a_query_about_another_project_says_no_match_where_the_cut_off_alone_would_not(cli, index_dir):
+    """Close in meaning to the retry code, but in words of another project the folder does not hold: the gate
+    answers "no match", where the hits' cut-off alone (``--min-score`` at its value) would show the retry code."""
+    other = "polly wait and retry policy in dotnet"
+    result = cli("query", other, "--index", index_dir)
+    assert result.exit_code == 1 and result.stdout == "" and NO_MATCH in result.stderr
+    cut_off = str(calibration.load().threshold)
+    alone = hits_of(cli("query", other, "--index", index_dir, "--json", "--min-score", cut_off))
+    assert alone and alone[0]["path"].endswith("code/retry.py")
+    every = hits_of(cli("query", other, "--index", index_dir, "--all", "--json"))
+    assert every[: len(alone)] == alone and all(h["score"] < calibration.load().sure for h in every)
 
 
 def test_explain_still_shows_the_raw_parts(cli, index_dir):

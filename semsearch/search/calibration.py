@@ -9,13 +9,20 @@ probability: of hits scored about 0.7, about 70% were judged relevant. Its coeff
 The signals of a hit are its own evidence and how it compares with the best candidate of the query (the best
 cosine among all candidates says whether anything in the index is about the query at all). The fit keeps the
 score monotone in the hit's own evidence: more cosine or more BM25, other things equal, never lowers it.
+
+Whether to answer at all is a question about the query, not about one hit: a second model per mode (the
+*gate*) estimates from the query's evidence alone (the best cosine, the share of its words that occur anywhere in
+the index) whether this index holds an answer. It is fitted with every collection's queries asked of the other
+collections' indexes as the queries it should refuse. A query is answered "no match" when the gate is below its
+threshold and no hit is more likely relevant than not (``sure``); otherwise the hits that reach the cut-off are
+shown. The hits' scores are the per-hit model's either way.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -35,6 +42,7 @@ class Evidence:
     top_keyword: float | None = None  # the best BM25 among the query's candidates
     mean_dense: float | None = None  # the mean cosine of the query's candidates
     terms: int = 0  # the words of the query that keyword search looks for
+    coverage: float | None = None  # the share of those words that occur anywhere in the index (None: not known)
 
 
 def features(e: Evidence, names: list[str]) -> list[float]:
@@ -60,6 +68,8 @@ FEATURES = {
     "fused": lambda e: e.fused or 0.0,
     "log_rank": lambda e: math.log2(e.rank),
     "exact": lambda e: float(e.exact > 0),
+    # the query's words the index holds at all (a query about another project names what this one lacks)
+    "coverage": lambda e: 1.0 if e.coverage is None else e.coverage,
 }
 
 
@@ -75,20 +85,49 @@ class Model:
 
 
 @dataclass(frozen=True)
+class Gate:
+    """Whether the index holds an answer to the query, from the query's evidence (its best candidate's)."""
+
+    model: Model
+    threshold: float  # below it (and no hit ``sure``), the query is answered "no match"
+
+
+@dataclass(frozen=True)
 class Calibration:
     models: dict[str, Model]  # by search mode
     threshold: float  # hits below it are not shown by default
+    gates: dict[str, Gate] = field(default_factory=dict)  # by search mode (none: every query is answered)
+    sure: float = 1.0  # a hit at least this relevant is shown whatever the gate says
 
     def relevance(self, mode: str, e: Evidence) -> float:
         model = self.models.get(mode) or self.models["hybrid"]
         return model.probability(e)
 
+    def uses(self, mode: str, feature: str) -> bool:
+        """Whether the mode's model or gate reads this feature (the others need not be looked up)."""
+        model = self.models.get(mode) or self.models["hybrid"]
+        gate = self.gates.get(mode)
+        return feature in model.names or (gate is not None and feature in gate.model.names)
+
+    def answerable(self, mode: str, e: Evidence) -> float:
+        """The gate's estimate that the index holds an answer (``e``: the query's best candidate); 1 without one."""
+        gate = self.gates.get(mode)
+        return 1.0 if gate is None else gate.model.probability(e)
+
+    def answers(self, mode: str, e: Evidence, best: float) -> bool:
+        """Whether to show hits for a query whose best candidate is ``e`` and whose most relevant hit scores
+        ``best``: the gate passes, or some hit is at least ``sure``."""
+        gate = self.gates.get(mode)
+        return gate is None or best >= self.sure or gate.model.probability(e) >= gate.threshold
+
+
+def _model(m: dict) -> Model:
+    return Model(list(m["features"]), [float(c) for c in m["coef"]], float(m["intercept"]))
+
 
 @lru_cache(maxsize=1)
 def load(path: Path = PARAMS) -> Calibration:
     data = json.loads(path.read_text(encoding="utf-8"))
-    models = {
-        mode: Model(list(m["features"]), [float(c) for c in m["coef"]], float(m["intercept"]))
-        for mode, m in data["models"].items()
-    }
-    return Calibration(models, float(data["threshold"]))
+    models = {mode: _model(m) for mode, m in data["models"].items()}
+    gates = {mode: Gate(_model(g), float(g["threshold"])) for mode, g in data.get("gates", {}).items()}
+    return Calibration(models, float(data["threshold"]), gates, float(data.get("sure", 1.0)))

@@ -229,24 +229,55 @@ def relevance_floor(options: QueryOptions) -> float | None:
     return None if options.show_all else calibration.load().threshold
 
 
-def _relevance(mode: str, found: list[fusion.Candidate], terms: int):
-    """Each candidate's relevance (search/calibration.py), from its raw signals and what all candidates say."""
+def evidence(index: SearchIndex, mode: str, found: list[fusion.Candidate], parsed: lexical.ParsedQuery, every=False):
+    """What the calibration reads of each candidate (search/calibration.py): its raw signals, what all candidates
+    say (the best cosine and BM25, the mean cosine) and the share of the query's words the index holds at all
+    (looked up only when the mode's calibration reads it, or ``every``)."""
     from semsearch.search import calibration
 
-    model = calibration.load()
     dense = [c.dense_score for c in found if c.dense_score is not None]
     top_dense = max(dense, default=None)
     mean_dense = sum(dense) / len(dense) if dense else None
     top_keyword = max((c.keyword_score for c in found if c.keyword_score is not None), default=None)
+    terms = list(dict.fromkeys(parsed.terms))
+    coverage = None
+    if terms and found and (every or calibration.load().uses(mode, "coverage")):
+        coverage = len(index.present_terms(terms)) / len(terms)
 
-    def of(place: int, c: fusion.Candidate) -> float:
-        ranked_by = c.fused if c.score is None else c.score  # the fused score, with the ranking layer's evidence
-        evidence = calibration.Evidence(
-            place, c.dense_score, c.keyword_score, ranked_by, len(c.exact), top_dense, top_keyword, mean_dense, terms
+    def of(place: int, c: fusion.Candidate) -> calibration.Evidence:
+        return calibration.Evidence(
+            rank=place,
+            dense=c.dense_score,
+            keyword=c.keyword_score,
+            fused=c.fused if c.score is None else c.score,  # the fused score, with the ranking layer's evidence
+            exact=len(c.exact),
+            top_dense=top_dense,
+            top_keyword=top_keyword,
+            mean_dense=mean_dense,
+            terms=len(parsed.terms),
+            coverage=coverage,
         )
-        return model.relevance(mode, evidence)
 
     return of
+
+
+GATE_DEPTH = 10  # the hits whose relevance can overrule the gate (calibration.Calibration.answers)
+
+
+def _relevance(index: SearchIndex, mode: str, found: list[fusion.Candidate], parsed: lexical.ParsedQuery):
+    """Each candidate's relevance (search/calibration.py), and whether the query is answered at all (the gate)."""
+    from semsearch.search import calibration
+
+    model = calibration.load()
+    of = evidence(index, mode, found, parsed)
+
+    def relevance(place: int, c: fusion.Candidate) -> float:
+        return model.relevance(mode, of(place, c))
+
+    if not found:
+        return relevance, False
+    best = max(relevance(place, c) for place, c in enumerate(found[:GATE_DEPTH], 1))
+    return relevance, model.answers(mode, of(1, found[0]), best)
 
 
 def _collect(index: SearchIndex, query, options: QueryOptions) -> list[Hit]:
@@ -255,6 +286,7 @@ def _collect(index: SearchIndex, query, options: QueryOptions) -> list[Hit]:
 
     wanted = max(options.k, options.rerank_depth) if options.rerank else options.k
     floor = relevance_floor(options)
+    gated = options.min_score is None and not options.show_all  # the default: "no match" when the gate says so
     filtered = options.path_glob or options.files_only or floor is not None
     depth = max(options.depth, wanted * (4 if filtered else 2))
     parsed = lexical.parse(options.text)
@@ -264,7 +296,9 @@ def _collect(index: SearchIndex, query, options: QueryOptions) -> list[Hit]:
     while True:
         # (no cosine floor: --min-score is a floor on the relevance, applied below)
         found = candidates(index, query, parsed, mode, depth, options.fusion, None, options.text)
-        relevance = _relevance(mode, found.ranked, len(parsed.terms))
+        relevance, answered = _relevance(index, mode, found.ranked, parsed)
+        if gated and not answered:
+            return []
         places = {c.chunk_id: place for place, c in enumerate(found.ranked, 1)}
         hits: list[Hit] = []
         seen_files: set[Path] = set()
