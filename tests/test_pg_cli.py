@@ -331,6 +331,21 @@ def test_a_watcher_under_a_root_name_follows_that_names_roots(cli, corpus, semse
             return hits and "coffee" in hits[0]["text"]
 
         eventually(edit_is_stored, "the watcher to index an edit under its root name")
+        # the watcher answers warm queries asked under its name; asked as this machine, it leaves the query to
+        # the asker's process, which shows the file as another origin's
+        from semsearch.config import resolve
+        from semsearch.search.hits import QueryOptions
+        from semsearch.storespec import set_root_name
+        from semsearch.watcher.client import ask_watcher
+
+        folder, options = resolve().index, QueryOptions("grind coffee beans", k=1, show_all=True)
+        set_root_name("fileserver")
+        try:
+            eventually(lambda: ask_watcher(folder, options), "the watcher to answer under its root name")
+            assert str(ask_watcher(folder, options)[0].path) == str(corpus / "kitchen" / "sourdough.txt")
+        finally:
+            set_root_name(None)
+        assert ask_watcher(folder, options) is None
         hits = _hits(cli, "grind coffee beans", "-k", "1", "--mode", "keyword")
         assert hits[0]["path"] == f"fileserver:{corpus / 'kitchen' / 'sourdough.txt'}"
     finally:
