@@ -519,7 +519,17 @@ def main() -> int:
 
     from semsearch.search import ranking as R
 
-    def layer(variant="fts", own=False, wd=0.5, exact_first=False, div=True, ident=0.0, symwd=None, **weights):
+    defcache: dict = {}
+
+    def definitions(c, q):
+        """Every chunk that defines a symbol the query names (an upper bound of a definition search)."""
+        key = (c.name, q.text)
+        if key not in defcache:
+            syms = R.query_symbols(q.text)
+            defcache[key] = [i for i in range(len(c.texts)) if syms and any(R.defines(c.texts[i], s) for s in syms)]
+        return defcache[key]
+
+    def layer(variant="fts", own=False, wd=0.5, exact_first=False, div=True, ident=0.0, symwd=None, defs=False, **weights):
         base_wd = wd
 
         def rank(c, q):
@@ -531,6 +541,8 @@ def main() -> int:
                 qi = qindex[id(q)]
                 kw = lab.kw(c, qi, variant) if variant != "fts" else q.fts
                 pool = fuse(c, q, kw, own=own, wd=wd)
+                if defs:
+                    pool = pool + [i for i in definitions(c, q) if i not in set(pool)]
                 d = np.array([q.dense[i] for i in pool])
                 k = np.array([kw.get(i, 0.0) for i in pool])
                 fused = wd * z(d, q.dense[np.argsort(-q.dense)[:100]] if own else None) + (1 - wd) * z(k)
@@ -563,6 +575,8 @@ def main() -> int:
             "L coh2": layer(COHERENCE_WEIGHT=2.0),
             "L new coh1.5": layer("ftsnew", COHERENCE_WEIGHT=1.5),
             "L new coh2": layer("ftsnew", COHERENCE_WEIGHT=2.0),
+            "L new coh2 defs": layer("ftsnew", COHERENCE_WEIGHT=2.0, defs=True),
+            "L new coh2 defs def2": layer("ftsnew", COHERENCE_WEIGHT=2.0, defs=True, DEFINITION_WEIGHT=2.0),
             "L new coh2 path3": layer("ftsnew", COHERENCE_WEIGHT=2.0, PATH_WEIGHT=3.0),
             "L new coh2 rep.8": layer("ftsnew", COHERENCE_WEIGHT=2.0, REPEAT_PENALTY=0.8),
         }
