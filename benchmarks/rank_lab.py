@@ -437,9 +437,13 @@ class Lab:
         ck = key + (qi,)
         if ck not in self.cache:
             expression = lexical.parse(c.queries[qi][1]).match
-            rows = self.models[key].execute(
-                "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ?", (expression,)
-            ).fetchall() if expression else []
+            rows = (
+                self.models[key]
+                .execute("SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ?", (expression,))
+                .fetchall()
+                if expression
+                else []
+            )
             self.cache[ck] = {int(r): float(v) for r, v in rows}
         return self.cache[ck]
 
@@ -529,7 +533,9 @@ def main() -> int:
             defcache[key] = [i for i in range(len(c.texts)) if syms and any(R.defines(c.texts[i], s) for s in syms)]
         return defcache[key]
 
-    def layer(variant="fts", own=False, wd=0.5, exact_first=False, div=True, ident=0.0, symwd=None, defs=False, **weights):
+    def layer(
+        variant="fts", own=False, wd=0.5, exact_first=False, div=True, ident=0.0, symwd=None, defs=False, **weights
+    ):
         base_wd = wd
 
         def rank(c, q):

@@ -216,7 +216,6 @@ def coherence(scores: Sequence[float], files: Sequence[str]) -> list[float]:
     return out
 
 
-
 def spread_scores(order: Sequence[int], scores: Sequence[float], files: Sequence[str]) -> list[float]:
     """``scores`` after each further passage of a file (in ``order``, best first) loses REPEAT_PENALTY."""
     seen: dict[str, int] = {}
