@@ -80,6 +80,7 @@ class Data:
 def write_passages(store, data: Data, start: int, n: int, root: str = "/bench") -> float:
     """Write passages [start, start+n) as files of PER_FILE chunks, one transaction per 20 files; seconds."""
     from semsearch.documents import Chunk
+    from semsearch.storage.interface import FileWrite
     from semsearch.storage.store import text_hash
 
     began = time.monotonic()
@@ -88,9 +89,12 @@ def write_passages(store, data: Data, start: int, n: int, root: str = "/bench") 
         texts, vecs = data.passages(s, min(step, start + n - s))
         chunks = [Chunk(text=t, start_line=1, end_line=1) for t in texts]
         store.put_embeddings([text_hash(c.embed_text) for c in chunks], vecs)
-        with store.write() as gen:
-            for f in range(0, len(chunks), PER_FILE):
-                store.replace_file(gen, Path(f"{root}/f{s + f}.txt"), 1, 1, "x", chunks[f : f + PER_FILE])
+        with store.write() as gen:  # as the indexer writes a batch of files
+            files = [
+                FileWrite(Path(f"{root}/f{s + f}.txt"), 1, 1, "x", chunks[f : f + PER_FILE])
+                for f in range(0, len(chunks), PER_FILE)
+            ]
+            store.replace_files(gen, files)
     return time.monotonic() - began
 
 

@@ -229,21 +229,46 @@ def test_kill_9_of_a_writer_leaves_it_consistent_and_the_next_run_completes(cli,
     assert cli("check", "--store", pg_url).exit_code == 0
 
 
-def test_a_lost_connection_is_one_sentence_and_loses_nothing_committed(cli, pg_server, pg_url, tmp_path):
+def test_a_lost_connection_is_retried_and_the_run_completes(cli, pg_server, pg_url, tmp_path):
     root = _many_files(tmp_path / "big", 400, "Lost connection")
     db = pg_url.split("/")[3].split("?")[0]
     assert cli("index", str(root / "part0"), "--store", pg_url).exit_code == 0
     proc = _spawn(["index", str(root), "--store", pg_url, "-q"])
     _wait_for(lambda: _count(pg_server, db, "SELECT count(*) FROM semsearch.files") >= 80 or proc.poll() is not None)
-    pg_server.psql(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'semsearch' AND pid <> pg_backend_pid()"
-    )
+    ended = _count(pg_server, db, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                   " WHERE application_name = 'semsearch' AND pid <> pg_backend_pid()")  # fmt: skip
     out, err = proc.communicate(timeout=300)
-    assert proc.returncode == 2, (out, err)
-    assert err.strip().startswith("semsearch: Lost the connection") and "Traceback" not in err, err
-    kept = _count(pg_server, db, "SELECT count(*) FROM semsearch.files")
-    assert cli("check", "--store", pg_url).exit_code == 0
+    assert ended == 1, "the writer finished before its connection could be ended"
+    assert proc.returncode == 0, (out, err)
+    assert "trying again" in err and "Traceback" not in err, err  # it noticed, reconnected and went on
+    assert _count(pg_server, db, "SELECT count(*) FROM semsearch.files") == 400
+    check = cli("check", "--json", "--store", pg_url)
+    assert check.exit_code == 0, check.stdout
     result = cli("index", str(root), "--store", pg_url)
+    assert result.exit_code == 0 and "0 added" in result.stdout, result.stdout
+
+
+def test_a_connection_that_stays_lost_is_one_sentence_and_loses_nothing_committed(cli, pg_server, pg_url, tmp_path):
+    root = _many_files(tmp_path / "big", 400, "Lost for good")
+    db = pg_url.split("/")[3].split("?")[0]
+    pg_server.psql("CREATE ROLE lost_writer LOGIN SUPERUSER")
+    url = pg_url.replace("postgres@", "lost_writer@")
+    assert cli("index", str(root / "part0"), "--store", url).exit_code == 0
+    proc = _spawn(["index", str(root), "--store", url, "-q"])
+    _wait_for(lambda: _count(pg_server, db, "SELECT count(*) FROM semsearch.files") >= 80 or proc.poll() is not None)
+    pg_server.psql("ALTER ROLE lost_writer NOLOGIN")  # it cannot come back
+    ended = _count(pg_server, db, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                   " WHERE usename = 'lost_writer'")  # fmt: skip
+    out, err = proc.communicate(timeout=300)
+    assert ended == 1, "the writer finished before its connection could be ended"
+    assert proc.returncode == 2, (out, err)
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("semsearch: Lost the connection") and "after 5 attempts" in last, err
+    assert "not permitted to log in" in last and "Traceback" not in err, err
+    kept = _count(pg_server, db, "SELECT count(*) FROM semsearch.files")
+    pg_server.psql("ALTER ROLE lost_writer LOGIN")
+    assert cli("check", "--store", url).exit_code == 0
+    result = cli("index", str(root), "--store", url)
     assert result.exit_code == 0 and f"{400 - kept} added" in result.stdout, result.stdout
 
 
@@ -283,6 +308,51 @@ def test_background_watcher_and_warm_queries_on_a_postgresql_store(cli, corpus, 
     finally:
         stopped = semsearch_cmd("watch", "stop")
     assert stopped.returncode == 0 and f"pid {pid}" in stopped.stdout
+    assert cli("check").exit_code == 0
+
+
+def test_a_watcher_under_a_root_name_follows_that_names_roots(cli, corpus, semsearch_cmd, pg_store):
+    import re
+
+    from test_watch import eventually
+
+    assert cli("index", str(corpus), "--root-name", "fileserver").exit_code == 0
+    bad = semsearch_cmd("watch", "--background", "--root-name", "file:server")
+    assert bad.returncode == 2 and "--root-name 'file:server' must be" in bad.stderr
+    # no path given: the roots recorded under the name (this machine's host has none)
+    started = semsearch_cmd("watch", "--background", "--debounce", "0.2", "--root-name", "fileserver")
+    assert started.returncode == 0 and "Watching 1 root" in started.stdout, started.stderr + started.stdout
+    pid = int(re.search(r"pid (\d+)", started.stdout).group(1))
+    try:
+        (corpus / "kitchen" / "sourdough.txt").write_text("Brewing coffee: grind the beans coarse for a French press.")
+
+        def edit_is_stored():
+            hits = _hits(cli, "grind coffee beans", "-k", "1", "--mode", "keyword")
+            return hits and "coffee" in hits[0]["text"]
+
+        eventually(edit_is_stored, "the watcher to index an edit under its root name")
+        # the watcher answers warm queries asked under its name; asked as this machine, it leaves the query to
+        # the asker's process, which shows the file as another origin's
+        from semsearch.config import resolve
+        from semsearch.search.hits import QueryOptions
+        from semsearch.storespec import set_root_name
+        from semsearch.watcher.client import ask_watcher
+
+        folder, options = resolve().index, QueryOptions("grind coffee beans", k=1, show_all=True)
+        set_root_name("fileserver")
+        try:
+            eventually(lambda: ask_watcher(folder, options), "the watcher to answer under its root name")
+            assert str(ask_watcher(folder, options)[0].path) == str(corpus / "kitchen" / "sourdough.txt")
+        finally:
+            set_root_name(None)
+        assert ask_watcher(folder, options) is None
+        hits = _hits(cli, "grind coffee beans", "-k", "1", "--mode", "keyword")
+        assert hits[0]["path"] == f"fileserver:{corpus / 'kitchen' / 'sourdough.txt'}"
+    finally:
+        stopped = semsearch_cmd("watch", "stop")
+    assert stopped.returncode == 0 and f"pid {pid}" in stopped.stdout
+    status = json.loads(cli("status", "--json").stdout)
+    assert status["roots"] == [f"fileserver:{corpus}"]  # nothing recorded under this machine's name
     assert cli("check").exit_code == 0
 
 

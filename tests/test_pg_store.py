@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from semsearch.errors import IndexCorrupt, ModelMismatch, NoIndex, UsageError
 from semsearch.model.spec import resolve_model
 from semsearch.storage import keywords as lexical
 from semsearch.storage.layout import IndexPaths
-from semsearch.storage.postgres import PgStore, StoreUnavailable
+from semsearch.storage.postgres import FORMAT_VERSION, PgStore, StoreUnavailable
 from semsearch.storage.store import Store, text_hash
 
 DIM = 8
@@ -73,7 +74,7 @@ def test_create_open_and_meta(pg, pg_url, tmp_path, model):
     pg.check_model(model)
     again = PgStore.open(storespec.parse(pg_url), IndexPaths(tmp_path / "local"))
     try:
-        assert again.meta("format_version") == "1"
+        assert again.meta("format_version") == str(FORMAT_VERSION)
     finally:
         again.close()
 
@@ -145,6 +146,38 @@ def test_bm25_matches_fts5(pg, lite, tmp_path, query):
         pg_hits = {pg.chunk_rows([i])[i].text for i in pg.keyword_matching(expression)}
         lite_hits = {lite.chunk_rows([i])[i].text for i in lexical.matching(lite.conn, expression)}
         assert pg_hits == lite_hits
+
+
+def test_files_written_in_one_batch_are_as_written_one_by_one(pg, lite, tmp_path):
+    """``replace_files``: many files in a few statements; a path given twice keeps its last state."""
+    from semsearch.storage.interface import FileWrite
+
+    docs = tmp_path / "docs"
+    fill(lite, docs)
+    batch = []
+    for name, parts in TEXTS.items():
+        chunks = chunks_of(parts)
+        pg.put_embeddings([text_hash(c.embed_text) for c in chunks], np.stack([vec(c.embed_text) for c in chunks]))
+        if name == "a.md":
+            batch.append(FileWrite(docs / name, 1, 1, "first", chunks_of(["an earlier state of a.md"])))
+        batch.append(FileWrite(docs / name, 10, 1, "sha-" + name, chunks))
+    batch.append(FileWrite(docs / "skipped.bin", 3, 1, "sha-bin", [], "binary file"))
+    with pg.write() as gen:
+        pg.replace_files(gen, batch)
+    assert pg.counts() == {"files": 7, "files_skipped": 1, "chunks": 12, "embeddings": 12}
+    assert pg.files()[docs / "a.md"].sha256 == "sha-a.md"
+    assert pg.consistency_problems() == []
+    for query in ("keys tokens", "天気", "tomato heat mulch"):
+        match = lexical.parse(query).match
+        got = {r.text: s for r, s in _scored(pg, pg.keyword_search(match, 50))}
+        want = {r.text: s for r, s in _scored(lite, lexical.search(lite.conn, match, 50))}
+        assert got.keys() == want.keys() and all(got[t] == pytest.approx(want[t], rel=1e-6) for t in want)
+    # replaced again in a batch: the old chunks and their postings go, in the same transaction
+    again = chunks_of(["Keys and tokens again"])
+    pg.put_embeddings([text_hash(again[0].embed_text)], vec("again")[None, :])
+    with pg.write() as gen:
+        pg.replace_files(gen, [FileWrite(docs / "a.md", 2, 2, "new", again)])
+    assert pg.counts()["chunks"] == 11 and pg.consistency_problems() == []
 
 
 def _scored(store, pairs):
@@ -223,3 +256,136 @@ def test_masking():
     assert storespec.mask("host=db password=hunter2 user=bob") == "host=db password=**** user=bob"
     spec = storespec.parse("postgresql://bob:hunter2@db.example/x?index=team&sslmode=require")
     assert spec.name == "team" and "index" not in spec.conninfo and "hunter2" not in spec.where
+
+
+FORMAT_1 = Path(__file__).parent / "fixtures" / "pg_format1.sql"
+
+
+def load_format_1(pg_url: str, name: str) -> storespec.PgSpec:
+    """The format-1 index of the fixture, as schema ``name``; its spec."""
+    import psycopg
+
+    spec = storespec.parse(f"{pg_url}&index={name}")
+    with psycopg.connect(spec.conninfo, autocommit=True) as conn:
+        conn.execute(FORMAT_1.read_text().replace("oldformat", name))
+    return spec
+
+
+def fkeys(store) -> list[str]:
+    rows = store.conn.execute(
+        "SELECT conname FROM pg_constraint WHERE contype = 'f' AND connamespace = %s::regnamespace ORDER BY 1",
+        (store.s,),
+    )
+    return [r[0] for r in rows]
+
+
+def test_an_index_of_format_1_is_upgraded_when_opened(pg_url, tmp_path, model):
+    old = load_format_1(pg_url, "format_one")
+    store = PgStore.open(old, IndexPaths(tmp_path / "local"), origin="build-host")
+    try:
+        assert store.meta("format_version") == str(FORMAT_VERSION) == "2"
+        assert fkeys(store) == ["chunks_file_id_fkey"]  # format 2: postings without a foreign key
+        assert store.consistency_problems() == []
+        # what it holds reads as before, and ranks as a fresh index of the same files does
+        docs = Path("/docs")
+        assert set(store.files()) == {docs / n for n in TEXTS if n != "e.txt"}
+        fresh = PgStore.create(storespec.parse(f"{pg_url}&index=format_two"), IndexPaths(tmp_path / "l2"), model, DIM)
+        try:
+            fill(fresh, docs, {n: t for n, t in TEXTS.items() if n != "e.txt"})
+            for words in ("keys tokens", "tomato heat", "天気"):
+                match = lexical.parse(words).match
+                got = sorted(s for _, s in store.keyword_search(match, 10))
+                assert got and got == pytest.approx(sorted(s for _, s in fresh.keyword_search(match, 10)), abs=1e-9)
+        finally:
+            fresh.close()
+        # writing it now deletes a replaced chunk's postings with it (no foreign key does it any more)
+        chunks = chunks_of(["rotate keys yearly"])
+        store.put_embeddings([text_hash(chunks[0].embed_text)], vec("rotate")[None, :])
+        with store.write() as gen:
+            store.replace_file(gen, docs / "a.md", 5, 5, "new", chunks)
+            store.delete_files(gen, [store.files()[docs / "b.txt"].id])
+        assert store.consistency_problems() == []
+        assert store.counts()["chunks"] == 7
+    finally:
+        store.close()
+    again = PgStore.open(old, IndexPaths(tmp_path / "local"))  # opened again: nothing left to upgrade
+    try:
+        assert again.format_version == FORMAT_VERSION
+    finally:
+        again.close()
+
+
+def test_a_role_that_may_not_upgrade_reads_the_older_format_and_is_told_who_must(pg_server, pg_url, tmp_path):
+    import psycopg
+
+    old = load_format_1(pg_url, "format_one_ro")
+    pg_server.psql("CREATE ROLE upgrade_reader LOGIN")
+    with psycopg.connect(old.conninfo, autocommit=True) as conn:
+        database = conn.info.dbname
+    pg_server.psql(
+        "GRANT USAGE ON SCHEMA format_one_ro TO upgrade_reader;"
+        " GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA format_one_ro TO upgrade_reader;"
+        " GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA format_one_ro TO upgrade_reader",
+        database=database,
+    )
+    spec = storespec.parse(f"{pg_url.replace('postgres@', 'upgrade_reader@')}&index=format_one_ro")
+    reader = PgStore.open(spec, IndexPaths(tmp_path / "local"), origin="build-host")
+    try:
+        assert reader.format_version == 1 and reader.meta("format_version") == "1"  # not upgraded, still read
+        assert reader.counts()["chunks"] == 10
+        assert reader.keyword_search(lexical.parse("tokens").match, 10)
+        with pytest.raises(StoreUnavailable, match=r"older format \(1\).*role upgrade_reader may not alter"):
+            with reader.write():
+                pass
+        assert reader.counts()["chunks"] == 10
+    finally:
+        reader.close()
+
+
+def test_a_deadlock_with_another_writer_is_run_again(pg, pg_url, tmp_path):
+    """Two writers locking two files in opposite orders: PostgreSQL aborts one; its work runs again and lands."""
+    import threading
+
+    import psycopg
+
+    docs = tmp_path / "docs"
+    fill(pg, docs)
+    x, y = pg.files()[docs / "a.md"].id, pg.files()[docs / "b.txt"].id
+    other = psycopg.connect(storespec.parse(pg_url).conninfo, autocommit=True)
+    other.execute("SET deadlock_timeout = '60s'")  # the other writer waits longest: PostgreSQL aborts ours
+    pg.conn.execute("SET deadlock_timeout = '100ms'")
+    other_has_y, ours_has_x, other_done = threading.Event(), threading.Event(), threading.Event()
+
+    def other_writer() -> None:
+        try:
+            with other.transaction():
+                other.execute(f"UPDATE {pg.s}.files SET size = 99 WHERE id = %s", (y,))
+                other_has_y.set()
+                assert ours_has_x.wait(30)
+                other.execute(f"UPDATE {pg.s}.files SET size = 99 WHERE id = %s", (x,))  # waits for ours
+        finally:
+            other_done.set()
+
+    attempts = []
+
+    def work() -> None:
+        attempts.append(len(attempts) + 1)
+        with pg.write():
+            pg.touch_file(x, 7, 7)
+            if len(attempts) == 1:
+                assert other_has_y.wait(30)
+                ours_has_x.set()
+                time.sleep(0.2)  # the other writer is waiting for x now
+            pg.touch_file(y, 7, 7)  # the first time: waits for the other writer, which waits for us
+
+    thread = threading.Thread(target=other_writer)
+    thread.start()
+    try:
+        pg.retrying(work)
+    finally:
+        thread.join(30)
+        other.close()
+    assert other_done.is_set() and attempts == [1, 2]
+    sizes = dict(pg.conn.execute(f"SELECT id, size FROM {pg.s}.files WHERE id = ANY(%s)", ([x, y],)).fetchall())
+    assert sizes == {x: 7, y: 7}  # ours ran again after the other writer committed, and landed last
+    assert pg.consistency_problems() == []

@@ -24,6 +24,27 @@ IndexDir = Annotated[
 
 StoreUrl = Annotated[Optional[str], typer.Option("--store", help=STORE_HELP, show_default=False)]
 
+
+def root_name_option(doing: str) -> object:
+    """The ``--root-name`` option of a command that writes a shared index (``doing``: what it does with it)."""
+    return typer.Option(
+        "--root-name",
+        help=f"With a shared (--store) index: {doing} under this name instead of this machine's host name "
+        "(paths from other machines show as NAME:/path).",
+        show_default=False,
+    )
+
+
+def use_root_name(name: str | None) -> None:
+    """Record this command's roots and files under ``name`` (None: the host name); a bad name is a usage error."""
+    from semsearch.errors import UsageError
+    from semsearch.storespec import set_root_name
+
+    if name is not None and (not name.strip() or ":" in name or "/" in name):
+        raise UsageError(f"--root-name {name!r} must be a non-empty name without ':' or '/'.")
+    set_root_name(name.strip() if name else None)
+
+
 COMMANDS: list[tuple[str | None, Callable]] = []  # (name, function) in the order the modules declare them
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from semsearch.commands.common import IndexDir, command
+from semsearch.commands.common import IndexDir, command, root_name_option, use_root_name
 from semsearch.errors import ExitCode, UsageError, check_range
 from semsearch.model.backends import BACKENDS
 from semsearch.output.terminal import stderr_console, stdout_console
@@ -98,15 +98,7 @@ def index(
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, only the summary and warnings.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List every skipped file and why.")] = False,
-    root_name: Annotated[
-        Optional[str],
-        typer.Option(
-            "--root-name",
-            help="With a shared (--store) index: record these files under this name instead of this machine's "
-            "host name (paths from other machines show as NAME:/path).",
-            show_default=False,
-        ),
-    ] = None,
+    root_name: Annotated[Optional[str], root_name_option("record these files")] = None,
 ):
     """Index folders and files, or bring the index up to date with them.
 
@@ -125,11 +117,7 @@ def index(
         max_bytes=int(max_size * 1024 * 1024), include=include or [], exclude=settings.exclude, follow=settings.follow
     )
     root = settings.index
-    from semsearch.storespec import set_root_name
-
-    if root_name is not None and (not root_name.strip() or ":" in root_name or "/" in root_name):
-        raise UsageError(f"--root-name {root_name!r} must be a non-empty name without ':' or '/'.")
-    set_root_name(root_name.strip() if root_name else None)
+    use_root_name(root_name)
     if dry_run:
         return _dry_run(root, paths or [], crawl_options)
     from semsearch.index.indexer import Indexer, IndexOptions

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from semsearch.commands.common import IndexDir, command
+from semsearch.commands.common import IndexDir, command, use_root_name
 from semsearch.config import resolve
 from semsearch.output.terminal import stdout_console
 
@@ -31,9 +31,8 @@ def remove(
     Example:  semsearch remove ~/old-notes
     """
     from semsearch.index.indexer import remove as remove_path
-    from semsearch.storespec import set_root_name
 
-    set_root_name(root_name.strip() if root_name and root_name.strip() else None)
+    use_root_name(root_name)
     report = remove_path(resolve({"index": index_dir}).index, path)
     what = "root and its" if report.root_removed else ""
     stdout_console().print(f"Removed {what} {report.files} files from the index.".replace("  ", " "), markup=False)

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from semsearch.commands.common import IndexDir, command
+from semsearch.commands.common import IndexDir, command, root_name_option, use_root_name
 from semsearch.output.terminal import stderr_console, stdout_console
 from semsearch.storage.layout import IndexPaths
 
@@ -51,6 +51,7 @@ def watch(
         Optional[list[str]], typer.Option("--exclude", help="Skip files and folders matching this glob (repeatable).")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No status line or progress; warnings only.")] = False,
+    root_name: Annotated[Optional[str], root_name_option("watch the roots and record the files")] = None,
     detached: Annotated[bool, typer.Option("--detached", hidden=True)] = False,
 ):
     """Keep the index up to date as files change, and answer queries fast while it runs.
@@ -66,6 +67,7 @@ def watch(
     root = settings.index
     if paths == ["stop"]:
         return _stop(root)
+    use_root_name(root_name)
     targets = [Path(p) for p in paths or []]
     from semsearch.errors import check_range
     from semsearch.index.crawl import CrawlOptions
@@ -83,7 +85,7 @@ def watch(
         chunk_tokens=settings.chunk_size,
     )
     if background:
-        return _start_background(root, options, max_size, include or [], exclude or [])
+        return _start_background(root, options, max_size, include or [], exclude or [], root_name)
     _run_foreground(root, options, quiet, detached)
 
 
@@ -127,10 +129,12 @@ def _run_foreground(root: Path, options, quiet: bool, detached: bool) -> None:
         err.print("semsearch: stopped watching", markup=False, highlight=False)
 
 
-def _start_background(root: Path, options, max_size: float, include: list[str], exclude: list[str]) -> None:
+def _start_background(
+    root: Path, options, max_size: float, include: list[str], exclude: list[str], root_name: str | None
+) -> None:
     from semsearch.watcher.control import start_background
 
-    pid, roots = start_background(root, options, max_size, include, exclude)
+    pid, roots = start_background(root, options, max_size, include, exclude, root_name)
     what = f"{roots} {'root' if roots == 1 else 'roots'}"
     stdout_console().print(
         f"Watching {what} in the background (pid {pid}); log: {IndexPaths(root).log}. Stop it with: semsearch watch stop",

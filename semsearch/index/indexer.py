@@ -25,7 +25,7 @@ from semsearch.model.spec import ModelSpec, load_tokenizer, resolve_model
 from semsearch.progress import Progress
 from semsearch.storage.access import create_store, open_store, store_remains
 from semsearch.storage.faults import writing_index
-from semsearch.storage.interface import FileRow, IndexStore, file_hash, text_hash
+from semsearch.storage.interface import FileRow, FileWrite, IndexStore, file_hash, text_hash
 from semsearch.storage.layout import IndexPaths
 from semsearch.storage.lock import write_lock
 
@@ -222,9 +222,13 @@ class Indexer:
 
     def _run(self, store: IndexStore, model: ModelSpec, roots: list[Path], options: IndexOptions) -> IndexReport:
         report = IndexReport()
-        with store.write():
-            for root in roots:
-                store.add_root(root)
+
+        def add_roots() -> None:
+            with store.write():
+                for root in roots:
+                    store.add_root(root)
+
+        store.retrying(add_roots)
         roots = roots or store.roots()
         existing = store.files()
         chunk_tokens = min(options.chunk_tokens or model.max_seq_length, model.max_seq_length)
@@ -261,8 +265,12 @@ class Indexer:
         try:
             self._process(store, model, todo, report, chunk_tokens)
             if gone:
-                with store.write() as gen:
-                    store.delete_files(gen, [row.id for row in gone])
+
+                def delete_gone() -> None:
+                    with store.write() as gen:
+                        store.delete_files(gen, [row.id for row in gone])
+
+                store.retrying(delete_gone)
                 report.removed = len(gone)
         except KeyboardInterrupt:
             report.interrupted = True
@@ -362,21 +370,37 @@ class Indexer:
                 self.progress.advance(chunks=len(part))
         if not pending:
             return
-        with store.write() as gen:
-            # in path order: two writers of a shared (PostgreSQL) index lock the same files' rows in one order
-            for work in sorted(pending, key=lambda w: os.fsencode(w.found.path)):
-                found = work.found
-                if work.keep:
-                    report.skipped.append((found.path, work.error or "unreadable"))
-                    continue
-                if work.touch:
-                    store.touch_file(work.existing.id, found.size, found.mtime_ns)
-                    report.unchanged += 1
-                    continue
+        # in path order: two writers of a shared (PostgreSQL) index lock the same files' rows in one order
+        ordered = sorted(pending, key=lambda w: os.fsencode(w.found.path))
+
+        def record() -> None:  # one transaction, run again whole after a lost connection (shared store)
+            with store.write() as gen:
+                batch: list[FileWrite] = []  # the files replaced between two touched ones, written together
+                for work in ordered:
+                    found = work.found
+                    if work.keep:
+                        continue
+                    if work.touch:
+                        store.replace_files(gen, batch)
+                        batch = []
+                        store.touch_file(work.existing.id, found.size, found.mtime_ns)
+                        continue
+                    batch.append(
+                        FileWrite(found.path, found.size, found.mtime_ns, work.sha256, work.chunks, work.error)
+                    )
+                store.replace_files(gen, batch)
+
+        store.retrying(record)
+        for work in ordered:
+            found = work.found
+            if work.keep:
+                report.skipped.append((found.path, work.error or "unreadable"))
+            elif work.touch:
+                report.unchanged += 1
+            else:
                 if work.error:
                     report.skipped.append((found.path, work.error))
                 report.warnings.extend((found.path, w) for w in work.warnings)
-                store.replace_file(gen, found.path, found.size, found.mtime_ns, work.sha256, work.chunks, work.error)
                 if work.existing:
                     report.updated += 1
                 else:
@@ -490,10 +514,14 @@ def remove(index_dir: Path, target: Path, progress: Progress | None = None) -> R
             is_root = target in store.roots()
             if not files and not is_root:
                 raise PathNotFound(f"Nothing in the index is at or under {target}; see semsearch status for its roots.")
-            with store.write() as gen:
-                store.delete_files(gen, [row.id for row in files])
-                if is_root:
-                    store.remove_root(gen, target)
+
+            def delete() -> None:
+                with store.write() as gen:
+                    store.delete_files(gen, [row.id for row in files])
+                    if is_root:
+                        store.remove_root(gen, target)
+
+            store.retrying(delete)
             store.sync_vectors()
             store.drop_unused_embeddings()
         finally:

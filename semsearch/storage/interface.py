@@ -8,17 +8,20 @@ past these into SQLite or FAISS.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
 if TYPE_CHECKING:  # the interfaces are read by light commands (status) that never load numpy
     import numpy as np
 
     from semsearch.documents import Chunk
     from semsearch.model.spec import ModelSpec
+
+
+T = TypeVar("T")
 
 
 def text_hash(text: str) -> str:
@@ -49,6 +52,18 @@ class ChunkRow:
     page: int | None
     heading: str
     cell: int | None
+
+
+@dataclass(frozen=True)
+class FileWrite:
+    """One file to record: its stat, hash and chunks (their vectors already stored), or why it was skipped."""
+
+    path: Path
+    size: int
+    mtime_ns: int
+    sha256: str
+    chunks: list[Chunk]
+    error: str | None = None
 
 
 # (chunk id, path, ordinal in its file, start line, end line, page, cell)
@@ -118,6 +133,10 @@ class IndexStore(Protocol):
         error: str | None = None,
     ) -> None: ...
 
+    def replace_files(self, gen: int, files: list[FileWrite]) -> None:
+        """``replace_file`` for several files, in the order given (a shared store writes them in one go)."""
+        ...
+
     def touch_file(self, file_id: int, size: int, mtime_ns: int) -> None: ...
 
     def delete_files(self, gen: int, file_ids: list[int]) -> None: ...
@@ -129,6 +148,11 @@ class IndexStore(Protocol):
     def sync_vectors(self, rebuild: bool = False) -> str:
         """After writes: bring the vector search structure up to the stored vectors (rebuilt whole when asked);
         what was rebuilt and why, or ""."""
+        ...
+
+    def retrying(self, work: Callable[[], T]) -> T:
+        """Run ``work`` (whole write transactions); a shared store runs it again after a lost connection or a
+        conflict with another writer (a bounded number of times), the embedded store just runs it."""
         ...
 
     def close(self) -> None: ...

@@ -36,19 +36,20 @@ def _cutter() -> sqlite3.Connection:
 def cut(rows: list[tuple[str, str]]) -> list[tuple[list[str], list[str]]]:
     """For each (body, cjk) pair of column texts: (body terms in order, cjk-column terms), as FTS5 indexes them."""
     conn = _cutter()
-    out: list[tuple[list[tuple[int, str]], list[str]]] = [([], []) for _ in rows]
+    out: list[tuple[list[str], list[str]]] = [([], []) for _ in rows]
     with conn:
         conn.execute("DELETE FROM t")
         conn.executemany(
             "INSERT INTO t (rowid, body, cjk) VALUES (?, ?, ?)", [(i, b, c) for i, (b, c) in enumerate(rows)]
         )
-        for term, doc, col, offset in conn.execute("SELECT term, doc, col, offset FROM v"):
-            if col == "body":
-                out[doc][0].append((offset, term))
+        # in each chunk's order (SQLite sorts); body terms in order, cjk terms after them
+        for doc, body, term in conn.execute("SELECT doc, col = 'body', term FROM v ORDER BY doc, offset"):
+            if body:
+                out[doc][0].append(term)
             else:
                 out[doc][1].append(CJK_PREFIX + term)
         conn.execute("DELETE FROM t")
-    return [([t for _, t in sorted(body)], cjk) for body, cjk in out]
+    return out
 
 
 def tokens(text: str) -> list[str]:
@@ -67,21 +68,32 @@ def chunk_terms(heading: str, text: str) -> tuple[list[str], list[str]]:
 
 def postings(body: list[str], cjk: list[str]) -> tuple[dict[str, int], int]:
     """Each term's frequency in the chunk, and the chunk's length in terms (both columns, as FTS5 counts)."""
-    counts = Counter(t for t in body + cjk if len(t.encode("utf-8")) <= MAX_TERM_BYTES)
+    counts = Counter(body)
+    counts.update(cjk)
+    for term in [t for t in counts if _too_long(t)]:
+        del counts[term]
     return dict(counts), len(body) + len(cjk)
+
+
+def _too_long(term: str) -> bool:
+    return len(term) * 4 > MAX_TERM_BYTES and len(term.encode("utf-8")) > MAX_TERM_BYTES
 
 
 def tsvector_literal(body: list[str]) -> str:
     """A tsvector literal of the body terms with their positions (no text-search parser in between)."""
-    places: dict[str, list[int]] = {}
+    places: dict[str, list[str]] = {}
     for pos, term in enumerate(body[:16383], 1):
-        if len(term.encode("utf-8")) <= MAX_TERM_BYTES:
-            places.setdefault(term, []).append(pos)
-    return " ".join(f"{_quote(t)}:{','.join(map(str, p[:256]))}" for t, p in places.items())
+        if term in places:
+            places[term].append(str(pos))
+        elif not _too_long(term):
+            places[term] = [str(pos)]
+    return " ".join(f"{_quote(t)}:{','.join(p[:256])}" for t, p in places.items())
 
 
 def _quote(term: str) -> str:
-    return "'" + term.replace("\\", "\\\\").replace("'", "''") + "'"
+    if "\\" in term or "'" in term:
+        term = term.replace("\\", "\\\\").replace("'", "''")
+    return "'" + term + "'"
 
 
 # -- queries: the FTS5 expressions of lexical.parse as terms ----------------------------------------------------

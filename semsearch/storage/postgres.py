@@ -18,20 +18,23 @@ writer killed at any point leaves only uncommitted work, which PostgreSQL discar
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 import os
+import random
 import socket
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from semsearch.documents import Chunk
 from semsearch.errors import IndexCorrupt, ModelMismatch, NoIndex, SemsearchError, UsageError
 from semsearch.model.spec import ModelSpec
 from semsearch.storage import pgterms
-from semsearch.storage.interface import ChunkRow, FileRow, text_hash
+from semsearch.storage.interface import ChunkRow, FileRow, FileWrite, text_hash
 from semsearch.storage.layout import IndexPaths
 from semsearch.storage.store import _model_meta
 from semsearch.storespec import PgSpec, mask
@@ -39,13 +42,22 @@ from semsearch.storespec import PgSpec, mask
 if TYPE_CHECKING:
     import numpy as np
 
-FORMAT_VERSION = 1
+# 1: the first schema; 2: postings without a foreign key to chunks (its per-row check took a third of a write; a
+# chunk's postings are deleted with it explicitly). One migration per version in _MIGRATIONS, below the schema.
+FORMAT_VERSION = 2
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 64
 # Candidates the HNSW search keeps (hnsw.ef_search): at least this many, and at least the depth asked.
 # Measured by benchmarks/pg_bench.py (recall@10 against exact search), see docs/shared-index.md.
 EF_SEARCH = 100
 K1, B = 1.2, 0.75  # BM25 as FTS5's bm25()
+# A lost connection, a deadlock or a serialization failure between writers: the work is run again this many
+# times, after a pause that doubles from RETRY_PAUSE seconds (0.5 + 1 + 2 + 4 + 8: about 15 s in all).
+RETRIES = 5
+RETRY_PAUSE = 0.5
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class StoreUnavailable(SemsearchError):
@@ -117,6 +129,44 @@ def _vector_text(v) -> str:
     return "[" + ",".join(map(repr, v.tolist())) + "]"
 
 
+_COPY_SPECIAL = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value: str) -> str:
+    """A value in COPY's text format (terms hardly ever hold these: FTS5 cuts at them)."""
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        return value.translate(_COPY_SPECIAL)
+    return value
+
+
+class _Vector:
+    """A vector to send in pgvector's binary form (``%b``), much cheaper than its text."""
+
+    __slots__ = ("array",)
+
+    def __init__(self, array) -> None:
+        self.array = array
+
+
+def _register_vector(conn) -> None:
+    """Send ``_Vector`` values in binary: dim (int16), unused (int16), then big-endian float4s."""
+    import numpy as np
+    from psycopg.adapt import Dumper
+    from psycopg.pq import Format
+
+    oid = int(conn.execute("SELECT 'vector'::regtype::oid").fetchone()[0])
+
+    class VectorDumper(Dumper):
+        format = Format.BINARY
+
+        def dump(self, obj: _Vector) -> bytes:
+            a = np.asarray(obj.array, dtype=">f4")
+            return len(a).to_bytes(2, "big") + b"\0\0" + a.tobytes()
+
+    VectorDumper.oid = oid
+    conn.adapters.register_dumper(_Vector, VectorDumper)
+
+
 def _vector_bytes(raw: bytes):
     """A pgvector value in binary form: dim (int16), unused (int16), then big-endian float4s."""
     import numpy as np
@@ -148,12 +198,33 @@ def _schema_sql(s: str, dim: int) -> list[str]:
         f"CREATE INDEX chunks_vector ON {s}.chunks USING hnsw (vector vector_ip_ops)"
         f" WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})",
         f"""CREATE TABLE {s}.postings (
-            term text NOT NULL, chunk_id bigint NOT NULL REFERENCES {s}.chunks(id) ON DELETE CASCADE,
+            term text NOT NULL, chunk_id bigint NOT NULL,
             tf integer NOT NULL, dl integer NOT NULL, PRIMARY KEY (term, chunk_id))""",
         f"CREATE INDEX postings_chunk ON {s}.postings (chunk_id)",
         f"CREATE TABLE {s}.stats (id bigserial PRIMARY KEY, chunks bigint NOT NULL, tokens bigint NOT NULL)",
         f"CREATE TABLE {s}.embeddings (text_hash text PRIMARY KEY, vector vector({dim}) NOT NULL)",
     ]
+
+
+def _to_format_2(conn, s: str) -> None:
+    conn.execute(f"ALTER TABLE {s}.postings DROP CONSTRAINT IF EXISTS postings_chunk_id_fkey")
+
+
+# version -> the statements that bring an index from the version before to it, in one transaction
+_MIGRATIONS = {2: _to_format_2}
+
+
+def _retried(method):
+    """A store call that is a whole transaction of its own (or a read outside one): run again after a lost
+    connection or a conflict with another writer. Inside a write or snapshot the caller's ``retrying`` does it."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        if self._depth:
+            return method(self, *args, **kwargs)
+        return self.retrying(lambda: method(self, *args, **kwargs))
+
+    return wrapper
 
 
 class PgStore:
@@ -171,6 +242,9 @@ class PgStore:
         self._depth = 0  # nesting of snapshot()/write() transactions
         self._delta = [0, 0]  # chunks and terms a write transaction adds (negative: removes)
         self._sequence_readable: bool | None = None
+        self._vector_dumper = False
+        self.format_version = FORMAT_VERSION
+        self._reconnect_error = ""
 
     # -- opening -------------------------------------------------------------------------------
 
@@ -257,9 +331,82 @@ class PgStore:
         if version < 1 or "model_ref" not in rows:
             raise IndexCorrupt(f"The schema {self.s} in {mask(self.spec.conninfo)} is not a semsearch index.")
         self._meta = rows
+        self.format_version = version
+        if version < FORMAT_VERSION:
+            self._upgrade()
+
+    def _upgrade(self) -> None:
+        """Bring an index of an older format to FORMAT_VERSION, one transaction per step (under the index's
+        lock, so two processes opening it at once upgrade it once). A role that may not alter the tables (a
+        read-only one, a replica) reads the older format as it is; writing waits for the upgrade."""
+        psycopg = _driver()
+        try:
+            while self.format_version < FORMAT_VERSION:
+                with self.conn.transaction():
+                    self.conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"semsearch:{self.s}",))
+                    version = int(self.conn.execute(
+                        f"SELECT value FROM {self.s}.meta WHERE key = 'format_version'"
+                    ).fetchone()[0])  # fmt: skip
+                    if version < FORMAT_VERSION:
+                        _MIGRATIONS[version + 1](self.conn, self.s)
+                        self.conn.execute(
+                            f"UPDATE {self.s}.meta SET value = %s WHERE key = 'format_version'", (str(version + 1),)
+                        )
+                        version += 1
+                self.format_version = version
+        except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ReadOnlySqlTransaction):
+            pass  # read as it is; write() says who must upgrade it
+        self._meta["format_version"] = str(self.format_version)
 
     def close(self) -> None:
         self.conn.close()
+
+    # -- faults: retried ---------------------------------------------------------------------------
+
+    def retrying(self, work: Callable[[], T]) -> T:
+        """Run ``work`` (whole transactions: nothing half done is kept when it fails); after a lost connection
+        (reconnecting), a deadlock or a serialization failure with another writer, run it again, up to RETRIES
+        times with a growing pause; then the last error (one sentence for the user, exit 2)."""
+        psycopg = _driver()
+        attempt = 0
+        while True:
+            try:
+                return work()
+            except psycopg.OperationalError as e:  # connection lost, server shut down, deadlock, serialization...
+                if self._depth:
+                    raise  # an outer transaction runs it again
+                attempt += 1
+                lost = self.conn.closed or self.conn.broken
+                if attempt > RETRIES:
+                    if lost:
+                        reason = self._reconnect_error or _first_line(e)
+                        raise StoreUnavailable(
+                            f"Lost the connection to the {self.where} and could not get it back after {RETRIES} "
+                            f"attempts ({reason}). Everything committed before it is kept; run the same command "
+                            "again to finish."
+                        ) from None
+                    raise
+                pause = RETRY_PAUSE * 2 ** (attempt - 1) * (0.5 + random.random())  # two writers apart
+                log.warning("semsearch: %s; trying again in %.1f s (%d of %d)", _first_line(e), pause, attempt, RETRIES)
+                time.sleep(pause)
+                if lost:
+                    self._reconnect()
+
+    def _reconnect(self) -> None:
+        try:
+            self.conn.close()
+        except Exception:  # a broken connection may fail to close cleanly
+            pass
+        try:
+            self.conn = connect(self.spec)
+        except StoreUnavailable as e:
+            self._reconnect_error = str(e).split(" (", 1)[-1].split("); ", 1)[0]  # the server's reason
+            return  # still unreachable: the next attempt fails at once, and pauses longer
+        self._reconnect_error = ""
+        self._depth = 0
+        self._delta = [0, 0]
+        self._vector_dumper = False
+        self._sequence_readable = None
 
     @property
     def where(self) -> str:
@@ -267,6 +414,7 @@ class PgStore:
 
     # -- metadata ------------------------------------------------------------------------------
 
+    @_retried
     def meta(self, key: str, default: str = "") -> str:
         row = self.conn.execute(f"SELECT value FROM {self.s}.meta WHERE key = %s", (key,)).fetchone()
         return row[0] if row else default
@@ -322,6 +470,13 @@ class PgStore:
     @contextmanager
     def write(self) -> Iterator[int]:
         """One write transaction; yields its generation. Readers never see half of it."""
+        if self.format_version < FORMAT_VERSION:
+            user = self.conn.info.user
+            raise StoreUnavailable(
+                f"The {self.where} is in an older format ({self.format_version}) that this semsearch upgrades before "
+                f"writing, and the role {user} may not alter its tables; have its owner run: semsearch status "
+                "--store URL (which upgrades it), then run the same command again."
+            )
         with self.conn.transaction():
             self._depth += 1
             self._delta = [0, 0]
@@ -348,6 +503,7 @@ class PgStore:
             finally:
                 self._depth -= 1
 
+    @_retried
     def set_meta(self, key: str, value: str) -> None:
         self.conn.execute(
             f"INSERT INTO {self.s}.meta VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -374,17 +530,20 @@ class PgStore:
 
     # -- roots and files ---------------------------------------------------------------------------
 
+    @_retried
     def add_root(self, path: Path) -> None:
         self.conn.execute(
             f"INSERT INTO {self.s}.roots VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
             (self.origin, os.fsencode(path), time.time()),
         )
 
+    @_retried
     def roots(self) -> list[Path]:
         """This machine's (this origin's) roots."""
         rows = self.conn.execute(f"SELECT path FROM {self.s}.roots WHERE origin = %s ORDER BY path", (self.origin,))
         return [Path(os.fsdecode(r[0])) for r in rows]
 
+    @_retried
     def all_roots(self) -> list[tuple[str, Path]]:
         """Every root of the index as (origin, path)."""
         rows = self.conn.execute(f"SELECT origin, path FROM {self.s}.roots ORDER BY origin, path")
@@ -395,6 +554,7 @@ class PgStore:
             f"DELETE FROM {self.s}.roots WHERE origin = %s AND path = %s", (self.origin, os.fsencode(path))
         )
 
+    @_retried
     def files(self) -> dict[Path, FileRow]:
         """This origin's files (the ones this machine can see and keep up to date)."""
         rows = self.conn.execute(
@@ -408,13 +568,19 @@ class PgStore:
 
     # -- vectors by text ---------------------------------------------------------------------------
 
+    @_retried
     def put_embeddings(self, hashes: list[str], vectors: np.ndarray) -> None:
-        rows = [(h, _vector_text(v)) for h, v in zip(hashes, vectors)]
+        if not self._vector_dumper:
+            _register_vector(self.conn)
+            self._vector_dumper = True
+        # in one order, so two writers storing the same texts at once never wait for each other in a circle
+        rows = sorted(((h, _Vector(v)) for h, v in zip(hashes, vectors)), key=lambda r: r[0])
         with self.conn.transaction():
             self.conn.cursor().executemany(
-                f"INSERT INTO {self.s}.embeddings VALUES (%s, %s::vector) ON CONFLICT DO NOTHING", rows
+                f"INSERT INTO {self.s}.embeddings VALUES (%s, %b) ON CONFLICT DO NOTHING", rows
             )
 
+    @_retried
     def known_hashes(self, hashes: Iterable[str]) -> set[str]:
         hashes = list(set(hashes))
         if not hashes:
@@ -422,6 +588,7 @@ class PgStore:
         rows = self.conn.execute(f"SELECT text_hash FROM {self.s}.embeddings WHERE text_hash = ANY(%s)", (hashes,))
         return {r[0] for r in rows}
 
+    @_retried
     def drop_unused_embeddings(self) -> int:
         with self.conn.transaction():
             cur = self.conn.execute(
@@ -442,6 +609,7 @@ class PgStore:
             return f"{self.vector_total()} vectors, as asked (HNSW index rebuilt)"
         return ""
 
+    @_retried
     def compact_stats(self) -> None:
         """Fold the stats delta rows into one (another writer's uncommitted rows stay as they are)."""
         with self.conn.transaction():
@@ -457,57 +625,86 @@ class PgStore:
         self, gen: int, path: Path, size: int, mtime_ns: int, sha256: str, chunks: list[Chunk], error: str | None = None
     ) -> None:
         """Set a file's row and its chunks (their vectors must already be stored), locking the file's row."""
-        s = self.s
-        file_id = self.conn.execute(
-            f"INSERT INTO {s}.files (origin, path, size, mtime_ns, sha256, indexed_at, error)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (origin, path) DO UPDATE SET size = excluded.size,"
-            " mtime_ns = excluded.mtime_ns, sha256 = excluded.sha256, indexed_at = excluded.indexed_at,"
-            " error = excluded.error RETURNING id",
-            (self.origin, os.fsencode(path), size, mtime_ns, sha256, time.time(), error),
-        ).fetchone()[0]
-        self._drop_chunks("file_id = %s", (file_id,))
-        if not chunks:
+        self.replace_files(gen, [FileWrite(path, size, mtime_ns, sha256, chunks, error)])
+
+    def replace_files(self, gen: int, files: list[FileWrite]) -> None:
+        """Set files' rows and their chunks and postings, in a few statements whatever their number: the files'
+        rows (upserted, so locked, in the order given), their old chunks dropped, the new chunks with their
+        vectors (joined from ``embeddings``) and keyword postings (one COPY)."""
+        if not files:
             return
-        ids = [
-            r[0]
-            for r in self.conn.execute(
-                f"SELECT nextval('{s}.chunks_id_seq') FROM generate_series(1, %s)", (len(chunks),)
-            ).fetchall()
-        ]
-        rows, postings = [], []
+        s = self.s
+        latest = {os.fsencode(f.path): f for f in files}  # a path given twice: its last state
+        raw_paths = list(latest)
+        now = time.time()
+        got = self.conn.execute(
+            f"INSERT INTO {s}.files (origin, path, size, mtime_ns, sha256, indexed_at, error)"
+            " SELECT %s, u.path, u.size, u.mtime_ns, u.sha256, %s, u.error"
+            " FROM unnest(%s::bytea[], %s::int8[], %s::int8[], %s::text[], %s::text[]) WITH ORDINALITY"
+            " AS u(path, size, mtime_ns, sha256, error, n) ORDER BY u.n"
+            " ON CONFLICT (origin, path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,"
+            " sha256 = excluded.sha256, indexed_at = excluded.indexed_at, error = excluded.error"
+            " RETURNING path, id",
+            (
+                self.origin, now, raw_paths,
+                [latest[p].size for p in raw_paths], [latest[p].mtime_ns for p in raw_paths],
+                [latest[p].sha256 for p in raw_paths], [latest[p].error for p in raw_paths],
+            ),
+        ).fetchall()  # fmt: skip
+        file_ids = {bytes(r[0]): int(r[1]) for r in got}
+        self._drop_chunks("file_id = ANY(%s)", (sorted(file_ids.values()),))
+        total = sum(len(f.chunks) for f in latest.values())
+        if not total:
+            return
+        ids = [r[0] for r in self.conn.execute(
+            f"SELECT nextval('{s}.chunks_id_seq') FROM generate_series(1, %s)", (total,)
+        ).fetchall()]  # fmt: skip
+        cols: list[list] = [[] for _ in range(12)]
+        postings: list[str] = []  # COPY's text format, one line per (term, chunk)
         terms_total = 0
-        terms = pgterms.chunks_terms([(c.heading, c.text) for c in chunks])
-        for cid, (i, c), (body, cjk) in zip(ids, enumerate(chunks), terms):
-            counts, length = pgterms.postings(body, cjk)
-            terms_total += length
-            postings.extend((t, cid, n, length) for t, n in counts.items())
-            rows.append(
-                (
-                    cid, file_id, i, c.text, c.start_line, c.end_line, c.page, c.heading, c.cell,
-                    text_hash(c.embed_text), gen, length, pgterms.tsvector_literal(body), text_hash(c.embed_text),
-                )
-            )  # fmt: skip
-        self.conn.cursor().executemany(
+        at = 0
+        for raw in raw_paths:
+            f = latest[raw]
+            if not f.chunks:
+                continue
+            terms = pgterms.chunks_terms([(c.heading, c.text) for c in f.chunks])
+            for i, (c, (body, cjk)) in enumerate(zip(f.chunks, terms)):
+                cid = ids[at]
+                at += 1
+                counts, length = pgterms.postings(body, cjk)
+                terms_total += length
+                tail = f"\t{cid}\t"
+                end = f"\t{length}\n"
+                postings.extend(f"{_copy_text(t)}{tail}{n}{end}" for t, n in counts.items())
+                row = (cid, file_ids[raw], i, c.text, c.start_line, c.end_line, c.page, c.heading, c.cell,
+                       text_hash(c.embed_text), length, pgterms.tsvector_literal(body))  # fmt: skip
+                for col, value in zip(cols, row):
+                    col.append(value)
+        self.conn.execute(
             f"INSERT INTO {s}.chunks (id, file_id, ord, text, start_line, end_line, page, heading, cell, text_hash,"
-            f" gen, ntokens, tsv, vector) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::tsvector,"
-            f" (SELECT vector FROM {s}.embeddings WHERE text_hash = %s))",
-            rows,
+            " gen, ntokens, tsv, vector)"
+            " SELECT u.id, u.file_id, u.ord, u.text, u.start_line, u.end_line, u.page, u.heading, u.cell,"
+            " u.text_hash, %s, u.ntokens, u.tsv::tsvector, e.vector"
+            " FROM unnest(%s::int8[], %s::int8[], %s::int4[], %s::text[], %s::int4[], %s::int4[], %s::int4[],"
+            " %s::text[], %s::int4[], %s::text[], %s::int4[], %s::text[])"
+            " AS u(id, file_id, ord, text, start_line, end_line, page, heading, cell, text_hash, ntokens, tsv)"
+            f" LEFT JOIN {s}.embeddings e ON e.text_hash = u.text_hash",
+            (gen, *cols),
         )
         with self.conn.cursor().copy(f"COPY {s}.postings (term, chunk_id, tf, dl) FROM STDIN") as copy:
-            for row in postings:
-                copy.write_row(row)
-        self._delta[0] += len(chunks)
+            copy.write("".join(postings).encode("utf-8"))
+        self._delta[0] += total
         self._delta[1] += terms_total
 
     def _drop_chunks(self, where: str, args) -> None:
-        s = self.s
         n, terms = self.conn.execute(
-            f"SELECT count(*), coalesce(sum(ntokens), 0) FROM {s}.chunks WHERE {where}", args
+            f"WITH d AS (DELETE FROM {self.s}.chunks WHERE {where} RETURNING id, ntokens),"
+            f" p AS (DELETE FROM {self.s}.postings WHERE chunk_id = ANY(ARRAY(SELECT id FROM d)))"
+            " SELECT count(*), coalesce(sum(ntokens), 0) FROM d",
+            args,
         ).fetchone()
-        if n:
-            self.conn.execute(f"DELETE FROM {s}.chunks WHERE {where}", args)
-            self._delta[0] -= int(n)
-            self._delta[1] -= int(terms)
+        self._delta[0] -= int(n)
+        self._delta[1] -= int(terms)
 
     def touch_file(self, file_id: int, size: int, mtime_ns: int) -> None:
         self.conn.execute(
@@ -516,10 +713,14 @@ class PgStore:
 
     def delete_files(self, gen: int, file_ids: list[int]) -> None:
         s = self.s
-        for start in range(0, len(file_ids), 500):
-            part = sorted(file_ids[start : start + 500])
+        # locked in path order, as writers replacing files lock them (no deadlock between the two)
+        ordered = [r[0] for r in self.conn.execute(
+            f"SELECT id FROM {s}.files WHERE id = ANY(%s) ORDER BY origin, path", ([int(i) for i in file_ids],)
+        )]  # fmt: skip
+        for start in range(0, len(ordered), 500):
+            part = ordered[start : start + 500]
             locked = [r[0] for r in self.conn.execute(
-                f"SELECT id FROM {s}.files WHERE id = ANY(%s) ORDER BY id FOR UPDATE", (part,)
+                f"SELECT id FROM {s}.files WHERE id = ANY(%s) ORDER BY origin, path FOR UPDATE", (part,)
             )]  # fmt: skip
             if not locked:
                 continue
@@ -564,6 +765,7 @@ class PgStore:
         cur.execute(f"SELECT id, vector FROM {self.s}.chunks WHERE id = ANY(%s)", ([int(i) for i in ids],))
         return {int(r[0]): _vector_bytes(r[1]) for r in cur.fetchall()}
 
+    @_retried
     def counts(self) -> dict[str, int]:
         one = lambda sql: int(self.conn.execute(sql.format(s=self.s)).fetchone()[0])  # noqa: E731
         return {
@@ -606,6 +808,8 @@ class PgStore:
              "{n} chunks are missing from the keyword postings."),
             (f"SELECT count(*) FROM {s}.postings p JOIN {s}.chunks c ON c.id = p.chunk_id WHERE p.dl <> c.ntokens",
              "{n} keyword postings disagree with their chunk's length."),
+            (f"SELECT count(*) FROM {s}.postings p WHERE NOT EXISTS (SELECT 1 FROM {s}.chunks c WHERE c.id = p.chunk_id)",
+             "{n} keyword postings belong to no chunk."),
             (f"SELECT abs((SELECT coalesce(sum(chunks), 0) FROM {s}.stats) - (SELECT count(*) FROM {s}.chunks))"
              f" + abs((SELECT coalesce(sum(tokens), 0) FROM {s}.stats) - (SELECT coalesce(sum(ntokens), 0) FROM {s}.chunks))",
              "The keyword statistics are off by {n} (chunks and terms counted)."),

@@ -16,7 +16,7 @@ from semsearch.documents import Chunk
 from semsearch.errors import IndexCorrupt, ModelMismatch, NoIndex
 from semsearch.model.spec import ModelSpec
 from semsearch.storage import keywords as lexical
-from semsearch.storage.interface import ChunkRow, FileRow, text_hash
+from semsearch.storage.interface import ChunkRow, FileRow, FileWrite, text_hash
 from semsearch.storage.layout import IndexPaths, check_folder
 from semsearch.system import PRIVATE_FILE, make_private
 
@@ -355,6 +355,14 @@ class Store:
             ],
         )
         lexical.add_file_chunks(self.conn, file_id, gen)
+
+    def retrying(self, work):
+        """One writer, one file: nothing to run again (a failure is reported as it is)."""
+        return work()
+
+    def replace_files(self, gen: int, files: list[FileWrite]) -> None:
+        for f in files:
+            self.replace_file(gen, f.path, f.size, f.mtime_ns, f.sha256, f.chunks, f.error)
 
     def touch_file(self, file_id: int, size: int, mtime_ns: int) -> None:
         """A file whose bytes did not change but whose stat did: remember the new stat, keep the chunks."""

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from semsearch.search.hits import Hit, QueryOptions
 from semsearch.storage.layout import IndexPaths
+from semsearch.storespec import root_name
 from semsearch.watcher.protocol import MAX_LINE, dumps, loads, schema, socket_address
 
 ENV_NO_WATCHER = "SEMSEARCH_NO_WATCHER"  # set to 1: never ask a watcher, always work in-process
@@ -55,7 +56,8 @@ def ask_watcher(index_dir: Path, options: QueryOptions, timeout: float = REPLY_T
     """The watcher's hits, or None when no watcher answered properly (then search in-process)."""
     if os.environ.get(ENV_NO_WATCHER, "") not in ("", "0"):
         return None
-    reply = request(IndexPaths(index_dir).query_socket, {"op": "search", "options": options}, timeout)
+    message = {"op": "search", "options": options, "origin": root_name()}  # answered only under the same name
+    reply = request(IndexPaths(index_dir).query_socket, message, timeout)
     if not reply or reply.get("ok") is not True:
         return None
     hits = reply.get("hits")

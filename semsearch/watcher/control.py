@@ -31,7 +31,9 @@ def run_until_stopped(watcher) -> None:
             signal.signal(sig, handler)
 
 
-def start_background(root: Path, options, max_size: float, include: list[str], exclude: list[str]) -> tuple[int, int]:
+def start_background(
+    root: Path, options, max_size: float, include: list[str], exclude: list[str], root_name: str | None = None
+) -> tuple[int, int]:
     """Start a detached watcher of ``root`` and wait until it reports ready; its pid and number of roots."""
     import subprocess
 
@@ -55,6 +57,8 @@ def start_background(root: Path, options, max_size: float, include: list[str], e
         args += ["--include", glob]
     for glob in exclude:  # as given: the watcher reads the configuration's own excludes itself
         args += ["--exclude", glob]
+    if root_name:
+        args += ["--root-name", root_name]
     offset = paths.log.stat().st_size if paths.log.exists() else 0
     from semsearch.storespec import for_child
 

@@ -17,6 +17,7 @@ from semsearch.search.engine import load_query_encoder, query_model, search_with
 from semsearch.search.hits import QueryOptions
 from semsearch.storage.access import open_for_search, open_store
 from semsearch.storage.layout import IndexPaths
+from semsearch.storespec import root_name
 from semsearch.watcher.protocol import MAX_LINE, dumps, loads, schema, socket_address
 
 CONNECTION_TIMEOUT = 30.0  # a client that connects and says nothing is dropped after this
@@ -120,6 +121,8 @@ class QueryServer:
         options = request["options"]
         if options.mode not in MODES or options.rerank:  # a reranker is loaded by the query's own process
             return dumps({"ok": False, "error": "not answered here"})
+        if request.get("origin") != root_name():  # a shared index: paths are shown as the asker's origin sees them
+            return dumps({"ok": False, "error": "this watcher records its files under another --root-name"})
         try:
             with self._lock:
                 if self._model_identity() != self._identity:
