@@ -62,14 +62,15 @@ def cjk_characters(text: str) -> str:
 
 # camelCase and PascalCase words (parseParam, HTTPServer, getUserById): unicode61 keeps each as one token, so
 # their parts are added to the ``body`` column after the text (snake_case is split by unicode61 already)
-_CAMEL_WORD = re.compile(r"[^\W_]*(?:[a-z][A-Z]|[A-Z]{2}[a-z])[^\W_]*")
 _CAMEL_PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 
 
 def identifier_parts(text: str) -> list[str]:
     """The words inside the camelCase and PascalCase identifiers of ``text`` (``parseParam``: parse, param)."""
     out: list[str] = []
-    for word in _CAMEL_WORD.findall(text):
+    for word in _WORD.findall(text):
+        if word.islower() or word.isupper() or not word.isascii():
+            continue  # (most words; identifiers are ASCII)
         parts = _CAMEL_PART.findall(word)
         if len(parts) > 1:
             out.extend(p.lower() for p in parts)
