@@ -42,8 +42,8 @@ from semsearch.storespec import PgSpec, mask
 if TYPE_CHECKING:
     import numpy as np
 
-# 1: the first schema; 2: postings without a foreign key to chunks (its per-row check took a third of a write; a
-# chunk's postings are deleted with it explicitly). One migration per version in _MIGRATIONS, below the schema.
+# 1: the first schema; 2: postings without a foreign key to chunks (a chunk's postings are deleted with it
+# explicitly; no per-row check when postings are written). One migration per version in _MIGRATIONS, below.
 FORMAT_VERSION = 2
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 64
