@@ -42,9 +42,9 @@ from semsearch.storespec import PgSpec, mask
 if TYPE_CHECKING:
     import numpy as np
 
-# 1: the first schema; 2: postings without a foreign key to chunks (its per-row check took a third of a write; a
-# chunk's postings are deleted with it explicitly); 3: the parts of camelCase identifiers among a chunk's terms
-# (``keywords.columns``). One migration per version in _MIGRATIONS, below the schema.
+# 1: the first schema; 2: postings without a foreign key to chunks (a chunk's postings are deleted with it
+# explicitly; no per-row check when postings are written); 3: the parts of camelCase identifiers among a chunk's
+# terms (``keywords.columns``). One migration per version in _MIGRATIONS, below.
 FORMAT_VERSION = 3
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 64
