@@ -98,7 +98,10 @@ def load_all(base: Path, cache: EmbeddingCache, tag: str = "") -> list[Corpus]:
     for name in meta:
         index = base / "code" / f"{name}-all{tag}"
         newer = base / "code" / f"{name}-all-new"
-        if (newer / "index.sqlite3").exists() and f"{name} [all]" in (base / "code-after1.txt").read_text():
+        if tag:  # the indexes code_eval.py --tag=TAG built
+            if not (index / "index.sqlite3").exists():
+                continue
+        elif (newer / "index.sqlite3").exists() and f"{name} [all]" in (base / "code-after1.txt").read_text():
             index = newer
         elif f"{name} [all]" not in done:
             index = other / "code" / name / "index"
@@ -417,7 +420,36 @@ class Lab:
             out.append(toks)
         return out
 
+    def fts(self, c: Corpus, qi: int) -> dict[int, float]:
+        """FTS5 scores from a table filled by this checkout's storage/keywords.py (what a new index holds)."""
+        from semsearch.storage import keywords as lexical
+
+        key = (c.name, "ftsnew")
+        if key not in self.models:
+            conn = sqlite3.connect(":memory:")
+            for statement in lexical._statements(lexical.SCHEMA.split("-- deletions")[0]):
+                conn.execute(statement)
+            conn.executemany(
+                "INSERT INTO chunks_fts (rowid, body, cjk) VALUES (?, ?, ?)",
+                [(n, *lexical.columns(h, t)) for n, (h, t) in enumerate(zip(c.headings, c.texts))],
+            )
+            self.models[key] = conn
+        ck = key + (qi,)
+        if ck not in self.cache:
+            expression = lexical.parse(c.queries[qi][1]).match
+            rows = (
+                self.models[key]
+                .execute("SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ?", (expression,))
+                .fetchall()
+                if expression
+                else []
+            )
+            self.cache[ck] = {int(r): float(v) for r, v in rows}
+        return self.cache[ck]
+
     def kw(self, c: Corpus, qi: int, variant: str, k1: float = 0.9, b: float = 0.4) -> dict[int, float]:
+        if variant == "ftsnew":
+            return self.fts(c, qi)
         key = (c.name, variant, k1, b)
         if key not in self.models:
             self.models[key] = BM25(self.docs(c, variant), k1, b)
@@ -433,7 +465,7 @@ def main() -> int:
     cache = EmbeddingCache(base / "embeddings.sqlite")
     only = set(sys.argv[1].split(",")) if len(sys.argv) > 1 and sys.argv[1] else None
     which = sys.argv[2].split(",") if len(sys.argv) > 2 else None
-    corpora = [c for c in load_all(base, cache) if not only or c.name in only]
+    corpora = [c for c in load_all(base, cache, os.environ.get("RANK_LAB_TAG", "")) if not only or c.name in only]
     feats = {c.name: features(c) for c in corpora}
     lab = Lab(corpora, feats)
     qindex = {}
@@ -491,8 +523,23 @@ def main() -> int:
 
     from semsearch.search import ranking as R
 
-    def layer(variant="fts", own=False, wd=0.5, exact_first=False, div=True, ident=0.0, **weights):
+    defcache: dict = {}
+
+    def definitions(c, q):
+        """Every chunk that defines a symbol the query names (an upper bound of a definition search)."""
+        key = (c.name, q.text)
+        if key not in defcache:
+            syms = R.query_symbols(q.text)
+            defcache[key] = [i for i in range(len(c.texts)) if syms and any(R.defines(c.texts[i], s) for s in syms)]
+        return defcache[key]
+
+    def layer(
+        variant="fts", own=False, wd=0.5, exact_first=False, div=True, ident=0.0, symwd=None, defs=False, **weights
+    ):
+        base_wd = wd
+
         def rank(c, q):
+            wd = base_wd
             saved = {k: getattr(R, k) for k in weights}
             for k, v in weights.items():
                 setattr(R, k, v)
@@ -500,6 +547,8 @@ def main() -> int:
                 qi = qindex[id(q)]
                 kw = lab.kw(c, qi, variant) if variant != "fts" else q.fts
                 pool = fuse(c, q, kw, own=own, wd=wd)
+                if defs:
+                    pool = pool + [i for i in definitions(c, q) if i not in set(pool)]
                 d = np.array([q.dense[i] for i in pool])
                 k = np.array([kw.get(i, 0.0) for i in pool])
                 fused = wd * z(d, q.dense[np.argsort(-q.dense)[:100]] if own else None) + (1 - wd) * z(k)
@@ -527,23 +576,15 @@ def main() -> int:
     rankers.update(
         {
             "L": layer(),
-            "L exact": layer(exact_first=True),
-            "L id.5": layer(ident=0.5),
-            "L id1": layer(ident=1.0),
-            "L wd.6 id.5": layer(ident=0.5, wd=0.6),
-            "L sup0 path1": layer(SUPPORT_PENALTY=0.0, PATH_WEIGHT=1.0),
-            "L sup0": layer(SUPPORT_PENALTY=0.0),
-            "L path1": layer(PATH_WEIGHT=1.0),
-            "L sup.5": layer(SUPPORT_PENALTY=0.5),
-            "L sup1": layer(SUPPORT_PENALTY=1.0),
-            "L sup1 path2": layer(SUPPORT_PENALTY=1.0, PATH_WEIGHT=2.0),
-            "L sup.5 path2": layer(SUPPORT_PENALTY=0.5, PATH_WEIGHT=2.0),
-            "L sup1 path2 wd.6": layer(SUPPORT_PENALTY=1.0, PATH_WEIGHT=2.0, wd=0.6),
-            "L sup1 path2 bm25": layer("plain", SUPPORT_PENALTY=1.0, PATH_WEIGHT=2.0),
-            "L sup1 path2 camel": layer("camel", SUPPORT_PENALTY=1.0, PATH_WEIGHT=2.0),
-            "L path2": layer(PATH_WEIGHT=2.0),
-            "L wd.6": layer(wd=0.6),
-            "L bm25": layer("plain"),
+            "L new": layer("ftsnew"),
+            "L coh1.5": layer(COHERENCE_WEIGHT=1.5),
+            "L coh2": layer(COHERENCE_WEIGHT=2.0),
+            "L new coh1.5": layer("ftsnew", COHERENCE_WEIGHT=1.5),
+            "L new coh2": layer("ftsnew", COHERENCE_WEIGHT=2.0),
+            "L new coh2 defs": layer("ftsnew", COHERENCE_WEIGHT=2.0, defs=True),
+            "L new coh2 defs def2": layer("ftsnew", COHERENCE_WEIGHT=2.0, defs=True, DEFINITION_WEIGHT=2.0),
+            "L new coh2 path3": layer("ftsnew", COHERENCE_WEIGHT=2.0, PATH_WEIGHT=3.0),
+            "L new coh2 rep.8": layer("ftsnew", COHERENCE_WEIGHT=2.0, REPEAT_PENALTY=0.8),
         }
     )
     import beir_eval

@@ -8,6 +8,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 
 from semsearch.model.spec import default_model_path
 from semsearch.storage import keywords as lexical
+from semsearch.storage.store import FORMAT_VERSION
 
 
 def hits_json(result) -> list[dict]:
@@ -140,9 +142,32 @@ def test_an_index_from_before_the_keyword_index_upgrades_itself_on_open(cli, cor
     result = cli("query", "metronome", "--mode", "keyword", "--json")
     assert result.exit_code == 0 and hits_json(result)[0]["path"].endswith("guitar.txt")
     fts_in_step(isolated_home)
-    assert json.loads(cli("status", "--json").stdout)["format_version"] == 2
+    assert json.loads(cli("status", "--json").stdout)["format_version"] == FORMAT_VERSION
     (corpus / "music/guitar.txt").unlink()  # and the upgraded index keeps in step from then on
     cli("index", corpus)
+    fts_in_step(isolated_home)
+
+
+def test_camel_case_identifiers_are_found_by_their_words(cli, tmp_path, isolated_home):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src/params.js").write_text("function parseParam(text) {\n  return text.split('=');\n}\n")
+    (tmp_path / "src/other.js").write_text("function render(view) {\n  return view.html;\n}\n")
+    cli("index", tmp_path / "src")
+    for query in ("parse param", "parseParam", "ParseParams"):
+        hits = hits_json(cli("query", query, "--mode", "keyword", "--json"))
+        assert [Path(h["path"]).name for h in hits] == ["params.js"], query
+
+
+def test_an_index_from_before_identifier_parts_gains_them_on_open(cli, tmp_path, isolated_home):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src/params.js").write_text("function parseParam(text) {\n  return text.split('=');\n}\n")
+    cli("index", tmp_path / "src")
+    with db(isolated_home) as conn:  # the keyword index as format 2 wrote it: the text alone
+        conn.execute("DELETE FROM chunks_fts")
+        conn.execute("INSERT INTO chunks_fts (rowid, body, cjk) SELECT id, text, '' FROM chunks")
+        conn.execute("UPDATE meta SET value = '2' WHERE key = 'format_version'")
+    assert cli("query", "parse param", "--mode", "keyword", "--json").exit_code == 0
+    assert json.loads(cli("status", "--json").stdout)["format_version"] == FORMAT_VERSION
     fts_in_step(isolated_home)
 
 

@@ -294,7 +294,7 @@ def test_an_index_of_format_1_is_upgraded_when_opened(pg_url, tmp_path, model):
     old = load_format_1(pg_url, "format_one")
     store = PgStore.open(old, IndexPaths(tmp_path / "local"), origin="build-host")
     try:
-        assert store.meta("format_version") == str(FORMAT_VERSION) == "2"
+        assert store.meta("format_version") == str(FORMAT_VERSION) == "3"
         assert fkeys(store) == ["chunks_file_id_fkey"]  # format 2: postings without a foreign key
         assert store.consistency_problems() == []
         # what it holds reads as before, and ranks as a fresh index of the same files does
@@ -303,7 +303,9 @@ def test_an_index_of_format_1_is_upgraded_when_opened(pg_url, tmp_path, model):
         fresh = PgStore.create(storespec.parse(f"{pg_url}&index=format_two"), IndexPaths(tmp_path / "l2"), model, DIM)
         try:
             fill(fresh, docs, {n: t for n, t in TEXTS.items() if n != "e.txt"})
-            for words in ("keys tokens", "tomato heat", "天気"):
+            # format 3: postings cut again, with the words of camelCase identifiers (ConnectionError)
+            assert store.keyword_search(lexical.parse("connection error").match, 10)
+            for words in ("keys tokens", "tomato heat", "天気", "connection error", "ConnectionError"):
                 match = lexical.parse(words).match
                 got = sorted(s for _, s in store.keyword_search(match, 10))
                 assert got and got == pytest.approx(sorted(s for _, s in fresh.keyword_search(match, 10)), abs=1e-9)

@@ -67,6 +67,17 @@ def test_repeated_passages_of_one_file_yield_to_other_files():
     assert ranking.spread([0, 1, 2, 3], scores, files) == [0, 1, 3, 2]
 
 
+def test_in_code_the_file_with_most_evidence_gains_at_its_best_passage():
+    # b.py has one passage a little above a.py's best, but a.py has three good ones
+    items = [(2.0, "/p/a.py", None), (1.8, "/p/a.py", None), (1.5, "/p/a.py", None), (2.2, "/p/b.py", None)]
+    evidence = ranking.query_evidence("what parses the options")
+    scores = ranking.adjust(items, evidence)
+    assert scores[0] > scores[3]  # a.py's best passage now leads
+    assert scores[1:3] == [1.8, 1.5]  # its other passages keep their scores
+    prose = [(f, p.replace(".py", ".md"), t) for f, p, t in items]  # documents: nothing changes
+    assert ranking.adjust(prose, evidence) == [f for f, _, _ in prose]
+
+
 def test_supporting_files_are_documentation_tests_and_examples():
     assert ranking.supporting("/p/README.md") and ranking.supporting("/p/tests/test_x.py")
     assert ranking.supporting("/p/example/simple.zig") and ranking.supporting("/p/src/session_test.go")

@@ -11,8 +11,10 @@ deviations): a candidate gains
 - ``DEFINITION_WEIGHT`` when it defines a symbol the query names (``class Session``, ``def get_user``,
   ``func (e *Engine) ServeHTTP``), and ``STEM_WEIGHT`` when its file is named after that symbol;
 
-then each further passage of a file already ranked loses ``REPEAT_PENALTY`` (one file's many passages no longer push
-every other file off the first page). Measured on all of ../shared/eval (docs/ranking.md); one setting for every
+in a folder of code, each file's best passage gains up to ``COHERENCE_WEIGHT``, in proportion to the evidence all
+its passages gathered against the best file's (an answer usually spans several passages of one file, where a
+lone passage that happens to share words with the query does not); then each further passage of a file already
+ranked loses ``REPEAT_PENALTY`` (one file's many passages no longer push every other file off the first page). Measured on all of ../shared/eval (docs/ranking.md); one setting for every
 language and kind of folder.
 """
 
@@ -31,6 +33,8 @@ DEFINITION_WEIGHT = 1.0
 STEM_WEIGHT = 1.0
 REPEAT_PENALTY = 0.5
 SUPPORT_PENALTY = 1.0
+COHERENCE_WEIGHT = 2.0
+COHERENCE_CODE_ONLY = True  # prose documents gain nothing from it (measured: docs/ranking.md)
 
 _STOP = frozenset(
     """a about above after again against all am an and any are as at be because been before being below between both
@@ -176,7 +180,8 @@ def adjust(items: Sequence[tuple[float, str, str | None]], evidence: QueryEviden
         words = frozenset(w for w in words if sum(_word_matches(w, _path_words(f)) for f in files) <= len(files) / 2)
     # in a folder of code, passages about the code (documentation, tests, examples) yield to the code itself,
     # unless the query asks for them
-    code = sum(1 for f in files if is_code(f)) * 2 >= len(files) and not evidence.words & _ASKS_SUPPORT
+    in_code = sum(1 for f in files if is_code(f)) * 2 >= len(files)
+    code = in_code and not evidence.words & _ASKS_SUPPORT
     for fused, path, text in items:
         score = fused
         if words:
@@ -189,6 +194,25 @@ def adjust(items: Sequence[tuple[float, str, str | None]], evidence: QueryEviden
             if named_after(path, evidence.symbols):
                 score += STEM_WEIGHT
         out.append(score)
+    if COHERENCE_WEIGHT and (in_code or not COHERENCE_CODE_ONLY):
+        out = coherence(out, [path for _, path, _ in items])
+    return out
+
+
+def coherence(scores: Sequence[float], files: Sequence[str]) -> list[float]:
+    """Each file's best passage gains up to COHERENCE_WEIGHT, in proportion to its file's summed positive
+    evidence against the best file's: a file with several good passages is a likelier answer."""
+    total: dict[str, float] = {}
+    best: dict[str, int] = {}
+    for i, (s, f) in enumerate(zip(scores, files)):
+        total[f] = total.get(f, 0.0) + max(s, 0.0)
+        if f not in best or s > scores[best[f]]:
+            best[f] = i
+    top = max(total.values(), default=0.0)
+    out = list(scores)
+    if top > 0:
+        for f, i in best.items():
+            out[i] += COHERENCE_WEIGHT * total[f] / top
     return out
 
 

@@ -60,12 +60,47 @@ def cjk_characters(text: str) -> str:
     return " ".join(ch for run in _CJK_RUN.findall(text) for ch in run)
 
 
-def _row(chunk_id: int, heading: str, text: str) -> tuple[int, str, str]:
+# camelCase and PascalCase words (parseParam, HTTPServer, getUserById): unicode61 keeps each as one token, so
+# their parts are added to the ``body`` column after the text (snake_case is split by unicode61 already)
+_CAMEL_PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+
+
+def identifier_parts(text: str) -> list[str]:
+    """The words inside the camelCase and PascalCase identifiers of ``text`` (``parseParam``: parse, param)."""
+    out: list[str] = []
+    for word in _WORD.findall(text):
+        if word.islower() or word.isupper() or not word.isascii():
+            continue  # (most words; identifiers are ASCII)
+        parts = _CAMEL_PART.findall(word)
+        if len(parts) > 1:
+            out.extend(p.lower() for p in parts)
+    return out
+
+
+def columns(heading: str, text: str) -> tuple[str, str]:
+    """A chunk's (``body``, ``cjk``) column texts: the heading and text (CJK as bigrams), then the parts of
+    its camelCase identifiers, so that "parse param" finds ``parseParam``."""
     full = f"{heading}\n{text}" if heading else text
-    return chunk_id, segment(full), cjk_characters(full)
+    body = segment(full)
+    parts = identifier_parts(full)
+    if parts:
+        body += "\n" + " ".join(parts)
+    return body, cjk_characters(full)
+
+
+def _row(chunk_id: int, heading: str, text: str) -> tuple[int, str, str]:
+    return (chunk_id, *columns(heading, text))
 
 
 # -- keeping the table in step with ``chunks`` -------------------------------------------------------------------
+
+
+def rebuild(conn: sqlite3.Connection) -> None:
+    """Migration: index every chunk again (the column texts changed: camelCase identifiers' parts added)."""
+    conn.execute("DELETE FROM chunks_fts")
+    stored = conn.execute("SELECT id, heading, text FROM chunks")
+    while rows := stored.fetchmany(2000):
+        add_chunks(conn, rows)
 
 
 def create(conn: sqlite3.Connection) -> None:
@@ -194,7 +229,9 @@ def parse(query: str, identifiers: bool = True) -> ParsedQuery:
             else:
                 parsed.terms.extend("body : " + _fts_string(b) for b in segment(piece).split())
         else:
-            words.extend(w.lower() for w in _WORD.findall(piece))
+            for w in _WORD.findall(piece):
+                words.append(w.lower())
+                words.extend(identifier_parts(w))  # getUserById also finds get_user_by_id and "user id"
     content = [w for w in words if w not in STOPWORDS] or words
     parsed.terms.extend("body : " + _fts_string(w) for w in dict.fromkeys(content))
     parsed.exact = list(dict.fromkeys(parsed.exact))

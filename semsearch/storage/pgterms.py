@@ -59,11 +59,7 @@ def tokens(text: str) -> list[str]:
 
 def chunks_terms(chunks: list[tuple[str, str]]) -> list[tuple[list[str], list[str]]]:
     """(body terms in order, cjk-column terms) of each (heading, text), as ``keywords`` stores them in FTS5."""
-    rows = []
-    for heading, text in chunks:
-        full = f"{heading}\n{text}" if heading else text
-        rows.append((lexical.segment(full), lexical.cjk_characters(full)))
-    return cut(rows)
+    return cut([lexical.columns(heading, text) for heading, text in chunks])
 
 
 def chunk_terms(heading: str, text: str) -> tuple[list[str], list[str]]:

@@ -42,9 +42,10 @@ from semsearch.storespec import PgSpec, mask
 if TYPE_CHECKING:
     import numpy as np
 
-# 1: the first schema; 2: postings without a foreign key to chunks (its per-row check took a third of a write; a
-# chunk's postings are deleted with it explicitly). One migration per version in _MIGRATIONS, below the schema.
-FORMAT_VERSION = 2
+# 1: the first schema; 2: postings without a foreign key to chunks (a chunk's postings are deleted with it
+# explicitly; no per-row check when postings are written); 3: the parts of camelCase identifiers among a chunk's
+# terms (``keywords.columns``). One migration per version in _MIGRATIONS, below.
+FORMAT_VERSION = 3
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 64
 # Candidates the HNSW search keeps (hnsw.ef_search): at least this many, and at least the depth asked.
@@ -210,8 +211,40 @@ def _to_format_2(conn, s: str) -> None:
     conn.execute(f"ALTER TABLE {s}.postings DROP CONSTRAINT IF EXISTS postings_chunk_id_fkey")
 
 
+def _to_format_3(conn, s: str, batch: int = 2000) -> None:
+    """Every chunk's terms cut again (``keywords.columns`` added the parts of camelCase identifiers): its
+    postings, length and tsvector, and the term count in ``stats``."""
+    conn.execute(f"TRUNCATE {s}.postings")
+    before = int(conn.execute(f"SELECT coalesce(sum(ntokens), 0) FROM {s}.chunks").fetchone()[0])
+    after = 0
+    last = 0
+    while True:
+        rows = conn.execute(
+            f"SELECT id, heading, text FROM {s}.chunks WHERE id > %s ORDER BY id LIMIT %s", (last, batch)
+        ).fetchall()
+        if not rows:
+            break
+        last = rows[-1][0]
+        ids, lengths, vectors, lines = [], [], [], []
+        for (cid, _, _), (body, cjk) in zip(rows, pgterms.chunks_terms([(r[1], r[2]) for r in rows])):
+            counts, length = pgterms.postings(body, cjk)
+            after += length
+            ids.append(cid)
+            lengths.append(length)
+            vectors.append(pgterms.tsvector_literal(body))
+            lines.extend(f"{_copy_text(t)}\t{cid}\t{n}\t{length}\n" for t, n in counts.items())
+        conn.execute(
+            f"UPDATE {s}.chunks c SET ntokens = u.n, tsv = u.tsv::tsvector"
+            " FROM unnest(%s::int8[], %s::int4[], %s::text[]) AS u(id, n, tsv) WHERE c.id = u.id",
+            (ids, lengths, vectors),
+        )
+        with conn.cursor().copy(f"COPY {s}.postings (term, chunk_id, tf, dl) FROM STDIN") as copy:
+            copy.write("".join(lines).encode("utf-8"))
+    conn.execute(f"INSERT INTO {s}.stats (chunks, tokens) VALUES (0, %s)", (after - before,))
+
+
 # version -> the statements that bring an index from the version before to it, in one transaction
-_MIGRATIONS = {2: _to_format_2}
+_MIGRATIONS = {2: _to_format_2, 3: _to_format_3}
 
 
 def _retried(method):

@@ -23,7 +23,7 @@ from semsearch.system import PRIVATE_FILE, make_private
 if TYPE_CHECKING:  # numpy is imported where vectors are handled, so status stays light
     import numpy as np
 
-FORMAT_VERSION = 2  # 1: the foundation schema below; then one migration per version in _MIGRATIONS
+FORMAT_VERSION = 3  # 1: the foundation schema below; then one migration per version in _MIGRATIONS
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -63,6 +63,7 @@ CREATE INDEX tombstones_gen ON tombstones(gen);
 # Each runs inside the transaction that records its version.
 _MIGRATIONS = {
     2: lexical.create,  # the FTS5 keyword index of the chunks, filled from the chunks already stored
+    3: lexical.rebuild,  # the keyword index again: the parts of camelCase identifiers added to each chunk
 }
 
 
