@@ -85,7 +85,9 @@ def test_ctrl_c_keeps_embedded_work_and_the_next_run_finishes(tmp_path, isolated
     embedded = 0
     while time.monotonic() < deadline and proc.poll() is None:
         try:
-            with sqlite3.connect(db, timeout=5) as conn:
+            # read-only: a plain connect would create an empty index.sqlite3 before the indexer does, which the
+            # indexer then takes for a damaged index (exit 2 before it could be interrupted)
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
                 embedded = conn.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0]
         except sqlite3.Error:
             embedded = 0
