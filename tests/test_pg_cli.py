@@ -238,7 +238,8 @@ def test_a_lost_connection_is_retried_and_the_run_completes(cli, pg_server, pg_u
     ended = _count(pg_server, db, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
                    " WHERE application_name = 'semsearch' AND pid <> pg_backend_pid()")  # fmt: skip
     out, err = proc.communicate(timeout=300)
-    assert ended == 1, "the writer finished before its connection could be ended"
+    # (the writer may hold a second connection at that moment, e.g. while it opens the store: both are ended)
+    assert ended >= 1, "the writer finished before its connection could be ended"
     assert proc.returncode == 0, (out, err)
     assert "trying again" in err and "Traceback" not in err, err  # it noticed, reconnected and went on
     assert _count(pg_server, db, "SELECT count(*) FROM semsearch.files") == 400
@@ -260,7 +261,8 @@ def test_a_connection_that_stays_lost_is_one_sentence_and_loses_nothing_committe
     ended = _count(pg_server, db, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
                    " WHERE usename = 'lost_writer'")  # fmt: skip
     out, err = proc.communicate(timeout=300)
-    assert ended == 1, "the writer finished before its connection could be ended"
+    # (the writer may hold a second connection at that moment, e.g. while it opens the store: both are ended)
+    assert ended >= 1, "the writer finished before its connection could be ended"
     assert proc.returncode == 2, (out, err)
     last = err.strip().splitlines()[-1]
     assert last.startswith("semsearch: Lost the connection") and "after 5 attempts" in last, err
