@@ -533,13 +533,8 @@ def main() -> int:
             defcache[key] = [i for i in range(len(c.texts)) if syms and any(R.defines(c.texts[i], s) for s in syms)]
         return defcache[key]
 
-    def layer(
-        variant="fts", own=False, wd=0.5, exact_first=False, div=True, ident=0.0, symwd=None, defs=False, **weights
-    ):
-        base_wd = wd
-
+    def layer(variant="fts", own=False, wd=0.5, exact_first=False, div=True, ident=0.0, defs=False, **weights):
         def rank(c, q):
-            wd = base_wd
             saved = {k: getattr(R, k) for k in weights}
             for k, v in weights.items():
                 setattr(R, k, v)
