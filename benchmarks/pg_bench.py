@@ -213,26 +213,100 @@ def _recall(exact: list[set], found: list[set]) -> float:
     return sum(len(a & b) for a, b in zip(exact, found)) / max(1, sum(len(a) for a in exact))
 
 
-def pg_bulk_fill(pg, data: Data, size: int) -> tuple[float, float]:
-    """Fill through ``replace_files`` with the HNSW index dropped, then create it once; (fill s, build s)."""
+def _copy_vectors(conn, table: str, first: int, vecs: np.ndarray) -> None:
+    """COPY (n, vector) rows in PostgreSQL's binary format, made by numpy (n = first, first + 1, ...)."""
+    n, dim = vecs.shape
+    row = np.dtype(
+        [("fields", ">i2"), ("nlen", ">i4"), ("n", ">i8"), ("vlen", ">i4"), ("dim", ">i2"), ("unused", ">i2"),
+         ("v", ">f4", (dim,))]
+    )  # fmt: skip
+    rows = np.zeros(n, dtype=row)
+    rows["fields"], rows["nlen"], rows["n"] = 2, 8, np.arange(first, first + n)
+    rows["vlen"], rows["dim"], rows["v"] = 4 + 4 * dim, dim, vecs
+    with conn.cursor().copy(f"COPY {table} (n, vector) FROM STDIN WITH (FORMAT BINARY)") as copy:
+        copy.write(b"PGCOPY\n\xff\r\n\x00" + bytes(8) + rows.tobytes() + b"\xff\xff")
+
+
+def pg_bulk_fill(pg, data: Data, size: int, unit: int) -> tuple[float, float, float]:
+    """Fill to ``size`` passages; (seconds writing, seconds copying, seconds building HNSW).
+
+    The first ``unit`` passages go through the store's own ``replace_files`` (200 files per transaction) with
+    the HNSW index dropped. Past that, the unit's rows are copied in SQL, as often as it takes: files, chunks
+    (text, tsvector), keyword postings and statistics as the store wrote them (so posting lists grow as they
+    would with more text of the same kind), each copy with vectors of its own, new ones drawn from the same
+    clusters (sent by COPY). Then the HNSW index is created once (the schema's own statement and parameters;
+    ``maintenance_work_mem`` 4 GB, one parallel worker) and the tables analyzed.
+    """
     from semsearch.storage import postgres as pgstore
 
     s = pg.s
     create = next(q for q in pgstore._schema_sql(s, DIM) if "chunks_vector" in q)  # the schema's own statement
     pg.conn.execute(f"DROP INDEX {s}.chunks_vector")
     pg.conn.commit()
-    fill = write_passages(pg, data, 0, size, files_per_tx=FILL_FILES_PER_TX)
+    unit = min(unit, size)
+    written = write_passages(pg, data, 0, unit, files_per_tx=FILL_FILES_PER_TX)
     pg.sync_vectors()  # the stats' delta rows folded, as after an index run
     began = time.monotonic()
-    pg.conn.execute("SET maintenance_work_mem = '4GB'")
-    pg.conn.execute("SET max_parallel_maintenance_workers = 1")
-    pg.conn.execute(create)
-    pg.conn.commit()
+    c = pg.conn
+    files, chunks = (
+        int(x) for x in c.execute(f"SELECT (SELECT max(id) FROM {s}.files), max(id) FROM {s}.chunks").fetchone()
+    )
+    n0, t0 = (int(x) for x in c.execute(f"SELECT sum(chunks), sum(tokens) FROM {s}.stats").fetchone())
+    c.execute(f"CREATE UNLOGGED TABLE {s}.fill_vectors (n bigint PRIMARY KEY, vector vector({DIM}))")
+    for k in range(1, -(-size // unit)):
+        count = min(unit, size - k * unit)
+        vecs = np.concatenate([data.passages(k * unit + i, min(10_000, count - i))[1] for i in range(0, count, 10_000)])
+        c.execute(f"TRUNCATE {s}.fill_vectors")
+        _copy_vectors(c, f"{s}.fill_vectors", 1, vecs)
+        c.execute(
+            f"INSERT INTO {s}.files (id, origin, path, size, mtime_ns, sha256, indexed_at, error)"
+            f" SELECT id + %s, origin, path || %s::bytea, size, mtime_ns, sha256, indexed_at, error FROM {s}.files"
+            " WHERE id <= %s",
+            (k * files, f".{k}".encode(), files),
+        )
+        c.execute(
+            f"INSERT INTO {s}.embeddings (text_hash, vector) SELECT md5(c.text_hash || %s), v.vector"
+            f" FROM {s}.chunks c JOIN {s}.fill_vectors v ON v.n = c.id WHERE c.id <= %s",
+            (str(k), count),
+        )
+        c.execute(
+            f"INSERT INTO {s}.chunks (id, file_id, ord, text, start_line, end_line, page, heading, cell, text_hash,"
+            " gen, ntokens, tsv, vector)"
+            " SELECT c.id + %s, c.file_id + %s, c.ord, c.text, c.start_line, c.end_line, c.page, c.heading, c.cell,"
+            f" md5(c.text_hash || %s), c.gen, c.ntokens, c.tsv, v.vector FROM {s}.chunks c"
+            f" JOIN {s}.fill_vectors v ON v.n = c.id WHERE c.id <= %s",
+            (k * chunks, k * files, str(k), count),
+        )
+        c.execute(
+            f"INSERT INTO {s}.postings (term, chunk_id, tf, dl) SELECT term, chunk_id + %s, tf, dl"
+            f" FROM {s}.postings WHERE chunk_id <= %s",
+            (k * chunks, count),
+        )
+        if count == unit:
+            c.execute(f"INSERT INTO {s}.stats (chunks, tokens) VALUES (%s, %s)", (n0, t0))
+        else:  # a part of the unit: its own counts
+            c.execute(
+                f"INSERT INTO {s}.stats (chunks, tokens) SELECT count(*), sum(ntokens) FROM {s}.chunks WHERE id > %s",
+                (k * chunks,),
+            )
+        c.commit()
+        print(f"    copied {k * unit + count:,} passages ({time.monotonic() - began:.0f}s)", flush=True)
+    c.execute(f"DROP TABLE {s}.fill_vectors")
+    c.execute(f"SELECT setval('{s}.files_id_seq', (SELECT max(id) FROM {s}.files))")
+    c.execute(f"SELECT setval('{s}.chunks_id_seq', (SELECT max(id) FROM {s}.chunks))")
+    c.commit()
+    pg.sync_vectors()
+    copied = time.monotonic() - began
+    began = time.monotonic()
+    c.execute("SET maintenance_work_mem = '4GB'")
+    c.execute("SET max_parallel_maintenance_workers = 1")
+    c.execute(create)
+    c.commit()
     build = time.monotonic() - began
-    pg.conn.execute("RESET maintenance_work_mem")
-    pg.conn.execute("RESET max_parallel_maintenance_workers")
-    pg.conn.commit()
-    return fill, build
+    c.execute("RESET maintenance_work_mem")
+    c.execute("RESET max_parallel_maintenance_workers")
+    c.commit()
+    return written, copied, build
 
 
 def _say(row: dict) -> None:
@@ -241,19 +315,31 @@ def _say(row: dict) -> None:
     )
 
 
-def bench_size(url: str, size: int, data: Data, queries: int, work: Path, after: int, recall_queries: int) -> dict:
+def bench_size(url: str, size: int, data: Data, args, stores: list[str]) -> dict:
+    from semsearch.storage import keywords as lexical
+
+    row: dict = {"passages": size}
+    qtexts, qvecs = data.queries(size, args.queries)
+    parsed = [lexical.parse(t).match for t in qtexts]
+    rq = qvecs[: args.recall_queries]
+    if "embedded" in stores:
+        print(f"{size} passages: embedded fill ...", flush=True)
+        embedded_at(row, size, data, qtexts, qvecs, parsed, rq, args.work, args.next)
+        _say(row)
+    if "postgresql" in stores:
+        print(f"{size} passages: PostgreSQL fill ...", flush=True)
+        postgresql_at(row, url, size, data, qtexts, qvecs, parsed, rq, args.next, args.unit)
+        _say(row)
+    return row
+
+
+def embedded_at(row: dict, size: int, data: Data, qtexts, qvecs, parsed, rq, work: Path, after: int) -> None:
     import faiss
 
     from semsearch.storage import keywords as lexical
     from semsearch.storage import vectors
 
-    row: dict = {"passages": size}
-    qtexts, qvecs = data.queries(size, queries)
-    parsed = [lexical.parse(t).match for t in qtexts]
-    rq = qvecs[:recall_queries]
-
-    # embedded default
-    print(f"{size} passages: embedded fill ...", flush=True)
+    queries = len(qvecs)
     lite = lite_open(work / f"lite-{size}")
     seconds = write_passages(lite, data, 0, size, files_per_tx=FILL_FILES_PER_TX)
     began = time.monotonic()
@@ -288,15 +374,16 @@ def bench_size(url: str, size: int, data: Data, queries: int, work: Path, after:
         qvecs[0],
         qtexts[0],
     )
-    _say(row)
 
-    # PostgreSQL
-    print(f"{size} passages: PostgreSQL fill ...", flush=True)
+
+def postgresql_at(row: dict, url: str, size: int, data: Data, qtexts, qvecs, parsed, rq, after: int, unit: int) -> None:
+    queries = len(qvecs)
     name = f"bench_{size}"
     pg = pg_open(url, name, fresh=True)
-    fill, build = pg_bulk_fill(pg, data, size)
-    row["postgresql fill /s (HNSW built after)"] = size / (fill + build)
-    row["HNSW build s"] = build
+    written, copied, build = pg_bulk_fill(pg, data, size, unit)
+    row[f"postgresql fill: replace_files /s (first {min(unit, size):,}, no HNSW)"] = min(unit, size) / written
+    row["postgresql fill: rows copied in SQL, s"] = copied
+    row["postgresql fill: HNSW built, s"] = build
     pg.conn.execute(f"VACUUM ANALYZE {name}.chunks")
     pg.conn.execute(f"VACUUM ANALYZE {name}.postings")
     seconds = write_passages(pg, data, size, after)
@@ -331,7 +418,6 @@ def bench_size(url: str, size: int, data: Data, queries: int, work: Path, after:
         conn.execute(f"DROP SCHEMA {name} CASCADE")
         conn.commit()
         conn.close()
-    return row
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -343,7 +429,14 @@ def main(argv: list[str] | None = None) -> int:
         "--next", type=int, default=10_000, help="passages written after the fill (default: %(default)s)"
     )
     parser.add_argument("--recall-queries", type=int, default=100, help="queries for recall (default: %(default)s)")
-    parser.add_argument("--writers-passages", type=int, default=10_000, help="passages each writer writes")
+    parser.add_argument("--writers-passages", type=int, default=10_000, help="passages each writer writes (0: none)")
+    parser.add_argument("--stores", default="embedded,postgresql", help="which stores (default: %(default)s)")
+    parser.add_argument(
+        "--unit",
+        type=int,
+        default=100_000,
+        help="PostgreSQL fill: passages written, then copied (default: %(default)s)",
+    )
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "semsearch-pg-bench-work")
     args = parser.parse_args(argv)
     import threading
@@ -356,10 +449,13 @@ def main(argv: list[str] | None = None) -> int:
             loads.append(os.getloadavg()[0])
 
     threading.Thread(target=sample, daemon=True).start()
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # the server stopped and its folder removed
     server = None
     url = args.store
     try:
-        if not url:
+        if not url and ("postgresql" in args.stores.split(",") or args.writers_passages):
             from pgserver import PgTestServer
 
             server = PgTestServer().start()
@@ -369,13 +465,12 @@ def main(argv: list[str] | None = None) -> int:
             server._run("pg_ctl", "-D", str(server.data), "-w", "-l", str(server.log), "restart")
             url = server.create_database("bench")
         data = Data()
-        rows = [
-            bench_size(url, int(s), data, args.queries, args.work, args.next, args.recall_queries)
-            for s in args.sizes.split(",")
-        ]
-        print("writers ...", flush=True)
-        single = writers_rate(url, 1, args.writers_passages)
-        multi = {w: writers_rate(url, w, args.writers_passages) for w in (2, 4)}
+        stores = args.stores.split(",")
+        rows = [bench_size(url, int(s), data, args, stores) for s in args.sizes.split(",") if s]
+        rates = {}
+        if args.writers_passages:
+            print("writers ...", flush=True)
+            rates = {w: writers_rate(url, w, args.writers_passages) for w in (1, 2, 4)}
     finally:
         done.set()
         if server is not None:
@@ -386,13 +481,20 @@ def main(argv: list[str] | None = None) -> int:
         f" per file, {os.cpu_count()} cores; 1-minute load average through the run: median"
         f" {statistics.median(loads):.1f}, {min(loads):.1f} to {max(loads):.1f}"
     )
-    keys = list(rows[0])
-    print("| measure | " + " | ".join(f"{r['passages']:,} passages" for r in rows) + " |")
-    print("|---|" + "---|" * len(rows))
-    for k in keys[1:]:
-        print(f"| {k} | " + " | ".join(f"{r[k]:.3f}" if isinstance(r[k], float) else str(r[k]) for r in rows) + " |")
-    print(f"\nwriters into one PostgreSQL index ({args.writers_passages} passages each), passages/s all together:")
-    print(f"| 1 writer | 2 writers | 4 writers |\n|---|---|---|\n| {single:.0f} | {multi[2]:.0f} | {multi[4]:.0f} |")
+    if rows:
+        keys = list(dict.fromkeys(k for r in rows for k in r))
+        print("| measure | " + " | ".join(f"{r['passages']:,} passages" for r in rows) + " |")
+        print("|---|" + "---|" * len(rows))
+        for k in keys[1:]:
+            cells = [r.get(k, "") for r in rows]
+            print(f"| {k} | " + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in cells) + " |")
+    if rates:
+        print(f"\nwriters into one PostgreSQL index ({args.writers_passages} passages each), passages/s all together:")
+        print(
+            "| 1 writer | 2 writers | 4 writers |\n|---|---|---|\n| "
+            + " | ".join(f"{r:.0f}" for r in rates.values())
+            + " |"
+        )
     return 0
 
 
