@@ -65,6 +65,7 @@ _MIGRATIONS = {
     2: lexical.create,  # the FTS5 keyword index of the chunks, filled from the chunks already stored
     3: lexical.rebuild,  # the keyword index again: the parts of camelCase identifiers added to each chunk
 }
+_FILL_KEYWORDS = {2, 3}  # the migrations that index every stored chunk's words (the user is told: it takes a while)
 
 
 def encode_path(path: Path | str) -> bytes:
@@ -109,6 +110,7 @@ class Store:
                         f"The index at {paths.root} needs a one-time upgrade for this version of semsearch, and it "
                         "is read-only; run semsearch index once where it can be written, then search it here."
                     )
+                _say_keywords_rebuilt(store, int(store._meta["format_version"]))
                 _migrate(store.conn)
         except sqlite3.OperationalError as e:  # e.g. a read-only folder, or a writer holding the database too long
             store.close()
@@ -483,6 +485,23 @@ def _is_damage(e: sqlite3.DatabaseError) -> bool:
     """Whether SQLite says the file itself is bad (rather than the disk or the permissions)."""
     name = getattr(e, "sqlite_errorname", "") or ""
     return name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or type(e) is sqlite3.DatabaseError
+
+
+def _say_keywords_rebuilt(store: Store, version: int) -> None:
+    """Before an upgrade from ``version`` that fills the keyword index again from every stored passage (minutes on
+    millions of passages), one notice through the ``semsearch`` logger: the command line shows it on stderr (a
+    background watcher's goes to its log)."""
+    if not _FILL_KEYWORDS & set(range(version + 1, FORMAT_VERSION + 1)):
+        return
+    passages = store.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+    if passages:
+        import logging  # here: opening an index of the current format never needs it
+
+        logging.getLogger(__name__).warning(
+            "upgrading this index for this version of semsearch (once): its keyword index is rebuilt from %s, "
+            "which can take a few minutes on a large index",
+            f"{passages:,} passage" + ("s" if passages > 1 else ""),
+        )
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
