@@ -9,6 +9,7 @@ chunking change, or building a second index over the same files (code only), re-
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
 import sqlite3
 import sys
@@ -191,7 +192,10 @@ def document_encoder(index: Path, cache: EmbeddingCache):
     Store = module("semsearch.storage.store", "semsearch.store").Store
 
     paths = IndexPaths(index)
-    store = Store.open(paths)
+    # read only: the index may be another checkout's, of an older format, which an upgrade would make unreadable
+    # to it (a checkout from before the keyword, SEMSEARCH_BENCH_SOURCE, opens it as it always did)
+    read_only = "upgrade" in inspect.signature(Store.open).parameters
+    store = Store.open(paths, upgrade=False) if read_only else Store.open(paths)
     try:
         spec = query_model(store)
         kind = store.meta("vector_kind", "fp32")

@@ -193,6 +193,27 @@ def test_the_query_that_upgrades_an_index_from_before_says_its_keyword_index_is_
     assert json.loads(cli("status", "--json").stdout)["format_version"] == FORMAT_VERSION
 
 
+def test_an_index_opened_without_upgrade_is_read_as_it_is(cli, tmp_path, isolated_home):
+    """``Store.open(upgrade=False)`` (the benchmarks' reading of another version's index) writes nothing: a format-2
+    index stays format 2 and its metadata reads."""
+    from semsearch.storage.layout import IndexPaths
+    from semsearch.storage.store import Store
+
+    write_corpus(tmp_path / "src", {"params.js": "function parseParam(text) {\n  return text.split('=');\n}\n"})
+    assert cli("index", tmp_path / "src").exit_code == 0
+    with db(isolated_home) as conn:
+        conn.execute("UPDATE meta SET value = '2' WHERE key = 'format_version'")
+    store = Store.open(IndexPaths(isolated_home), upgrade=False)
+    try:
+        assert store.readonly and store.meta("format_version") == "2" and store.model_ref
+        with pytest.raises(sqlite3.OperationalError):
+            store.set_meta("format_version", "3")
+    finally:
+        store.close()
+    with db(isolated_home) as conn:
+        assert conn.execute("SELECT value FROM meta WHERE key = 'format_version'").fetchone()[0] == "2"
+
+
 # -- what each mode finds -------------------------------------------------------------------------------------------
 
 

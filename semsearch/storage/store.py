@@ -89,8 +89,12 @@ class Store:
     # -- opening -------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, paths: IndexPaths) -> Store:
-        """Open an existing index; NoIndex when there is none, IndexCorrupt when it cannot be read."""
+    def open(cls, paths: IndexPaths, upgrade: bool = True) -> Store:
+        """Open an existing index; NoIndex when there is none, IndexCorrupt when it cannot be read.
+
+        ``upgrade=False``: never write, whatever the folder's mode: a read-only connection, and an index of an older
+        format is read as it is, not upgraded (for reading the metadata and rows of an index another version
+        built, as the benchmarks do; searching it needs the current format)."""
         check_folder(paths)
         if not paths.db.exists():
             if cls.remains(paths):
@@ -99,12 +103,12 @@ class Store:
                     f"nothing was changed. Restore the file or delete {paths.root} and index again."
                 )
             raise NoIndex(f"No index at {paths.root} yet; create one with: semsearch index PATH")
-        readonly = not _writable(paths)
+        readonly = not upgrade or not _writable(paths)
         store = cls(paths, cls._connect(paths.db, readonly=readonly))
         store.readonly = readonly
         try:
             store._check()
-            if int(store._meta["format_version"]) < FORMAT_VERSION:
+            if upgrade and int(store._meta["format_version"]) < FORMAT_VERSION:
                 if readonly:
                     raise IndexCorrupt(
                         f"The index at {paths.root} needs a one-time upgrade for this version of semsearch, and it "
