@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import time
@@ -13,9 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from semsearch.documents import Chunk
-from semsearch.errors import IndexCorrupt, ModelMismatch, NoIndex
+from semsearch.errors import IndexCorrupt, NoIndex
 from semsearch.model.spec import ModelSpec
 from semsearch.storage import keywords as lexical
+from semsearch.storage import meta as index_meta
 from semsearch.storage.interface import ChunkRow, FileRow, FileWrite, text_hash
 from semsearch.storage.layout import IndexPaths, check_folder
 from semsearch.system import PRIVATE_FILE, make_private
@@ -158,7 +158,7 @@ class Store:
                         "generation": "0",
                         "dim": str(dim),
                     }
-                    meta.update(_model_meta(model))
+                    meta.update(index_meta.model_meta(model))
                     conn.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
                 _migrate(conn)
             finally:
@@ -205,14 +205,12 @@ class Store:
             raise IndexCorrupt(
                 f"The index database {self.paths.db} is damaged ({e}); move it aside and index again to rebuild it."
             ) from e
-        version = int(rows.get("format_version", "0"))
-        if version > FORMAT_VERSION:
-            raise IndexCorrupt(
-                f"The index at {self.paths.root} was written by a newer semsearch (format {version}); "
-                "upgrade semsearch to use it."
-            )
-        if version < 1 or "model_ref" not in rows:
-            raise IndexCorrupt(f"{self.paths.db} is not a semsearch index; point --index at another folder.")
+        index_meta.check_format(
+            rows,
+            FORMAT_VERSION,
+            f"The index at {self.paths.root}",
+            f"{self.paths.db} is not a semsearch index; point --index at another folder.",
+        )
         self._meta = rows
 
     def close(self) -> None:
@@ -244,27 +242,11 @@ class Store:
 
     def check_model(self, model: ModelSpec) -> None:
         """Refuse a model other than the one the index was built with (or the same with other prefixes)."""
-        if self.meta("model_fingerprint") != model.fingerprint:
-            raise ModelMismatch(
-                f"This index was built with the model '{self.meta('model_name')}', not '{model.name}'; "
-                f"to switch, rebuild it with: semsearch index --change-model --model {model.ref} "
-                f"(or use another --index folder)."
-            )
-        recorded = self.recorded_prefixes()
-        if recorded != {"query_prefix": model.query_prefix, "document_prefix": model.document_prefix}:
-            raise ModelMismatch(
-                f"This index was built with query prefix {recorded['query_prefix']!r} and document prefix "
-                f"{recorded['document_prefix']!r}; to change them, rebuild it with: semsearch index --change-model "
-                "--query-prefix TEXT --document-prefix TEXT (or use another --index folder)."
-            )
+        index_meta.check_model(self, model, "This index", "another --index folder")
 
     def recorded_prefixes(self) -> dict[str, str]:
         """The query and document prefixes the index's vectors were made with."""
-        try:
-            prefixes = json.loads(self.meta("model_prefixes", "{}"))
-        except ValueError:
-            prefixes = {}
-        return {"query_prefix": prefixes.get("query", ""), "document_prefix": prefixes.get("document", "")}
+        return index_meta.recorded_prefixes(self.meta("model_prefixes", "{}"))
 
     # -- writing ----------------------------------------------------------------------------------
 
@@ -305,7 +287,7 @@ class Store:
             self._tombstone_chunks(gen, "1", ())
             self.conn.execute("DELETE FROM files")
             self.conn.execute("DELETE FROM embeddings")
-            meta = _model_meta(model) | {"dim": str(dim)}
+            meta = index_meta.model_meta(model) | {"dim": str(dim)}
             self.conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", meta.items())
 
     def add_root(self, path: Path) -> None:
@@ -524,14 +506,3 @@ def _migrate(conn: sqlite3.Connection) -> None:
                 conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
-
-
-def _model_meta(model: ModelSpec) -> dict[str, str]:
-    return {
-        "model_ref": model.ref,
-        "model_name": model.name,
-        "model_fingerprint": model.fingerprint,
-        "max_seq_length": str(model.max_seq_length),
-        "model_prefixes": json.dumps({"query": model.query_prefix, "document": model.document_prefix}),
-        "truncate_dim": str(model.truncate_dim or ""),  # --dim: vectors cut to this many dimensions
-    }
