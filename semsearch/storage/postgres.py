@@ -19,7 +19,6 @@ writer killed at any point leaves only uncommitted work, which PostgreSQL discar
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
 import random
@@ -31,12 +30,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from semsearch.documents import Chunk
-from semsearch.errors import IndexCorrupt, ModelMismatch, NoIndex, SemsearchError, UsageError
+from semsearch.errors import NoIndex, SemsearchError, UsageError
 from semsearch.model.spec import ModelSpec
+from semsearch.storage import meta as index_meta
 from semsearch.storage import pgterms
 from semsearch.storage.interface import ChunkRow, FileRow, FileWrite, text_hash
 from semsearch.storage.layout import IndexPaths
-from semsearch.storage.store import _model_meta
 from semsearch.storespec import PgSpec, mask
 
 if TYPE_CHECKING:
@@ -330,7 +329,7 @@ class PgStore:
                             "created_at": str(time.time()),
                             "updated_at": "",
                             "dim": str(dim),
-                        } | _model_meta(model)
+                        } | index_meta.model_meta(model)
                         conn.cursor().executemany(f"INSERT INTO {spec.name}.meta VALUES (%s, %s)", list(meta.items()))
             except psycopg.errors.InsufficientPrivilege as e:
                 raise StoreUnavailable(
@@ -357,14 +356,12 @@ class PgStore:
                 f"The role {user} may not read the {self.spec.where} ({_first_line(e)}); have its owner run: "
                 f"GRANT USAGE ON SCHEMA {self.s} TO {user}; GRANT SELECT ON ALL TABLES IN SCHEMA {self.s} TO {user};"
             ) from None
-        version = int(rows.get("format_version", "0"))
-        if version > FORMAT_VERSION:
-            raise IndexCorrupt(
-                f"The {self.spec.where} was written by a newer semsearch (format {version}); upgrade semsearch "
-                "to use it."
-            )
-        if version < 1 or "model_ref" not in rows:
-            raise IndexCorrupt(f"The schema {self.s} in {mask(self.spec.conninfo)} is not a semsearch index.")
+        version = index_meta.check_format(
+            rows,
+            FORMAT_VERSION,
+            f"The {self.spec.where}",
+            f"The schema {self.s} in {mask(self.spec.conninfo)} is not a semsearch index.",
+        )
         self._meta = rows
         self.format_version = version
         if version < FORMAT_VERSION:
@@ -479,26 +476,10 @@ class PgStore:
         return int(value) if value else None
 
     def recorded_prefixes(self) -> dict[str, str]:
-        try:
-            prefixes = json.loads(self.meta("model_prefixes", "{}"))
-        except ValueError:
-            prefixes = {}
-        return {"query_prefix": prefixes.get("query", ""), "document_prefix": prefixes.get("document", "")}
+        return index_meta.recorded_prefixes(self.meta("model_prefixes", "{}"))
 
     def check_model(self, model: ModelSpec) -> None:
-        if self.meta("model_fingerprint") != model.fingerprint:
-            raise ModelMismatch(
-                f"The {self.where} was built with the model '{self.meta('model_name')}', not '{model.name}'; "
-                f"to switch, rebuild it with: semsearch index --change-model --model {model.ref} "
-                "(or use another index name)."
-            )
-        recorded = self.recorded_prefixes()
-        if recorded != {"query_prefix": model.query_prefix, "document_prefix": model.document_prefix}:
-            raise ModelMismatch(
-                f"The {self.where} was built with query prefix {recorded['query_prefix']!r} and document prefix "
-                f"{recorded['document_prefix']!r}; to change them, rebuild it with: semsearch index --change-model "
-                "--query-prefix TEXT --document-prefix TEXT (or use another index name)."
-            )
+        index_meta.check_model(self, model, f"The {self.where}", "another index name")
 
     # -- transactions ----------------------------------------------------------------------------
 
@@ -557,7 +538,7 @@ class PgStore:
                 f"CREATE INDEX chunks_vector ON {s}.chunks USING hnsw (vector vector_ip_ops)"
                 f" WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})"
             )
-            meta = _model_meta(model) | {"dim": str(dim)}
+            meta = index_meta.model_meta(model) | {"dim": str(dim)}
             self.conn.cursor().executemany(
                 f"INSERT INTO {s}.meta VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 list(meta.items()),
