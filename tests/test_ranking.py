@@ -148,3 +148,17 @@ def test_code_eval_metric_is_sembles():
     idcg = 1 + 1 / 1.584962500721156
     assert ndcg10(items, targets) == pytest.approx(dcg / idcg)
     assert ndcg10([("types.py", None, None)], targets[1:]) == pytest.approx(1.0)  # file protocol: any span
+
+
+def test_the_indexed_folders_own_name_is_no_files_evidence():
+    # every candidate sits in zig-clap/: that name is the project's, not the README's at its top
+    evidence = ranking.query_evidence("how zig-clap streaming works")
+    names = ["README.md", "clap/streaming.zig", "example/usage.zig"]
+
+    def scores(folder):
+        return ranking.adjust([(1.0, f"/p/{folder}/{n}", None) for n in names], evidence)
+
+    assert scores("zig-clap") == pytest.approx(scores("project"))
+    top = "/p/zig-clap"
+    assert ranking.path_share("/p/zig-clap/README.md", evidence.words, top) == 0.0
+    assert ranking.path_share("/p/zig-clap/clap/streaming.zig", evidence.words, top) > 0.0

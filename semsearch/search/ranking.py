@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -98,9 +99,12 @@ def query_symbols(text: str) -> tuple[str, ...]:
 
 
 @functools.lru_cache(maxsize=4096)
-def _path_words(path: str) -> frozenset[str]:
+def _path_words(path: str, top: str | None = None) -> frozenset[str]:
+    """The words of a file's name and of its folder's name, unless that folder is ``top`` (the folder that holds
+    every candidate: the indexed folder itself, whose name is the project's, not this file's)."""
     p = PurePath(path)
-    return frozenset(split_words(p.stem + " " + p.parent.name))
+    folder = p.parent.name if top is None or str(p.parent) != top else ""
+    return frozenset(split_words(p.stem + " " + folder))
 
 
 def _word_matches(word: str, parts: frozenset[str]) -> bool:
@@ -122,7 +126,7 @@ def _word_matches(word: str, parts: frozenset[str]) -> bool:
     return False
 
 
-def path_share(path: str, words: frozenset[str]) -> float:
+def path_share(path: str, words: frozenset[str], top: str | None = None) -> float:
     """How much of the query the file's name or its folder's name holds: the count of the query's words found
     there over the square root of the query's word count, at most 1.
 
@@ -131,7 +135,7 @@ def path_share(path: str, words: frozenset[str]) -> float:
     repositories of ../shared/eval/code, the square root gains 0.011 nDCG@10 (docs/ranking.md)."""
     if not words:
         return 0.0
-    parts = _path_words(path)
+    parts = _path_words(path, top)
     return min(1.0, sum(1 for w in words if _word_matches(w, parts)) / math.sqrt(len(words)))
 
 
@@ -183,9 +187,12 @@ def adjust(items: Sequence[tuple[float, str, str | None]], evidence: QueryEviden
     path and definition evidence added."""
     out = []
     files = {path for _, path, _ in items}
+    top = _common_folder(files)
     words = evidence.words
     if words and len(files) > 1:  # a word in most file names (the project's own name) tells them apart no more
-        words = frozenset(w for w in words if sum(_word_matches(w, _path_words(f)) for f in files) <= len(files) / 2)
+        words = frozenset(
+            w for w in words if sum(_word_matches(w, _path_words(f, top)) for f in files) <= len(files) / 2
+        )
     # in a folder of code, passages about the code (documentation, tests, examples) yield to the code itself,
     # unless the query asks for them
     in_code = sum(1 for f in files if is_code(f)) * 2 >= len(files)
@@ -193,7 +200,7 @@ def adjust(items: Sequence[tuple[float, str, str | None]], evidence: QueryEviden
     for fused, path, text in items:
         score = fused
         if words:
-            score += PATH_WEIGHT * path_share(path, words)
+            score += PATH_WEIGHT * path_share(path, words, top)
         if code and SUPPORT_PENALTY and supporting(path):
             score -= SUPPORT_PENALTY
         if evidence.symbols:
@@ -205,6 +212,16 @@ def adjust(items: Sequence[tuple[float, str, str | None]], evidence: QueryEviden
     if COHERENCE_WEIGHT and (in_code or not COHERENCE_CODE_ONLY):
         out = coherence(out, [path for _, path, _ in items])
     return out
+
+
+def _common_folder(files: set[str]) -> str | None:
+    """The deepest folder holding every one of ``files`` (None when they share none, or there is one file)."""
+    if len(files) < 2:
+        return None
+    try:
+        return os.path.commonpath(list(files))
+    except ValueError:  # absolute and relative paths, or different drives
+        return None
 
 
 def coherence(scores: Sequence[float], files: Sequence[str]) -> list[float]:
