@@ -197,17 +197,18 @@ def adjust(items: Sequence[tuple[float, str, str | None]], evidence: QueryEviden
     # unless the query asks for them
     in_code = sum(1 for f in files if is_code(f)) * 2 >= len(files)
     code = in_code and not evidence.words & _ASKS_SUPPORT
+    by_file = {}  # what a file's name and place say, once per file (a query's candidates share a few dozen)
+    for f in files:
+        gain = PATH_WEIGHT * path_share(f, words, top) if words else 0.0
+        if code and SUPPORT_PENALTY and supporting(f):
+            gain -= SUPPORT_PENALTY
+        if evidence.symbols and named_after(f, evidence.symbols):
+            gain += STEM_WEIGHT
+        by_file[f] = gain
     for fused, path, text in items:
-        score = fused
-        if words:
-            score += PATH_WEIGHT * path_share(path, words, top)
-        if code and SUPPORT_PENALTY and supporting(path):
-            score -= SUPPORT_PENALTY
-        if evidence.symbols:
-            if text is not None and any(defines(text, s) for s in evidence.symbols):
-                score += DEFINITION_WEIGHT
-            if named_after(path, evidence.symbols):
-                score += STEM_WEIGHT
+        score = fused + by_file[path]
+        if evidence.symbols and text is not None and any(defines(text, s) for s in evidence.symbols):
+            score += DEFINITION_WEIGHT
         out.append(score)
     if COHERENCE_WEIGHT and (in_code or not COHERENCE_CODE_ONLY):
         out = coherence(out, [path for _, path, _ in items])
