@@ -2,17 +2,15 @@
 ``../shared/eval`` (four prose collections and 19 code repositories), one index of each built through semsearch's
 own Indexer and kept between runs, the judged relevance of a hit, and the raw signals of every hit of a query.
 
-Embedding is what costs (about 40 chunks a second on a free core), so document vectors are also kept in one SQLite
-file keyed by the model's fingerprint, the backend and the text's SHA-256: an index rebuilt after a chunking change
-re-embeds only the texts it never saw.
+Indexes are built as the ranking benchmarks build theirs (evalkit.build_index), their document vectors through
+evalkit's embedding cache: an index rebuilt after a chunking change re-embeds only the texts it never saw, and the
+vectors code_eval.py and beir_eval.py made already are read from their cache (SEMSEARCH_OTHER_EMBEDDINGS).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import sqlite3
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,98 +24,11 @@ GROUPS = PROSE + ("code",)
 sys.path.insert(0, str(REPO))
 
 from beir_eval import write_documents  # noqa: E402  (the same files beir_eval.py indexes)
+from evalkit import EmbeddingCache, build_index  # noqa: E402
 
 
 def default_cache() -> Path:
     return Path(os.environ.get("SEMSEARCH_CALIB_CACHE") or "/tmp/semsearch-calibration")
-
-
-# -- embedding cache --------------------------------------------------------------------------------------------------
-
-
-class EmbeddingCache:
-    """Vectors by (model fingerprint, backend, text hash), in one SQLite file shared by all benchmark indexes."""
-
-    def __init__(self, path: Path, others: list[Path] = ()):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(path, timeout=60)
-        self.conn.execute(
-            "CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vector BLOB NOT NULL) WITHOUT ROWID"
-        )
-        # other benchmarks' caches with the same keys (benchmarks/evalkit.py's), read only
-        self.others = [p for p in others if p.exists() and p.resolve() != path.resolve()]
-        self.hits = self.misses = 0
-
-    def get(self, keys: list[str]) -> dict[str, np.ndarray]:
-        out: dict[str, np.ndarray] = {}
-        sources = [self.conn] + [sqlite3.connect(f"file:{p}?mode=ro", uri=True, timeout=60) for p in self.others]
-        try:
-            for conn in sources:
-                wanted = [k for k in keys if k not in out]
-                for start in range(0, len(wanted), 500):
-                    part = wanted[start : start + 500]
-                    marks = ",".join("?" * len(part))
-                    try:
-                        rows = conn.execute(f"SELECT key, vector FROM vectors WHERE key IN ({marks})", part).fetchall()
-                    except sqlite3.Error:  # another benchmark's cache that is busy or not there yet
-                        break
-                    for key, blob in rows:
-                        out[key] = np.frombuffer(blob, dtype=np.float32)
-        finally:
-            for conn in sources[1:]:
-                conn.close()
-        return out
-
-    def put(self, keys: list[str], vecs: np.ndarray) -> None:
-        self.conn.executemany(
-            "INSERT OR REPLACE INTO vectors VALUES (?, ?)",
-            [(k, np.ascontiguousarray(v, dtype=np.float32).tobytes()) for k, v in zip(keys, vecs)],
-        )
-        self.conn.commit()
-
-
-class CachedEncoder:
-    """A document encoder that asks the cache first and encodes only what it has never seen."""
-
-    def __init__(self, inner, cache: EmbeddingCache, fingerprint: str):
-        self.inner, self.cache, self.fingerprint = inner, cache, fingerprint
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
-
-    def encode_documents(self, texts: list[str], on_batch=None) -> np.ndarray:
-        keys = [
-            f"{self.fingerprint}|doc|" + hashlib.sha256(t.encode("utf-8", "surrogatepass")).hexdigest() for t in texts
-        ]
-        found = self.cache.get(list(dict.fromkeys(keys)))
-        missing = list(dict.fromkeys(k for k in keys if k not in found))
-        self.cache.hits += len(keys) - len(missing)
-        self.cache.misses += len(missing)
-        if missing:
-            by_key = dict(zip(keys, texts))
-            vecs = self.inner.encode_documents([by_key[k] for k in missing])
-            self.cache.put(missing, vecs)
-            found.update(zip(missing, np.asarray(vecs, dtype=np.float32)))
-        if not keys:
-            return np.empty((0, self.inner.dim), np.float32)
-        return np.stack([found[k] for k in keys]).astype(np.float32)
-
-
-def build_index(folder: Path, index: Path, cache: EmbeddingCache) -> str:
-    """Index ``folder`` into ``index`` with semsearch's Indexer (all files, as a user indexes a folder)."""
-    from semsearch.index.indexer import Indexer, IndexOptions
-    from semsearch.progress import Progress
-
-    class CachedIndexer(Indexer):
-        def _load_encoder(self, model):
-            if self._encoder is None:
-                inner = super()._load_encoder(model)
-                fp = f"{model.fingerprint}|{model.document_prefix}|{model.truncate_dim}|{self._backend}"
-                self._encoder = CachedEncoder(inner, cache, fp)
-            return self._encoder
-
-    report = CachedIndexer(index, Progress()).run(IndexOptions(paths=[folder]))
-    return report.summary()
 
 
 # -- the collections ------------------------------------------------------------------------------------------------
@@ -235,6 +146,7 @@ def _size(folder: Path) -> int:
 
 
 def build_all(cache: Path, only: list[str] | None = None) -> None:
+    # other benchmarks' caches (code_eval.py's, beir_eval.py's), read only
     others = [Path(p) for p in os.environ.get("SEMSEARCH_OTHER_EMBEDDINGS", "").split(os.pathsep) if p]
     emb = EmbeddingCache(cache / "embeddings.sqlite", others)
     # smallest first: a run stopped half-way still leaves usable indexes

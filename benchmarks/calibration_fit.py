@@ -185,40 +185,48 @@ def ndcg10(hits: list[dict], n_judged: int, code: bool) -> float:
     return dcg / idcg if idcg else 0.0
 
 
-def cutoff_measures(by_query: dict, p: dict, threshold: float, judged: dict) -> dict:
-    """nDCG@10 with and without the cut-off per group, share of in-domain queries silenced, share of foreign
-    queries answered with no hits (of their first 10)."""
+def measures(by_query, p: dict, floor: float, judged, gate: dict | None = None, cut: float = 0.0) -> dict:
+    """What the default output does when a query is answered only if its gate reaches ``cut`` (or a hit is SURE)
+    and then shows its hits that reach ``floor`` (``gate`` None: every query is answered, the cut-off alone):
+    nDCG@10 without and with it per group of collections (``ndcg``, queries pooled, and "all"), nDCG@10 lost per
+    group (``loss``; code: the repositories' mean), share of in-domain queries silenced per group (and "all"),
+    share of foreign queries answered "no match" (of their first 10 hits), overall and by (queries of, index of)."""
     nd = defaultdict(lambda: [0.0, 0.0, 0])
+    loss = defaultdict(lambda: [0.0, 0])
     silenced = defaultdict(lambda: [0, 0])
-    foreign = [0, 0]
-    by_pair = defaultdict(lambda: [0, 0])
+    foreign = defaultdict(lambda: [0, 0])
     for key, hits in by_query.items():
         index, source, qid, own = key
         probs = [p[id(h)] for h in hits]
-        kept = [h for h, q in zip(hits, probs) if q >= threshold]
+        answered = gate is None or gate[key] >= cut or max(probs[:10], default=0.0) >= SURE
+        kept = [h for h, q in zip(hits, probs) if q >= floor] if answered else []
         if own:
             group = hits[0]["group"]
-            n = judged.get((index, qid), 0)
             code = group == "code"
-            full = ndcg10(hits, n, code)
-            cut = ndcg10(kept, n, code)
+            n = judged.get((index, qid), 0)
+            full, shown = ndcg10(hits, n, code), ndcg10(kept, n, code)
+            cell = loss[index]
+            cell[0] += full - shown
+            cell[1] += 1
             for g in (group, "all"):
                 nd[g][0] += full
-                nd[g][1] += cut
+                nd[g][1] += shown
                 nd[g][2] += 1
-                silenced[g][0] += int(not any(q >= threshold for q in probs[:10]))
+                silenced[g][0] += not kept[:10]
                 silenced[g][1] += 1
         else:
-            foreign[0] += int(not any(q >= threshold for q in probs[:10]))
-            foreign[1] += 1
-            pair = by_pair[(hits[0]["source_group"], hits[0]["group"])]
-            pair[0] += int(not any(q >= threshold for q in probs[:10]))
-            pair[1] += 1
+            cell = foreign[(hits[0]["source_group"], hits[0]["group"])]
+            cell[0] += not kept[:10]
+            cell[1] += 1
+    by_group = defaultdict(list)
+    for index, (lost, n) in loss.items():
+        by_group["code" if index.startswith("code/") else index].append(lost / n)
     return {
         "ndcg": {g: (a / n, b / n) for g, (a, b, n) in nd.items()},
+        "loss": {g: sum(v) / len(v) for g, v in by_group.items()},
         "silenced": {g: a / n for g, (a, n) in silenced.items()},
-        "foreign_abstained": foreign[0] / max(1, foreign[1]),
-        "foreign_pairs": {k: a / n for k, (a, n) in by_pair.items()},
+        "foreign": sum(a for a, _ in foreign.values()) / max(1, sum(n for _, n in foreign.values())),
+        "pairs": {k: a / n for k, (a, n) in foreign.items()},
     }
 
 
@@ -226,16 +234,16 @@ def choose_threshold(
     by_query, predictions: list[dict], judged, max_loss: float, max_silenced: float
 ) -> tuple[float, dict]:
     """The highest cut-off that meets the goals under every set of predictions given (held-out and full fit)."""
-    best = (0.0, cutoff_measures(by_query, predictions[0], 0.0, judged))
+    best = (0.0, measures(by_query, predictions[0], 0.0, judged))
     for t in np.round(np.arange(0.005, 0.60, 0.005), 3):
         ok = True
         for p in predictions:
-            m = cutoff_measures(by_query, p, float(t), judged)
+            m = measures(by_query, p, float(t), judged)
             ok = ok and all(full - cut <= max_loss for g, (full, cut) in m["ndcg"].items() if g != "all")
             ok = ok and m["silenced"]["all"] <= max_silenced
         if not ok:
             break
-        best = (float(t), cutoff_measures(by_query, predictions[0], float(t), judged))
+        best = (float(t), measures(by_query, predictions[0], float(t), judged))
     return best
 
 
@@ -258,52 +266,17 @@ def gate_weights(qrows: list[dict], foreign_weight: float) -> np.ndarray:
     )
 
 
-def gate_measures(by_query, p: dict, gate: dict, floor: float, cut: float, judged) -> dict:
-    """The default output when a query is answered only if its gate reaches ``cut`` (or a hit SURE) and then shows
-    its hits that reach ``floor``: nDCG@10 lost per collection (code: the repositories' mean), share of in-domain
-    queries silenced, share of foreign queries answered "no match"."""
-    loss = defaultdict(lambda: [0.0, 0])
-    silenced = [0, 0]
-    foreign = defaultdict(lambda: [0, 0])
-    for key, hits in by_query.items():
-        index, source, qid, own = key
-        probs = [p[id(h)] for h in hits]
-        answered = gate[key] >= cut or max(probs[:10], default=0.0) >= SURE
-        kept = [h for h, q in zip(hits, probs) if q >= floor] if answered else []
-        if own:
-            code = hits[0]["group"] == "code"
-            n = judged.get((index, qid), 0)
-            cell = loss[index]
-            cell[0] += ndcg10(hits, n, code) - ndcg10(kept, n, code)
-            cell[1] += 1
-            silenced[0] += not kept[:10]
-            silenced[1] += 1
-        else:
-            cell = foreign[(hits[0]["source_group"], hits[0]["group"])]
-            cell[0] += not kept[:10]
-            cell[1] += 1
-    by_group = defaultdict(list)
-    for index, (lost, n) in loss.items():
-        by_group["code" if index.startswith("code/") else index].append(lost / n)
-    return {
-        "loss": {g: sum(v) / len(v) for g, v in by_group.items()},
-        "silenced": silenced[0] / max(1, silenced[1]),
-        "foreign": sum(a for a, _ in foreign.values()) / max(1, sum(n for _, n in foreign.values())),
-        "pairs": {k: a / n for k, (a, n) in foreign.items()},
-    }
-
-
 def choose_gate(by_query, predictions, floor, judged, max_loss, max_silenced) -> tuple[float, dict]:
     """The highest gate threshold that meets the goals under every set of (hit, gate) predictions given."""
-    best = (0.0, gate_measures(by_query, *predictions[0], floor, 0.0, judged))
+    best = (0.0, measures(by_query, predictions[0][0], floor, judged, predictions[0][1], 0.0))
     for t in np.round(np.arange(0.01, 0.99, 0.01), 3):
         ok = True
         for p, g in predictions:
-            m = gate_measures(by_query, p, g, floor, float(t), judged)
-            ok = ok and all(v <= max_loss for v in m["loss"].values()) and m["silenced"] <= max_silenced
+            m = measures(by_query, p, floor, judged, g, float(t))
+            ok = ok and all(v <= max_loss for v in m["loss"].values()) and m["silenced"]["all"] <= max_silenced
         if not ok:
             break
-        best = (float(t), gate_measures(by_query, *predictions[0], floor, float(t), judged))
+        best = (float(t), measures(by_query, predictions[0][0], floor, judged, predictions[0][1], float(t)))
     return best
 
 
@@ -335,15 +308,15 @@ def fit_gate(mode: str, rows: list[dict], held: np.ndarray, full: np.ndarray, fl
     print(
         f"\n{mode} gate: " + ", ".join(f"{n} {c:+.3f}" for n, c in zip(kept, coef)) + f", intercept {b:+.3f}; "
         f"threshold {cut:.2f} (held-out): foreign queries answered 'no match' {m['foreign']:.1%}; in-domain "
-        f"silenced {m['silenced']:.1%}; nDCG@10 lost "
+        f"silenced {m['silenced']['all']:.1%}; nDCG@10 lost "
         + ", ".join(f"{g} {v:+.4f}" for g, v in sorted(m["loss"].items()))
     )
     print(
         "  foreign 'no match' by (queries of, index of): "
         + "; ".join(f"{a}->{b_} {v:.0%}" for (a, b_), v in sorted(m["pairs"].items()))
     )
-    m0 = gate_measures(by_query, ph, gh, floor, 0.0, judged)
-    print(f"  (without the gate, the cut-off alone: foreign {m0['foreign']:.1%}, silenced {m0['silenced']:.1%})")
+    m0 = measures(by_query, ph, floor, judged)
+    print(f"  (without the gate, the cut-off alone: foreign {m0['foreign']:.1%}, silenced {m0['silenced']['all']:.1%})")
     return {"features": kept, "coef": [round(float(c), 6) for c in coef], "intercept": round(b, 6), "threshold": cut}
 
 
@@ -427,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
             threshold, m = choose_threshold(by_query, [p_held, p_full], judged, args.max_ndcg_loss, args.max_silenced)
             print(
                 f"cut-off {threshold:.3f} (held-out predictions): foreign queries answered 'no match' "
-                f"{m['foreign_abstained']:.1%}; in-domain silenced {m['silenced']['all']:.1%}"
+                f"{m['foreign']:.1%}; in-domain silenced {m['silenced']['all']:.1%}"
             )
             for g in GROUPS:
                 if g in m["ndcg"]:
@@ -435,17 +408,17 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"  {g}: nDCG@10 {f0:.4f} -> {f1:.4f}; silenced {m['silenced'][g]:.1%}")
             print(
                 "  foreign 'no match' by (queries of, index of): "
-                + "; ".join(f"{a}->{b} {v:.0%}" for (a, b), v in sorted(m["foreign_pairs"].items()))
+                + "; ".join(f"{a}->{b} {v:.0%}" for (a, b), v in sorted(m["pairs"].items()))
             )
             for t in (0.05, 0.1, 0.2, 0.3, 0.4, 0.5):
-                mt = cutoff_measures(by_query, p_held, t, judged)
+                mt = measures(by_query, p_held, t, judged)
                 print(
-                    f"  at {t:.2f}: foreign {mt['foreign_abstained']:.1%}, silenced {mt['silenced']['all']:.1%}, "
+                    f"  at {t:.2f}: foreign {mt['foreign']:.1%}, silenced {mt['silenced']['all']:.1%}, "
                     + ", ".join(f"{g} {f0 - f1:+.4f}" for g, (f0, f1) in mt["ndcg"].items() if g != "all")
                 )
-            m2 = cutoff_measures(by_query, p_full, threshold, judged)
+            m2 = measures(by_query, p_full, threshold, judged)
             print(
-                f"same cut-off, full fit: foreign 'no match' {m2['foreign_abstained']:.1%}; silenced {m2['silenced']['all']:.1%}; "
+                f"same cut-off, full fit: foreign 'no match' {m2['foreign']:.1%}; silenced {m2['silenced']['all']:.1%}; "
                 + "; ".join(f"{g} {m2['ndcg'][g][0]:.4f}->{m2['ndcg'][g][1]:.4f}" for g in GROUPS if g in m2["ndcg"])
             )
     gates = {

@@ -11,6 +11,11 @@ repositories.
     python benchmarks/code_eval.py                       # every repository, all files and code only
     python benchmarks/code_eval.py --repos click,gin --modes hybrid
     python benchmarks/code_eval.py --json results.json   # the figures, for comparing runs
+    python benchmarks/code_eval.py --store postgresql://...   # also through a PostgreSQL store, beside the default
+
+With ``--store``, each repository is also indexed into that PostgreSQL database (an index named
+``code_<repository>_<set>``; its vectors come from the same embedding cache, so nothing is embedded twice), its
+queries run through it the same way, and each store's figures are printed side by side with their difference.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import argparse
 import json
 import math
 import os
+import re
 from pathlib import Path
 
 from evalkit import EVAL, Clock, EmbeddingCache, build_index, default_cache, run_queries
@@ -80,6 +86,14 @@ def score_repo(index: Path, root: Path, queries: list[dict], mode: str) -> dict[
     return result
 
 
+def pg_folder(url: str, index_name: str, base: Path) -> Path:
+    """The folder that stands for an index in the PostgreSQL database at ``url``."""
+    from semsearch import storespec
+
+    sep = "&" if "?" in url else "?"
+    return storespec.select(f"{url}{sep}index={re.sub(r'[^a-z0-9_]', '_', index_name.lower())}", base)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repos", help="comma-separated repository names (default: all)")
@@ -88,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, help="where the indexes and the embedding cache live")
     parser.add_argument("--tag", default="", help="a suffix for the index folders (to keep indexes of another build)")
     parser.add_argument("--json", type=Path, help="also write every figure to this JSON file")
+    parser.add_argument("--store", help="a PostgreSQL URL: measure that store beside the embedded one")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -118,12 +133,25 @@ def main(argv: list[str] | None = None) -> int:
                 + ", ".join(f"{m} {results[name][f'{which}/{m}']['chunk']:.3f}" for m in modes),
                 flush=True,
             )
+            if args.store:
+                pg = pg_folder(args.store, f"code_{name}_{which}", index.parent)
+                summary = build_index(
+                    root, pg, cache, include=[f"*{s}" for s in CODE_SUFFIXES] if which == "code" else None
+                )
+                for mode in modes:
+                    results[name][f"pg {which}/{mode}"] = score_repo(pg, root, queries, mode)
+                print(
+                    f"{name} [{which}, PostgreSQL]: {summary}; "
+                    + ", ".join(f"{m} {results[name][f'pg {which}/{m}']['chunk']:.3f}" for m in modes),
+                    flush=True,
+                )
 
     def mean(values) -> float:
         values = list(values)
         return sum(values) / len(values) if values else float("nan")
 
-    columns = [(f"{w}/{m}", p) for w in sets for m in modes for p in ("chunk", "file")]
+    stores = ["", "pg "] if args.store else [""]
+    columns = [(f"{st}{w}/{m}", p) for w in sets for m in modes for st in stores for p in ("chunk", "file")]
     print(
         f"\nNDCG@10 per repository ({len(names)} repositories; chunk = semble's chunk protocol, file = file protocol)"
     )
@@ -137,6 +165,14 @@ def main(argv: list[str] | None = None) -> int:
     refs = [f"{mean(meta[n]['published_ndcg10'][r] for n in names):.3f}" for r in REFERENCES]
     print("| **mean** | | " + " | ".join(overall + refs) + " |")
     categories = sorted({k.split(":", 1)[1] for n in names for c in results[n].values() for k in c if ":" in k})
+    if args.store:
+        print("\nPostgreSQL minus embedded, chunk protocol (largest gap per column, and the mean)")
+        for w in sets:
+            for m in modes:
+                gaps = {n: results[n][f"pg {w}/{m}"]["chunk"] - results[n][f"{w}/{m}"]["chunk"] for n in names}
+                worst = max(gaps, key=lambda n: abs(gaps[n]))
+                print(f"  {w}/{m}: mean {mean(gaps.values()):+.4f}; largest {worst} {gaps[worst]:+.4f}; "
+                      + ", ".join(f"{n} {g:+.4f}" for n, g in gaps.items() if abs(g) > 0.01))  # fmt: skip
     if categories:
         print("\nchunk protocol by query category (mean over repositories that have it)")
         for c in [c for c, p in columns if p == "chunk"]:

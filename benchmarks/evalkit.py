@@ -1,5 +1,6 @@
-"""What the ranking benchmarks (beir_eval.py, code_eval.py) share: an embedding cache, index building through
-semsearch's own Indexer, queries as ``semsearch query`` runs them, and the metrics' plumbing.
+"""What the ranking benchmarks (beir_eval.py, code_eval.py, rank_lab.py) share, and the calibration's
+(calibration_data.py) too: an embedding cache, index building through semsearch's own Indexer, queries as
+``semsearch query`` runs them, and the metrics' plumbing.
 
 Embedding is what costs (about 40 chunks a second on a free core), so every vector the benchmarks compute is kept
 in one SQLite file keyed by the model's fingerprint, the backend and the text's SHA-256: rebuilding an index after a
@@ -8,7 +9,9 @@ chunking change, or building a second index over the same files (code only), re-
 
 from __future__ import annotations
 
+import copy
 import hashlib
+import inspect
 import os
 import sqlite3
 import sys
@@ -40,20 +43,25 @@ def module(new: str, old: str):
 
 
 class EmbeddingCache:
-    """Vectors by (model fingerprint, backend, text hash), in one SQLite file shared by all benchmark indexes."""
+    """Vectors by (model fingerprint, backend, text hash), in one SQLite file shared by all benchmark indexes.
 
-    def __init__(self, path: Path):
+    ``others``: read-only caches of other runs with the same keys (calibration_data.py reads code_eval.py's, and
+    the other way round); a vector found there is copied into this cache. Not given: the caches named by
+    SEMSEARCH_BENCH_EXTRA_CACHES (separated by os.pathsep)."""
+
+    def __init__(self, path: Path, others: list[Path] | None = None):
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(path)
+        self.conn = sqlite3.connect(path, timeout=60)  # another benchmark may be writing the same cache
         self.conn.execute(
             "CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vector BLOB NOT NULL) WITHOUT ROWID"
         )
         self.hits = self.misses = 0
-        # read-only caches of other runs (SEMSEARCH_BENCH_EXTRA_CACHES, separated by os.pathsep): same keys
+        if others is None:
+            others = [Path(p) for p in os.environ.get("SEMSEARCH_BENCH_EXTRA_CACHES", "").split(os.pathsep) if p]
         self.extra = [
-            sqlite3.connect(f"file:{p}?mode=ro", uri=True, timeout=30)
-            for p in os.environ.get("SEMSEARCH_BENCH_EXTRA_CACHES", "").split(os.pathsep)
-            if p and Path(p).exists() and Path(p).resolve() != path.resolve()
+            sqlite3.connect(f"file:{p}?mode=ro", uri=True, timeout=60)
+            for p in others
+            if p.exists() and p.resolve() != path.resolve()
         ]
 
     def get(self, keys: list[str]) -> dict[str, np.ndarray]:
@@ -125,47 +133,22 @@ def fingerprint(model, backend: str) -> str:
     return f"{model.fingerprint}|{model.document_prefix}|{model.truncate_dim}|{backend}"
 
 
-def prefill(folder: Path, cache: EmbeddingCache, include: list[str] | None = None, backend: str = "onnx") -> int:
-    """Embed into the cache, shortest texts together, every passage the Indexer will want for ``folder`` (same
-    crawler, extractors and chunker): batches of like lengths pad little, so this is quicker than the Indexer's
-    file-order batches. Returns how many texts were embedded."""
-    crawl_mod = module("semsearch.index.crawl", "semsearch.crawl")
-    CrawlOptions, FoundFile, crawl = crawl_mod.CrawlOptions, crawl_mod.FoundFile, crawl_mod.crawl
-    encoders = module("semsearch.model.encoders", "semsearch.embed")
-    OnnxTextEncoder, export_for_index = encoders.OnnxTextEncoder, encoders.export_for_index
-    indexer = module("semsearch.index.indexer", "semsearch.indexer")
-    Indexer, _prepare, _Work = indexer.Indexer, indexer._prepare, indexer._Work
-    resolve_model = module("semsearch.model.spec", "semsearch.models").resolve_model
-    IndexPaths = module("semsearch.storage.layout", "semsearch.paths").IndexPaths
+def build_index(
+    folder: Path, index: Path, cache: EmbeddingCache, include: list[str] | None = None, prefill: bool | None = None
+) -> str:
+    """Index ``folder`` into ``index`` with semsearch's Indexer, its document vectors through the cache.
 
-    model = resolve_model(None)
-    texts: dict[str, str] = {}
-    chunker = Indexer(Path(tempfile.gettempdir()))._get_chunker(model, model.max_seq_length)
-    for item in crawl([folder], CrawlOptions(include=list(include or []))):
-        if isinstance(item, FoundFile):
-            work = _Work(item, None)
-            _prepare(work, chunker)
-            texts.update((h, c.embed_text) for h, c in zip(work.hashes, work.chunks))
-    fp = fingerprint(model, backend)
-    keys = {f"{fp}|doc|{h}": t for h, t in texts.items()}
-    missing = [k for k in keys if k not in cache.get(list(keys))]
-    if not missing:
-        return 0
-    export = Path(tempfile.gettempdir()) / "semsearch-bench-export"
-    encoder = CachedEncoder(OnnxTextEncoder(model, export_for_index(model, IndexPaths(export), "fp32")), cache, fp)
-    ordered = sorted((keys[k] for k in missing), key=len)
-    for start in range(0, len(ordered), 256):
-        encoder.encode_documents(ordered[start : start + 256])
-    return len(missing)
-
-
-def build_index(folder: Path, index: Path, cache: EmbeddingCache, include: list[str] | None = None) -> str:
-    """Index ``folder`` into ``index`` with semsearch's Indexer, its document vectors through the cache."""
+    ``prefill`` (default: unless SEMSEARCH_BENCH_PREFILL=0): before the Indexer embeds, in file order and 32 texts
+    at a time, embed into the cache every text it is about to embed (the files it found new or changed, the texts
+    its store does not hold), shortest first, 256 at a time: batches of like lengths pad little. The Indexer then
+    finds every vector in the cache."""
     from semsearch.progress import Progress
 
     CrawlOptions = module("semsearch.index.crawl", "semsearch.crawl").CrawlOptions
     indexer = module("semsearch.index.indexer", "semsearch.indexer")
-    Indexer, IndexOptions = indexer.Indexer, indexer.IndexOptions
+    Indexer, IndexOptions, prepare = indexer.Indexer, indexer.IndexOptions, indexer._prepare
+    if prefill is None:
+        prefill = os.environ.get("SEMSEARCH_BENCH_PREFILL", "1") != "0"
 
     class CachedIndexer(Indexer):
         def _load_encoder(self, model):
@@ -174,8 +157,25 @@ def build_index(folder: Path, index: Path, cache: EmbeddingCache, include: list[
                 self._encoder = CachedEncoder(inner, cache, fingerprint(model, self._backend))
             return self._encoder
 
-    if os.environ.get("SEMSEARCH_BENCH_PREFILL", "1") != "0":
-        prefill(folder, cache, include)
+        def _process(self, store, model, todo, report, chunk_tokens):
+            if prefill and todo:
+                # the files are read and chunked again by the Indexer after this: seconds (gson: 4 s), where
+                # embedding them takes minutes
+                chunker = self._get_chunker(model, chunk_tokens)
+                texts: dict[str, str] = {}
+                for work in todo:
+                    probe = copy.copy(work)  # the Indexer's own is left as it found it
+                    prepare(probe, chunker)
+                    texts.update(zip(probe.hashes, (c.embed_text for c in probe.chunks)))
+                known = store.known_hashes(texts)
+                ordered = sorted((t for h, t in texts.items() if h not in known), key=len)
+                encoder = self._load_encoder(model)
+                reused = cache.hits  # counted when the Indexer asks for them
+                for start in range(0, len(ordered), 256):
+                    encoder.encode_documents(ordered[start : start + 256])
+                cache.hits = reused
+            super()._process(store, model, todo, report, chunk_tokens)
+
     options = IndexOptions(paths=[folder], crawl=CrawlOptions(include=list(include or [])))
     report = CachedIndexer(index, Progress()).run(options)
     return report.summary()
@@ -191,7 +191,10 @@ def document_encoder(index: Path, cache: EmbeddingCache):
     Store = module("semsearch.storage.store", "semsearch.store").Store
 
     paths = IndexPaths(index)
-    store = Store.open(paths)
+    # read only: the index may be another checkout's, of an older format, which an upgrade would make unreadable
+    # to it (a checkout from before the keyword, SEMSEARCH_BENCH_SOURCE, opens it as it always did)
+    read_only = "upgrade" in inspect.signature(Store.open).parameters
+    store = Store.open(paths, upgrade=False) if read_only else Store.open(paths)
     try:
         spec = query_model(store)
         kind = store.meta("vector_kind", "fp32")

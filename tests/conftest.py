@@ -195,6 +195,14 @@ def cli():
     return run
 
 
+@pytest.fixture
+def index_dir(cli, corpus, tmp_path) -> Path:
+    """An index of the test corpus in its own folder (``--index``), built through the command line."""
+    folder = tmp_path / "index"
+    assert cli("index", corpus, "--index", folder).exit_code == 0
+    return folder
+
+
 def installed_command() -> list[str]:
     exe = Path(sys.executable).parent / "semsearch"
     assert exe.exists(), f"the semsearch command is not installed beside {sys.executable}"

@@ -125,13 +125,6 @@ def test_relevance_moves_with_each_raw_signal_of_the_mode():
     assert cal.relevance("hybrid", weak) < cal.threshold < cal.relevance("hybrid", strong)
 
 
-@pytest.fixture
-def index_dir(cli, corpus, tmp_path):
-    folder = tmp_path / "index"
-    assert cli("index", corpus, "--index", folder).exit_code == 0
-    return folder
-
-
 def test_a_query_that_matches_shows_its_relevant_hits_with_readable_scores(cli, index_dir):
     result = cli("query", ANSWERED, "--index", index_dir, "--json")
     assert result.exit_code == 0

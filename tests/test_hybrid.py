@@ -171,6 +171,49 @@ def test_an_index_from_before_identifier_parts_gains_them_on_open(cli, tmp_path,
     fts_in_step(isolated_home)
 
 
+def test_the_query_that_upgrades_an_index_from_before_says_its_keyword_index_is_rebuilt(
+    cli, semsearch_cmd, tmp_path, isolated_home
+):
+    """The upgrade to format 3 rebuilds the keyword index from every passage (minutes on millions of them): the
+    query that opens a format-2 index says so on stderr, once; creating an index says nothing."""
+    write_corpus(tmp_path / "src", {"params.js": "function parseParam(text) {\n  return text.split('=');\n}\n"})
+    created = cli("index", tmp_path / "src")
+    assert created.exit_code == 0 and "upgrading" not in created.stderr
+    with db(isolated_home) as conn:
+        conn.execute("UPDATE meta SET value = '2' WHERE key = 'format_version'")
+    first = semsearch_cmd("query", "parse param", "--mode", "keyword")
+    assert first.returncode == 0, first.stderr
+    notice = [line for line in first.stderr.splitlines() if "upgrading" in line]
+    assert notice == [
+        "semsearch: upgrading this index for this version of semsearch (once): its keyword index is rebuilt from "
+        "1 passage, which can take a few minutes on a large index"
+    ]
+    again = semsearch_cmd("query", "parse param", "--mode", "keyword")
+    assert again.returncode == 0 and "upgrading" not in again.stderr
+    assert json.loads(cli("status", "--json").stdout)["format_version"] == FORMAT_VERSION
+
+
+def test_an_index_opened_without_upgrade_is_read_as_it_is(cli, tmp_path, isolated_home):
+    """``Store.open(upgrade=False)`` (the benchmarks' reading of another version's index) writes nothing: a format-2
+    index stays format 2 and its metadata reads."""
+    from semsearch.storage.layout import IndexPaths
+    from semsearch.storage.store import Store
+
+    write_corpus(tmp_path / "src", {"params.js": "function parseParam(text) {\n  return text.split('=');\n}\n"})
+    assert cli("index", tmp_path / "src").exit_code == 0
+    with db(isolated_home) as conn:
+        conn.execute("UPDATE meta SET value = '2' WHERE key = 'format_version'")
+    store = Store.open(IndexPaths(isolated_home), upgrade=False)
+    try:
+        assert store.readonly and store.meta("format_version") == "2" and store.model_ref
+        with pytest.raises(sqlite3.OperationalError):
+            store.set_meta("format_version", "3")
+    finally:
+        store.close()
+    with db(isolated_home) as conn:
+        assert conn.execute("SELECT value FROM meta WHERE key = 'format_version'").fetchone()[0] == "2"
+
+
 # -- what each mode finds -------------------------------------------------------------------------------------------
 
 

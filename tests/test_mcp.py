@@ -7,15 +7,7 @@ import os
 import sys
 
 import anyio
-import pytest
 from conftest import REPO
-
-
-@pytest.fixture
-def index_dir(cli, corpus, tmp_path):
-    folder = tmp_path / "index"
-    assert cli("index", corpus, "--index", folder).exit_code == 0
-    return folder
 
 
 def server_params(index_dir, cwd):

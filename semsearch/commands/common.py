@@ -24,6 +24,37 @@ IndexDir = Annotated[
 
 StoreUrl = Annotated[Optional[str], typer.Option("--store", help=STORE_HELP, show_default=False)]
 
+# What to read under the roots: the options ``index`` and ``watch`` share (``crawl_options`` turns them into a crawl).
+MaxSize = Annotated[
+    float, typer.Option("--max-size", min=0, max=1_000_000, help="Skip files larger than this many MB.")
+]
+Follow = Annotated[
+    bool,
+    typer.Option(
+        "--follow",
+        "-L",
+        help="Follow every symbolic link, as rg -L (default: only links that stay inside the indexed folders; "
+        "setting: follow).",
+    ),
+]
+Include = Annotated[
+    Optional[list[str]], typer.Option("--include", help="Only index files matching this glob (repeatable).")
+]
+Exclude = Annotated[
+    Optional[list[str]], typer.Option("--exclude", help="Skip files and folders matching this glob (repeatable).")
+]
+
+
+def crawl_options(settings, max_size: float, include: list[str] | None):
+    """The crawl those options ask for (``settings``: resolved with their exclude globs and follow)."""
+    from semsearch.errors import check_range
+    from semsearch.index.crawl import CrawlOptions
+
+    max_size = check_range("--max-size", max_size, 0.0, 1_000_000.0)
+    return CrawlOptions(
+        max_bytes=int(max_size * 1024 * 1024), include=include or [], exclude=settings.exclude, follow=settings.follow
+    )
+
 
 def root_name_option(doing: str) -> object:
     """The ``--root-name`` option of a command that writes a shared index (``doing``: what it does with it)."""

@@ -7,8 +7,18 @@ from typing import Annotated, Optional
 
 import typer
 
-from semsearch.commands.common import IndexDir, command, root_name_option, use_root_name
-from semsearch.errors import ExitCode, UsageError, check_range
+from semsearch.commands.common import (
+    Exclude,
+    Follow,
+    Include,
+    IndexDir,
+    MaxSize,
+    command,
+    crawl_options,
+    root_name_option,
+    use_root_name,
+)
+from semsearch.errors import ExitCode, UsageError
 from semsearch.model.backends import BACKENDS
 from semsearch.output.terminal import stderr_console, stdout_console
 
@@ -20,24 +30,10 @@ def index(
         typer.Argument(help="Folders or files to index (default: the index's roots).", show_default=False),
     ] = None,
     index_dir: IndexDir = None,
-    max_size: Annotated[
-        float, typer.Option("--max-size", min=0, max=1_000_000, help="Skip files larger than this many MB.")
-    ] = 10,
-    follow: Annotated[
-        bool,
-        typer.Option(
-            "--follow",
-            "-L",
-            help="Follow every symbolic link, as rg -L (default: only links that stay inside the indexed folders; "
-            "setting: follow).",
-        ),
-    ] = False,
-    include: Annotated[
-        Optional[list[str]], typer.Option("--include", help="Only index files matching this glob (repeatable).")
-    ] = None,
-    exclude: Annotated[
-        Optional[list[str]], typer.Option("--exclude", help="Skip files and folders matching this glob (repeatable).")
-    ] = None,
+    max_size: MaxSize = 10,
+    follow: Follow = False,
+    include: Include = None,
+    exclude: Exclude = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="List what would be indexed and skipped; change nothing.")
     ] = False,
@@ -105,21 +101,17 @@ def index(
     Example:  semsearch index ~/notes ./docs --exclude '*.log'
     """
     from semsearch.config import resolve
-    from semsearch.index.crawl import CrawlOptions
 
     if backend is not None and backend not in BACKENDS:
         raise UsageError(f"Unknown --backend {backend!r}; choose one of: {', '.join(BACKENDS)}.")
     settings = resolve(
         {"index": index_dir, "model": model, "exclude": exclude, "chunk_size": chunk_size, "follow": follow or None}
     )
-    max_size = check_range("--max-size", max_size, 0.0, 1_000_000.0)
-    crawl_options = CrawlOptions(
-        max_bytes=int(max_size * 1024 * 1024), include=include or [], exclude=settings.exclude, follow=settings.follow
-    )
+    crawl = crawl_options(settings, max_size, include)
     root = settings.index
     use_root_name(root_name)
     if dry_run:
-        return _dry_run(root, paths or [], crawl_options)
+        return _dry_run(root, paths or [], crawl)
     from semsearch.index.indexer import Indexer, IndexOptions
     from semsearch.output.progress import progress_for
 
@@ -137,7 +129,7 @@ def index(
             document_prefix=document_prefix,
             rebuild=rebuild,
             backend=backend,
-            crawl=crawl_options,
+            crawl=crawl,
         )
     )
     from semsearch.output.hits import safe

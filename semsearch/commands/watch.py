@@ -8,7 +8,17 @@ from typing import Annotated, Optional
 
 import typer
 
-from semsearch.commands.common import IndexDir, command, root_name_option, use_root_name
+from semsearch.commands.common import (
+    Exclude,
+    Follow,
+    Include,
+    IndexDir,
+    MaxSize,
+    command,
+    crawl_options,
+    root_name_option,
+    use_root_name,
+)
 from semsearch.output.terminal import stderr_console, stdout_console
 from semsearch.storage.layout import IndexPaths
 
@@ -32,24 +42,10 @@ def watch(
         float,
         typer.Option("--debounce", min=0.05, help="Seconds a change must rest before it is indexed."),
     ] = 1.0,
-    max_size: Annotated[
-        float, typer.Option("--max-size", min=0, max=1_000_000, help="Skip files larger than this many MB.")
-    ] = 10,
-    follow: Annotated[
-        bool,
-        typer.Option(
-            "--follow",
-            "-L",
-            help="Follow every symbolic link, as rg -L (default: only links that stay inside the indexed folders; "
-            "setting: follow).",
-        ),
-    ] = False,
-    include: Annotated[
-        Optional[list[str]], typer.Option("--include", help="Only index files matching this glob (repeatable).")
-    ] = None,
-    exclude: Annotated[
-        Optional[list[str]], typer.Option("--exclude", help="Skip files and folders matching this glob (repeatable).")
-    ] = None,
+    max_size: MaxSize = 10,
+    follow: Follow = False,
+    include: Include = None,
+    exclude: Exclude = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No status line or progress; warnings only.")] = False,
     root_name: Annotated[Optional[str], root_name_option("watch the roots and record the files")] = None,
     detached: Annotated[bool, typer.Option("--detached", hidden=True)] = False,
@@ -69,18 +65,11 @@ def watch(
         return _stop(root)
     use_root_name(root_name)
     targets = [Path(p) for p in paths or []]
-    from semsearch.errors import check_range
-    from semsearch.index.crawl import CrawlOptions
     from semsearch.watcher.daemon import WatchOptions
 
     options = WatchOptions(
         paths=targets,
-        crawl=CrawlOptions(
-            max_bytes=int(check_range("--max-size", max_size, 0.0, 1_000_000.0) * 1024 * 1024),
-            include=include or [],
-            exclude=settings.exclude,
-            follow=settings.follow,
-        ),
+        crawl=crawl_options(settings, max_size, include),
         debounce=debounce,
         chunk_tokens=settings.chunk_size,
     )

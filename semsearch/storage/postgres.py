@@ -19,7 +19,6 @@ writer killed at any point leaves only uncommitted work, which PostgreSQL discar
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
 import random
@@ -31,12 +30,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from semsearch.documents import Chunk
-from semsearch.errors import IndexCorrupt, ModelMismatch, NoIndex, SemsearchError, UsageError
+from semsearch.errors import NoIndex, SemsearchError, UsageError
 from semsearch.model.spec import ModelSpec
+from semsearch.storage import meta as index_meta
 from semsearch.storage import pgterms
 from semsearch.storage.interface import ChunkRow, FileRow, FileWrite, text_hash
 from semsearch.storage.layout import IndexPaths
-from semsearch.storage.store import _model_meta
 from semsearch.storespec import PgSpec, mask
 
 if TYPE_CHECKING:
@@ -49,8 +48,10 @@ FORMAT_VERSION = 3
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 64
 # Candidates the HNSW search keeps (hnsw.ef_search): at least this many, and at least the depth asked.
-# Measured by benchmarks/pg_bench.py (recall@10 against exact search), see docs/shared-index.md.
-EF_SEARCH = 100
+# Measured (recall@10 against exact search, docs/shared-index.md): at 100, 0.973 to 0.996 on real embeddings
+# (benchmarks/pg_recall.py, 5k to 29k passages) but 0.940 on pg_bench.py's tightly clustered synthetic
+# passages at 15k; at 200, 0.990 or more on real embeddings at every size measured.
+EF_SEARCH = 200
 K1, B = 1.2, 0.75  # BM25 as FTS5's bm25()
 # A lost connection, a deadlock or a serialization failure between writers: the work is run again this many
 # times, after a pause that doubles from RETRY_PAUSE seconds (0.5 + 1 + 2 + 4 + 8: about 15 s in all).
@@ -328,7 +329,7 @@ class PgStore:
                             "created_at": str(time.time()),
                             "updated_at": "",
                             "dim": str(dim),
-                        } | _model_meta(model)
+                        } | index_meta.model_meta(model)
                         conn.cursor().executemany(f"INSERT INTO {spec.name}.meta VALUES (%s, %s)", list(meta.items()))
             except psycopg.errors.InsufficientPrivilege as e:
                 raise StoreUnavailable(
@@ -355,14 +356,12 @@ class PgStore:
                 f"The role {user} may not read the {self.spec.where} ({_first_line(e)}); have its owner run: "
                 f"GRANT USAGE ON SCHEMA {self.s} TO {user}; GRANT SELECT ON ALL TABLES IN SCHEMA {self.s} TO {user};"
             ) from None
-        version = int(rows.get("format_version", "0"))
-        if version > FORMAT_VERSION:
-            raise IndexCorrupt(
-                f"The {self.spec.where} was written by a newer semsearch (format {version}); upgrade semsearch "
-                "to use it."
-            )
-        if version < 1 or "model_ref" not in rows:
-            raise IndexCorrupt(f"The schema {self.s} in {mask(self.spec.conninfo)} is not a semsearch index.")
+        version = index_meta.check_format(
+            rows,
+            FORMAT_VERSION,
+            f"The {self.spec.where}",
+            f"The schema {self.s} in {mask(self.spec.conninfo)} is not a semsearch index.",
+        )
         self._meta = rows
         self.format_version = version
         if version < FORMAT_VERSION:
@@ -477,26 +476,10 @@ class PgStore:
         return int(value) if value else None
 
     def recorded_prefixes(self) -> dict[str, str]:
-        try:
-            prefixes = json.loads(self.meta("model_prefixes", "{}"))
-        except ValueError:
-            prefixes = {}
-        return {"query_prefix": prefixes.get("query", ""), "document_prefix": prefixes.get("document", "")}
+        return index_meta.recorded_prefixes(self.meta("model_prefixes", "{}"))
 
     def check_model(self, model: ModelSpec) -> None:
-        if self.meta("model_fingerprint") != model.fingerprint:
-            raise ModelMismatch(
-                f"The {self.where} was built with the model '{self.meta('model_name')}', not '{model.name}'; "
-                f"to switch, rebuild it with: semsearch index --change-model --model {model.ref} "
-                "(or use another index name)."
-            )
-        recorded = self.recorded_prefixes()
-        if recorded != {"query_prefix": model.query_prefix, "document_prefix": model.document_prefix}:
-            raise ModelMismatch(
-                f"The {self.where} was built with query prefix {recorded['query_prefix']!r} and document prefix "
-                f"{recorded['document_prefix']!r}; to change them, rebuild it with: semsearch index --change-model "
-                "--query-prefix TEXT --document-prefix TEXT (or use another index name)."
-            )
+        index_meta.check_model(self, model, f"The {self.where}", "another index name")
 
     # -- transactions ----------------------------------------------------------------------------
 
@@ -555,7 +538,7 @@ class PgStore:
                 f"CREATE INDEX chunks_vector ON {s}.chunks USING hnsw (vector vector_ip_ops)"
                 f" WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})"
             )
-            meta = _model_meta(model) | {"dim": str(dim)}
+            meta = index_meta.model_meta(model) | {"dim": str(dim)}
             self.conn.cursor().executemany(
                 f"INSERT INTO {s}.meta VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 list(meta.items()),
@@ -891,20 +874,20 @@ class PgStore:
         """The scored matches of a lexical match expression: FTS5's BM25 (k1 1.2, b 0.75) in SQL.
 
         Each OR'ed item counts as FTS5 counts it: a word by its frequency in the chunk, a phrase (several
-        terms) by whether the chunk holds it (PostgreSQL keeps no phrase frequencies); an item given twice
-        counts twice, as in FTS5.
+        terms) by how many times the chunk holds it (from the terms' positions in the tsvector); an item given
+        twice counts twice, as in FTS5.
         """
         items = pgterms.expression_items(expression)
         if not items:
             return None
         s = self.s
         words: dict[str, int] = {}
-        phrases: list[str] = []
+        phrases: list[list[str]] = []
         for item in items:
             if len(item) == 1:
                 words[item[0]] = words.get(item[0], 0) + 1
             else:
-                phrases.append(pgterms.tsquery_literal(item))
+                phrases.append(item)
         parts, args = [], []
         if words:
             parts.append(
@@ -913,11 +896,19 @@ class PgStore:
             )
             args += [list(words), list(words.values())]
         for i, phrase in enumerate(phrases):
-            parts.append(
-                f"SELECT %s AS item, 1 AS times, c.id AS chunk_id, 1 AS tf, c.ntokens AS dl"
-                f" FROM {s}.chunks c WHERE c.tsv @@ %s::tsquery"
+            # the phrase's frequency in the chunk, as FTS5 counts it: the places of its first term followed by
+            # the others, one position apart (the tsvector keeps each term's positions)
+            follow = " AND ".join(
+                f"EXISTS (SELECT 1 FROM unnest(c.tsv) u{j} WHERE u{j}.lexeme = %s AND p + {j} = ANY(u{j}.positions))"
+                for j in range(1, len(phrase))
             )
-            args += [f"\x01phrase{i}", phrase]  # never a term: terms hold no control characters
+            parts.append(
+                f"SELECT %s AS item, 1 AS times, c.id AS chunk_id, greatest(1, (SELECT count(*)"
+                f" FROM unnest(c.tsv) u0, unnest(u0.positions) p WHERE u0.lexeme = %s AND {follow}))::int AS tf,"
+                f" c.ntokens AS dl FROM {s}.chunks c WHERE c.tsv @@ %s::tsquery"
+            )
+            # the item's name is never a term: terms hold no control characters
+            args += [f"\x01phrase{i}", phrase[0], *phrase[1:], pgterms.tsquery_literal(phrase)]
         sql = (
             f"WITH st AS (SELECT greatest(coalesce(sum(chunks), 0), 1)::float8 AS n,"
             f" greatest(coalesce(sum(tokens), 0), 1)::float8 AS t FROM {s}.stats),"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import time
@@ -13,9 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from semsearch.documents import Chunk
-from semsearch.errors import IndexCorrupt, ModelMismatch, NoIndex
+from semsearch.errors import IndexCorrupt, NoIndex
 from semsearch.model.spec import ModelSpec
 from semsearch.storage import keywords as lexical
+from semsearch.storage import meta as index_meta
 from semsearch.storage.interface import ChunkRow, FileRow, FileWrite, text_hash
 from semsearch.storage.layout import IndexPaths, check_folder
 from semsearch.system import PRIVATE_FILE, make_private
@@ -65,6 +65,7 @@ _MIGRATIONS = {
     2: lexical.create,  # the FTS5 keyword index of the chunks, filled from the chunks already stored
     3: lexical.rebuild,  # the keyword index again: the parts of camelCase identifiers added to each chunk
 }
+_FILL_KEYWORDS = {2, 3}  # the migrations that index every stored chunk's words (the user is told: it takes a while)
 
 
 def encode_path(path: Path | str) -> bytes:
@@ -88,8 +89,12 @@ class Store:
     # -- opening -------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, paths: IndexPaths) -> Store:
-        """Open an existing index; NoIndex when there is none, IndexCorrupt when it cannot be read."""
+    def open(cls, paths: IndexPaths, upgrade: bool = True) -> Store:
+        """Open an existing index; NoIndex when there is none, IndexCorrupt when it cannot be read.
+
+        ``upgrade=False``: never write, whatever the folder's mode: a read-only connection, and an index of an older
+        format is read as it is, not upgraded (for reading the metadata and rows of an index another version
+        built, as the benchmarks do; searching it needs the current format)."""
         check_folder(paths)
         if not paths.db.exists():
             if cls.remains(paths):
@@ -98,17 +103,18 @@ class Store:
                     f"nothing was changed. Restore the file or delete {paths.root} and index again."
                 )
             raise NoIndex(f"No index at {paths.root} yet; create one with: semsearch index PATH")
-        readonly = not _writable(paths)
+        readonly = not upgrade or not _writable(paths)
         store = cls(paths, cls._connect(paths.db, readonly=readonly))
         store.readonly = readonly
         try:
             store._check()
-            if int(store._meta["format_version"]) < FORMAT_VERSION:
+            if upgrade and int(store._meta["format_version"]) < FORMAT_VERSION:
                 if readonly:
                     raise IndexCorrupt(
                         f"The index at {paths.root} needs a one-time upgrade for this version of semsearch, and it "
                         "is read-only; run semsearch index once where it can be written, then search it here."
                     )
+                _say_keywords_rebuilt(store, int(store._meta["format_version"]))
                 _migrate(store.conn)
         except sqlite3.OperationalError as e:  # e.g. a read-only folder, or a writer holding the database too long
             store.close()
@@ -152,7 +158,7 @@ class Store:
                         "generation": "0",
                         "dim": str(dim),
                     }
-                    meta.update(_model_meta(model))
+                    meta.update(index_meta.model_meta(model))
                     conn.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
                 _migrate(conn)
             finally:
@@ -199,14 +205,12 @@ class Store:
             raise IndexCorrupt(
                 f"The index database {self.paths.db} is damaged ({e}); move it aside and index again to rebuild it."
             ) from e
-        version = int(rows.get("format_version", "0"))
-        if version > FORMAT_VERSION:
-            raise IndexCorrupt(
-                f"The index at {self.paths.root} was written by a newer semsearch (format {version}); "
-                "upgrade semsearch to use it."
-            )
-        if version < 1 or "model_ref" not in rows:
-            raise IndexCorrupt(f"{self.paths.db} is not a semsearch index; point --index at another folder.")
+        index_meta.check_format(
+            rows,
+            FORMAT_VERSION,
+            f"The index at {self.paths.root}",
+            f"{self.paths.db} is not a semsearch index; point --index at another folder.",
+        )
         self._meta = rows
 
     def close(self) -> None:
@@ -238,27 +242,11 @@ class Store:
 
     def check_model(self, model: ModelSpec) -> None:
         """Refuse a model other than the one the index was built with (or the same with other prefixes)."""
-        if self.meta("model_fingerprint") != model.fingerprint:
-            raise ModelMismatch(
-                f"This index was built with the model '{self.meta('model_name')}', not '{model.name}'; "
-                f"to switch, rebuild it with: semsearch index --change-model --model {model.ref} "
-                f"(or use another --index folder)."
-            )
-        recorded = self.recorded_prefixes()
-        if recorded != {"query_prefix": model.query_prefix, "document_prefix": model.document_prefix}:
-            raise ModelMismatch(
-                f"This index was built with query prefix {recorded['query_prefix']!r} and document prefix "
-                f"{recorded['document_prefix']!r}; to change them, rebuild it with: semsearch index --change-model "
-                "--query-prefix TEXT --document-prefix TEXT (or use another --index folder)."
-            )
+        index_meta.check_model(self, model, "This index", "another --index folder")
 
     def recorded_prefixes(self) -> dict[str, str]:
         """The query and document prefixes the index's vectors were made with."""
-        try:
-            prefixes = json.loads(self.meta("model_prefixes", "{}"))
-        except ValueError:
-            prefixes = {}
-        return {"query_prefix": prefixes.get("query", ""), "document_prefix": prefixes.get("document", "")}
+        return index_meta.recorded_prefixes(self.meta("model_prefixes", "{}"))
 
     # -- writing ----------------------------------------------------------------------------------
 
@@ -299,7 +287,7 @@ class Store:
             self._tombstone_chunks(gen, "1", ())
             self.conn.execute("DELETE FROM files")
             self.conn.execute("DELETE FROM embeddings")
-            meta = _model_meta(model) | {"dim": str(dim)}
+            meta = index_meta.model_meta(model) | {"dim": str(dim)}
             self.conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", meta.items())
 
     def add_root(self, path: Path) -> None:
@@ -485,6 +473,23 @@ def _is_damage(e: sqlite3.DatabaseError) -> bool:
     return name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or type(e) is sqlite3.DatabaseError
 
 
+def _say_keywords_rebuilt(store: Store, version: int) -> None:
+    """Before an upgrade from ``version`` that fills the keyword index again from every stored passage (minutes on
+    millions of passages), one notice through the ``semsearch`` logger: the command line shows it on stderr (a
+    background watcher's goes to its log)."""
+    if not _FILL_KEYWORDS & set(range(version + 1, FORMAT_VERSION + 1)):
+        return
+    passages = store.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+    if passages:
+        import logging  # here: opening an index of the current format never needs it
+
+        logging.getLogger(__name__).warning(
+            "upgrading this index for this version of semsearch (once): its keyword index is rebuilt from %s, "
+            "which can take a few minutes on a large index",
+            f"{passages:,} passage" + ("s" if passages > 1 else ""),
+        )
+
+
 def _migrate(conn: sqlite3.Connection) -> None:
     """Bring the database to FORMAT_VERSION, one migration per transaction (another process may race us)."""
     while True:
@@ -501,14 +506,3 @@ def _migrate(conn: sqlite3.Connection) -> None:
                 conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
-
-
-def _model_meta(model: ModelSpec) -> dict[str, str]:
-    return {
-        "model_ref": model.ref,
-        "model_name": model.name,
-        "model_fingerprint": model.fingerprint,
-        "max_seq_length": str(model.max_seq_length),
-        "model_prefixes": json.dumps({"query": model.query_prefix, "document": model.document_prefix}),
-        "truncate_dim": str(model.truncate_dim or ""),  # --dim: vectors cut to this many dimensions
-    }
