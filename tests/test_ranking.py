@@ -56,9 +56,21 @@ def test_definitions_are_recognised_across_languages(text, name, expected):
 
 def test_path_share_matches_split_names_and_word_starts():
     words = ranking.query_evidence("exception types for user errors").words
-    assert ranking.path_share("/p/click/exceptions.py", words) == pytest.approx(1 / 4)
-    assert ranking.path_share("/p/src/UserErrors.swift", words) == pytest.approx(2 / 4)
+    # four words: one in the name counts 1/sqrt(4), two count in full
+    assert ranking.path_share("/p/click/exceptions.py", words) == pytest.approx(1 / 2)
+    assert ranking.path_share("/p/src/UserErrors.swift", words) == pytest.approx(1.0)
     assert ranking.path_share("/p/docs/1234.md", words) == 0.0
+
+
+def test_a_file_named_after_one_word_of_a_long_question_still_counts():
+    question = "how does the streaming parser process arguments one token at a time"
+    evidence = ranking.query_evidence(question)
+    assert len(evidence.words) == 7
+    assert ranking.path_share("/p/clap/streaming.zig", evidence.words) == pytest.approx(1 / 7**0.5)
+    # the big module a little ahead on the two scores no longer beats the file the question names
+    items = [(1.2, "/p/clap.zig", None), (0.6, "/p/clap/streaming.zig", None), (0.4, "/p/clap/args.zig", None)]
+    scores = ranking.adjust(items, evidence)
+    assert scores[1] > scores[0] > scores[2]
 
 
 def test_repeated_passages_of_one_file_yield_to_other_files():
@@ -136,3 +148,17 @@ def test_code_eval_metric_is_sembles():
     idcg = 1 + 1 / 1.584962500721156
     assert ndcg10(items, targets) == pytest.approx(dcg / idcg)
     assert ndcg10([("types.py", None, None)], targets[1:]) == pytest.approx(1.0)  # file protocol: any span
+
+
+def test_the_indexed_folders_own_name_is_no_files_evidence():
+    # every candidate sits in zig-clap/: that name is the project's, not the README's at its top
+    evidence = ranking.query_evidence("how zig-clap streaming works")
+    names = ["README.md", "clap/streaming.zig", "example/usage.zig"]
+
+    def scores(folder):
+        return ranking.adjust([(1.0, f"/p/{folder}/{n}", None) for n in names], evidence)
+
+    assert scores("zig-clap") == pytest.approx(scores("project"))
+    top = "/p/zig-clap"
+    assert ranking.path_share("/p/zig-clap/README.md", evidence.words, top) == 0.0
+    assert ranking.path_share("/p/zig-clap/clap/streaming.zig", evidence.words, top) > 0.0
