@@ -212,6 +212,25 @@ def _to_format_2(conn, s: str) -> None:
     conn.execute(f"ALTER TABLE {s}.postings DROP CONSTRAINT IF EXISTS postings_chunk_id_fkey")
 
 
+def _keyword_rows(ids: list[int], chunks: list[tuple[str, str]]) -> tuple[list[int], list[str], list[str]]:
+    """What the keyword search keeps of chunks ``ids`` (their (heading, text)): each one's term count and
+    tsvector, and their postings as lines of COPY's text format (term, chunk, frequency, length)."""
+    lengths, vectors, lines = [], [], []
+    for cid, (body, cjk) in zip(ids, pgterms.chunks_terms(chunks), strict=True):
+        counts, length = pgterms.postings(body, cjk)
+        lengths.append(length)
+        vectors.append(pgterms.tsvector_literal(body))
+        tail = f"\t{cid}\t"
+        end = f"\t{length}\n"
+        lines.extend(f"{_copy_text(t)}{tail}{n}{end}" for t, n in counts.items())
+    return lengths, vectors, lines
+
+
+def _copy_postings(conn, s: str, lines: list[str]) -> None:
+    with conn.cursor().copy(f"COPY {s}.postings (term, chunk_id, tf, dl) FROM STDIN") as copy:
+        copy.write("".join(lines).encode("utf-8"))
+
+
 def _to_format_3(conn, s: str, batch: int = 2000) -> None:
     """Every chunk's terms cut again (``keywords.columns`` added the parts of camelCase identifiers): its
     postings, length and tsvector, and the term count in ``stats``."""
@@ -226,21 +245,15 @@ def _to_format_3(conn, s: str, batch: int = 2000) -> None:
         if not rows:
             break
         last = rows[-1][0]
-        ids, lengths, vectors, lines = [], [], [], []
-        for (cid, _, _), (body, cjk) in zip(rows, pgterms.chunks_terms([(r[1], r[2]) for r in rows])):
-            counts, length = pgterms.postings(body, cjk)
-            after += length
-            ids.append(cid)
-            lengths.append(length)
-            vectors.append(pgterms.tsvector_literal(body))
-            lines.extend(f"{_copy_text(t)}\t{cid}\t{n}\t{length}\n" for t, n in counts.items())
+        ids = [r[0] for r in rows]
+        lengths, vectors, lines = _keyword_rows(ids, [(r[1], r[2]) for r in rows])
+        after += sum(lengths)
         conn.execute(
             f"UPDATE {s}.chunks c SET ntokens = u.n, tsv = u.tsv::tsvector"
             " FROM unnest(%s::int8[], %s::int4[], %s::text[]) AS u(id, n, tsv) WHERE c.id = u.id",
             (ids, lengths, vectors),
         )
-        with conn.cursor().copy(f"COPY {s}.postings (term, chunk_id, tf, dl) FROM STDIN") as copy:
-            copy.write("".join(lines).encode("utf-8"))
+        _copy_postings(conn, s, lines)
     conn.execute(f"INSERT INTO {s}.stats (chunks, tokens) VALUES (0, %s)", (after - before,))
 
 
@@ -683,17 +696,14 @@ class PgStore:
             f = latest[raw]
             if not f.chunks:
                 continue
-            terms = pgterms.chunks_terms([(c.heading, c.text) for c in f.chunks])
-            for i, (c, (body, cjk)) in enumerate(zip(f.chunks, terms)):
-                cid = ids[at]
-                at += 1
-                counts, length = pgterms.postings(body, cjk)
-                terms_total += length
-                tail = f"\t{cid}\t"
-                end = f"\t{length}\n"
-                postings.extend(f"{_copy_text(t)}{tail}{n}{end}" for t, n in counts.items())
+            chunk_ids = ids[at : at + len(f.chunks)]
+            at += len(f.chunks)
+            lengths, vectors, lines = _keyword_rows(chunk_ids, [(c.heading, c.text) for c in f.chunks])
+            terms_total += sum(lengths)
+            postings.extend(lines)
+            for i, (c, cid, length, tsv) in enumerate(zip(f.chunks, chunk_ids, lengths, vectors)):
                 row = (cid, file_ids[raw], i, c.text, c.start_line, c.end_line, c.page, c.heading, c.cell,
-                       text_hash(c.embed_text), length, pgterms.tsvector_literal(body))  # fmt: skip
+                       text_hash(c.embed_text), length, tsv)  # fmt: skip
                 for col, value in zip(cols, row):
                     col.append(value)
         self.conn.execute(
@@ -707,8 +717,7 @@ class PgStore:
             f" LEFT JOIN {s}.embeddings e ON e.text_hash = u.text_hash",
             (gen, *cols),
         )
-        with self.conn.cursor().copy(f"COPY {s}.postings (term, chunk_id, tf, dl) FROM STDIN") as copy:
-            copy.write("".join(postings).encode("utf-8"))
+        _copy_postings(self.conn, s, postings)
         self._delta[0] += total
         self._delta[1] += terms_total
 
