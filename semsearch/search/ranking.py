@@ -13,11 +13,11 @@ deviations): a candidate gains
   ``func (e *Engine) ServeHTTP``), and ``STEM_WEIGHT`` when its file is named after that symbol;
 
 in a folder of code, documentation, tests and examples lose ``SUPPORT_PENALTY`` unless the query asks for them,
-and each file's best passage gains up to ``COHERENCE_WEIGHT``, in proportion to the evidence all
-its passages gathered against the best file's (an answer usually spans several passages of one file, where a
-lone passage that happens to share words with the query does not); then each further passage of a file already
-ranked loses ``REPEAT_PENALTY`` (one file's many passages no longer push every other file off the first page). Measured on all of ../shared/eval (docs/ranking.md); one setting for every
-language and kind of folder.
+and each file's best passage gains up to ``COHERENCE_WEIGHT``, in proportion to the evidence all its passages
+gathered against the best file's (an answer usually spans several passages of one file, where a lone passage that
+happens to share words with the query does not); then each further passage of a file already ranked loses
+``REPEAT_PENALTY`` (one file's many passages no longer push every other file off the first page). Measured on all
+of ../shared/eval (docs/ranking.md); one setting for every language and kind of folder.
 """
 
 from __future__ import annotations
