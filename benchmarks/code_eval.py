@@ -121,28 +121,21 @@ def main(argv: list[str] | None = None) -> int:
         results[name] = {}
         for which in sets:
             index = base / "code" / f"{name}-{which}{args.tag}"
-            t = Clock()
-            summary = build_index(
-                root, index, cache, include=[f"*{s}" for s in CODE_SUFFIXES] if which == "code" else None
-            )
-            index_seconds += float(str(t)[:-1])
-            for mode in modes:
-                results[name][f"{which}/{mode}"] = score_repo(index, root, queries, mode)
-            print(
-                f"{name} [{which}]: {summary}; "
-                + ", ".join(f"{m} {results[name][f'{which}/{m}']['chunk']:.3f}" for m in modes),
-                flush=True,
-            )
+            include = [f"*{s}" for s in CODE_SUFFIXES] if which == "code" else None
+            # the embedded index, then (--store) the same files through PostgreSQL, the results keyed "pg ..."
+            targets = [("", index, "")]
             if args.store:
-                pg = pg_folder(args.store, f"code_{name}_{which}", index.parent)
-                summary = build_index(
-                    root, pg, cache, include=[f"*{s}" for s in CODE_SUFFIXES] if which == "code" else None
-                )
+                targets.append(("pg ", pg_folder(args.store, f"code_{name}_{which}", index.parent), ", PostgreSQL"))
+            for key, target, label in targets:
+                t = Clock()
+                summary = build_index(root, target, cache, include=include)
+                if not key:
+                    index_seconds += t.seconds
                 for mode in modes:
-                    results[name][f"pg {which}/{mode}"] = score_repo(pg, root, queries, mode)
+                    results[name][f"{key}{which}/{mode}"] = score_repo(target, root, queries, mode)
                 print(
-                    f"{name} [{which}, PostgreSQL]: {summary}; "
-                    + ", ".join(f"{m} {results[name][f'pg {which}/{m}']['chunk']:.3f}" for m in modes),
+                    f"{name} [{which}{label}]: {summary}; "
+                    + ", ".join(f"{m} {results[name][f'{key}{which}/{m}']['chunk']:.3f}" for m in modes),
                     flush=True,
                 )
 
@@ -185,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         f"\nembedding cache: {cache.hits} reused, {cache.misses} embedded; indexing {index_seconds:.1f}s; total {clock}"
     )
     if args.json:
-        args.json.write_text(json.dumps({"results": results, "seconds": float(str(clock)[:-1])}, indent=1))
+        args.json.write_text(json.dumps({"results": results, "seconds": round(clock.seconds, 1)}, indent=1))
     return 0
 
 

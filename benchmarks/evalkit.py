@@ -219,5 +219,9 @@ class Clock:
     def __init__(self):
         self.started = time.monotonic()
 
+    @property
+    def seconds(self) -> float:
+        return time.monotonic() - self.started
+
     def __str__(self) -> str:
-        return f"{time.monotonic() - self.started:.1f}s"
+        return f"{self.seconds:.1f}s"

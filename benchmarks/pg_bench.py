@@ -97,26 +97,54 @@ class Data:
         return texts, np.stack(vecs)
 
 
-def write_passages(store, data: Data, start: int, n: int, root: str = "/bench", files_per_tx: int = 20) -> float:
-    """Write passages [start, start+n) as files of PER_FILE chunks, one transaction per ``files_per_tx``
-    files; seconds."""
+def write_batch(store, texts: list[str], vecs: np.ndarray, first: int, root: str) -> None:
+    """One transaction, as the indexer writes a batch of files: ``texts`` (with their vectors) as files of
+    PER_FILE chunks, named from ``first`` under ``root``."""
     from semsearch.documents import Chunk
     from semsearch.storage.interface import FileWrite
     from semsearch.storage.store import text_hash
 
+    chunks = [Chunk(text=t, start_line=1, end_line=1) for t in texts]
+    store.put_embeddings([text_hash(c.embed_text) for c in chunks], vecs)
+    with store.write() as gen:
+        files = [
+            FileWrite(Path(f"{root}/f{first + f}.txt"), 1, 1, "x", chunks[f : f + PER_FILE])
+            for f in range(0, len(chunks), PER_FILE)
+        ]
+        store.replace_files(gen, files)
+
+
+def write_passages(store, data: Data, start: int, n: int, root: str = "/bench", files_per_tx: int = 20) -> float:
+    """Write passages [start, start+n) as files of PER_FILE chunks, one transaction per ``files_per_tx``
+    files; seconds."""
     began = time.monotonic()
     step = PER_FILE * files_per_tx
     for s in range(start, start + n, step):
         texts, vecs = data.passages(s, min(step, start + n - s))
-        chunks = [Chunk(text=t, start_line=1, end_line=1) for t in texts]
-        store.put_embeddings([text_hash(c.embed_text) for c in chunks], vecs)
-        with store.write() as gen:  # as the indexer writes a batch of files
-            files = [
-                FileWrite(Path(f"{root}/f{s + f}.txt"), 1, 1, "x", chunks[f : f + PER_FILE])
-                for f in range(0, len(chunks), PER_FILE)
-            ]
-            store.replace_files(gen, files)
+        write_batch(store, texts, vecs, s, root)
     return time.monotonic() - began
+
+
+def hnsw_recall(pg, queries: np.ndarray, efs, k: int = 10) -> dict[int, tuple[float, float]]:
+    """recall@10 of the store's HNSW search against its exact search, and the median ms of one dense search,
+    at each ``hnsw.ef_search`` of ``efs`` (a search of depth ``k``, its first 10 compared)."""
+    from semsearch.storage import postgres as pgstore
+
+    exact = [{i for i, _ in pg.dense_search(q, 10, exact=True)} for q in queries]
+    out = {}
+    default = pgstore.EF_SEARCH
+    try:
+        for ef in efs:
+            pgstore.EF_SEARCH = ef
+            found, ms = [], []
+            for q in queries:
+                began = time.perf_counter()
+                found.append({i for i, _ in pg.dense_search(q, k)[:10]})
+                ms.append((time.perf_counter() - began) * 1000)
+            out[ef] = (_recall(exact, found), statistics.median(ms))
+    finally:
+        pgstore.EF_SEARCH = default
+    return out
 
 
 # -- the two stores -----------------------------------------------------------------------------------------------
@@ -402,14 +430,9 @@ def postgresql_at(row: dict, url: str, size: int, data: Data, qtexts, qvecs, par
     # recall@10 of HNSW against exact search, at several ef_search
     from semsearch.storage import postgres as pgstore
 
-    exact = [{i for i, _ in pg.dense_search(q, 10, exact=True)} for q in rq]
-    default = pgstore.EF_SEARCH
-    for ef in (40, 100, 200, 400):
-        pgstore.EF_SEARCH = ef
-        found = [{i for i, _ in pg.dense_search(q, 10)} for q in rq]
-        row[f"recall@10 ef_search={ef}"] = _recall(exact, found)
-        row[f"dense ms ef_search={ef}"] = statistics.median(timed(lambda i: pg.dense_search(rq[i], 10), len(rq)))
-    pgstore.EF_SEARCH = default
+    for ef, (recall, ms) in hnsw_recall(pg, rq, (40, 100, 200, 400)).items():
+        row[f"recall@10 ef_search={ef}"] = recall
+        row[f"dense ms ef_search={ef}"] = ms
     row["postgresql size MB"] = pg.size_bytes() / 1e6
     pg.close()
     _say(row)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import sqlite3
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -62,61 +61,13 @@ def real_queries(index: Path) -> np.ndarray:
         if f.exists():
             texts += [json.loads(line)["text"] for line in f.read_text(encoding="utf-8").splitlines()[:300] if line]
     paths = IndexPaths(index)
-    store = Store.open(paths)
+    store = Store.open(paths, upgrade=False)  # read only: another checkout may need it as it is
     try:
         encoder = load_query_encoder(query_model(store), paths, store.meta("vector_kind", "fp32"))
     finally:
         store.close()
     q = np.asarray(encoder.encode_queries(texts), dtype=np.float32)
     return q / np.linalg.norm(q, axis=1, keepdims=True)
-
-
-def write_vectors(store, vecs: np.ndarray, start: int, per_tx_files: int = 20, per_file: int = 10) -> None:
-    from semsearch.documents import Chunk
-    from semsearch.storage.interface import FileWrite
-    from semsearch.storage.store import text_hash
-
-    step = per_file * per_tx_files
-    for s in range(0, len(vecs), step):
-        part = vecs[s : s + step]
-        chunks = [Chunk(text=f"passage {start + s + i}", start_line=1, end_line=1) for i in range(len(part))]
-        store.put_embeddings([text_hash(c.embed_text) for c in chunks], part)
-        with store.write() as gen:
-            files = [
-                FileWrite(Path(f"/recall/f{start + s + f}.txt"), 1, 1, "x", chunks[f : f + per_file])
-                for f in range(0, len(chunks), per_file)
-            ]
-            store.replace_files(gen, files)
-
-
-def measure(pg, queries: np.ndarray) -> dict:
-    from semsearch.storage import postgres as pgstore
-
-    def timed_search(k: int) -> tuple[list[set], float]:
-        found, ms = [], []
-        for q in queries:
-            began = time.perf_counter()
-            found.append({i for i, _ in pg.dense_search(q, k)[:10]})
-            ms.append((time.perf_counter() - began) * 1000)
-        return found, statistics.median(ms)
-
-    exact = [{i for i, _ in pg.dense_search(q, 10, exact=True)} for q in queries]
-
-    def recall(found: list[set]) -> float:
-        return sum(len(a & b) for a, b in zip(exact, found)) / (10 * len(queries))
-
-    row = {}
-    default = pgstore.EF_SEARCH
-    try:
-        for ef in EFS:
-            pgstore.EF_SEARCH = ef
-            found, ms = timed_search(10)
-            row[f"ef {ef}"] = (recall(found), ms)
-    finally:
-        pgstore.EF_SEARCH = default
-    found, ms = timed_search(100)  # what a hybrid query asks, with the store's own setting
-    row["store default, depth 100"] = (recall(found), ms)
-    return row
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import pg_bench
+
+    from semsearch.storage import postgres as pgstore
 
     if args.synthetic:
         data = pg_bench.Data()
@@ -153,18 +106,23 @@ def main(argv: list[str] | None = None) -> int:
         pg = pg_bench.pg_open(url, "recall", fresh=True)
         have = 0
         for size in sizes:
-            write_vectors(pg, vecs[have:size], have)
+            step = 20 * pg_bench.PER_FILE  # 20 files a transaction, as index writes them
+            for s in range(have, size, step):
+                part = vecs[s : min(s + step, size)]
+                pg_bench.write_batch(pg, [f"passage {s + i}" for i in range(len(part))], part, s, "/recall")
             have = size
             pg.sync_vectors()
             pg.conn.execute(f"VACUUM ANALYZE {pg.s}.chunks")
-            rows.append((size, measure(pg, queries)))
+            measured = pg_bench.hnsw_recall(pg, queries, EFS)
+            row = {f"ef {ef}": v for ef, v in measured.items()}
+            # what a hybrid query asks (depth 100), with the store's own setting
+            (row["store default, depth 100"],) = pg_bench.hnsw_recall(pg, queries, [pgstore.EF_SEARCH], 100).values()
+            rows.append((size, row))
             print(f"  {size}: {rows[-1][1]}", flush=True)
         pg.close()
     finally:
         if server is not None:
             server.stop()
-    from semsearch.storage import postgres as pgstore
-
     print(
         f"pg_recall {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: {kind} vectors, {len(queries)} queries;"
         f" HNSW m {pgstore.HNSW_M}, ef_construction {pgstore.HNSW_EF_CONSTRUCTION}; recall@10 against exact"
