@@ -267,6 +267,27 @@ def test_keyword_mode_does_not_load_the_embedding_model(cli, corpus, isolated_ho
     assert out.stdout.split() == ["guitar.txt", "False", "False"], out.stderr
 
 
+def test_a_word_the_query_says_twice_weighs_twice():
+    """BM25's query-term frequency (as Lucene and bm25s count it): "memory" twice outweighs "pool" once where
+    it did not once, in FTS5 itself; each distinct word is still one term of the query."""
+    conn = sqlite3.connect(":memory:")
+    conn.execute(f"CREATE VIRTUAL TABLE chunks_fts USING fts5(body, cjk, tokenize = '{lexical.TOKENIZER}')")
+    texts = ["memory allocation in the runtime", "a pool of threads for the runtime", "some notes on memory for another day"] + [
+        f"another note {i} about other things" for i in range(9)
+    ]
+    conn.executemany("INSERT INTO chunks_fts (rowid, body, cjk) VALUES (?, ?, ?)",
+                     [lexical._row(i, "", t) for i, t in enumerate(texts)])  # fmt: skip
+
+    def best(query: str) -> str:
+        return texts[lexical.search(conn, lexical.parse(query).match, 1)[0][0]]
+
+    assert best("pool memory") == texts[1]  # "pool" is the rarer word
+    assert best("memory pool, and memory") == texts[0]
+    parsed = lexical.parse("memory pool, memory")
+    assert parsed.terms == ['body : "memory"', 'body : "pool"'] and parsed.times == {'body : "memory"': 2}
+    assert parsed.match.count('"memory"') == 2
+
+
 # -- no query can break the keyword search --------------------------------------------------------------------------
 
 

@@ -124,7 +124,8 @@ def test_another_origin_keeps_its_own_files(pg, pg_url, tmp_path):
 
 
 QUERIES = ["keys tokens", "rotate keys", "tomato heat mulch", "retry ConnectionError", "every", "天気", "東",
-           "with_backoff", '"cast-iron pot"', "flour water starter evening", '"access tokens"', "revoke access.tokens"]  # fmt: skip
+           "with_backoff", '"cast-iron pot"', "flour water starter evening", '"access tokens"', "revoke access.tokens",
+           "keys and more keys to rotate", "天気 天気 雪"]  # fmt: skip
 
 
 # a phrase twice in one chunk, once in another: FTS5 counts its frequency

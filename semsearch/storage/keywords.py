@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -142,13 +143,18 @@ def add_file_chunks(conn: sqlite3.Connection, file_id: int, gen: int) -> None:
 class ParsedQuery:
     """A user's query as FTS5 expressions: every string is quoted, so no input can be an FTS5 syntax error."""
 
-    terms: list[str] = field(default_factory=list)  # OR'ed for BM25 ranking
+    terms: list[str] = field(default_factory=list)  # OR'ed for BM25 ranking, each once
     exact: list[str] = field(default_factory=list)  # quoted phrases and identifiers: each must match as written
     exact_labels: list[str] = field(default_factory=list)  # the same, as the user wrote them
+    times: dict[str, int] = field(default_factory=dict)  # how often the query says a term, if more than once
 
     @property
     def match(self) -> str:
-        return " OR ".join(dict.fromkeys(self.terms + self.exact))
+        """The OR expression ranked by BM25. A word the query says twice is given twice, so it weighs twice
+        (BM25's query-term frequency, as Lucene and bm25s count it): FTS5's bm25() sums over the expression's
+        items, and the PostgreSQL store's BM25 counts an item given twice twice."""
+        repeated = [t for t in self.terms for _ in range(self.times.get(t, 1))]
+        return " OR ".join(repeated + [e for e in dict.fromkeys(self.exact) if e not in self.terms])
 
 
 def _fts_string(text: str) -> str:
@@ -222,18 +228,22 @@ def parse(query: str, identifiers: bool = True) -> ParsedQuery:
                 parsed.exact.append(_body_phrase(clean))
                 parsed.exact_labels.append(clean)
     words: list[str] = []
+    said: list[str] = []  # every term, as often as the query says it
     for piece in re.split(f"([{_CJK}]+)", query.replace('"', " ")):
         if _CJK_RUN.fullmatch(piece or " "):
             if len(piece) == 1:
-                parsed.terms.append("cjk : " + _fts_string(piece))
+                said.append("cjk : " + _fts_string(piece))
             else:
-                parsed.terms.extend("body : " + _fts_string(b) for b in segment(piece).split())
+                said.extend("body : " + _fts_string(b) for b in segment(piece).split())
         else:
             for w in _WORD.findall(piece):
                 words.append(w.lower())
                 words.extend(identifier_parts(w))  # getUserById also finds get_user_by_id and "user id"
     content = [w for w in words if w not in STOPWORDS] or words
-    parsed.terms.extend("body : " + _fts_string(w) for w in dict.fromkeys(content))
+    said.extend("body : " + _fts_string(w) for w in content)
+    counts = Counter(said)
+    parsed.terms = list(counts)
+    parsed.times = {t: n for t, n in counts.items() if n > 1}
     parsed.exact = list(dict.fromkeys(parsed.exact))
     parsed.exact_labels = list(dict.fromkeys(parsed.exact_labels))
     return parsed
