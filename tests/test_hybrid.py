@@ -272,9 +272,11 @@ def test_a_word_the_query_says_twice_weighs_twice():
     it did not once, in FTS5 itself; each distinct word is still one term of the query."""
     conn = sqlite3.connect(":memory:")
     conn.execute(f"CREATE VIRTUAL TABLE chunks_fts USING fts5(body, cjk, tokenize = '{lexical.TOKENIZER}')")
-    texts = ["memory allocation in the runtime", "a pool of threads for the runtime", "some notes on memory for another day"] + [
-        f"another note {i} about other things" for i in range(9)
-    ]
+    texts = [
+        "memory allocation in the runtime",
+        "a pool of threads for the runtime",
+        "some notes on memory for another day",
+    ] + [f"another note {i} about other things" for i in range(9)]
     conn.executemany("INSERT INTO chunks_fts (rowid, body, cjk) VALUES (?, ?, ?)",
                      [lexical._row(i, "", t) for i, t in enumerate(texts)])  # fmt: skip
 
