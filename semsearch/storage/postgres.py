@@ -63,6 +63,11 @@ K1, B = 1.2, 0.75  # BM25 as FTS5's bm25()
 # ``PgStore.keyword_search_and_score``). PRUNE False: every list read (exhaustive; benchmarks compare).
 CHEAP_POSTINGS = 10_000
 PRUNE = True
+# A look-up by key costs about as much as reading this many postings of a list (measured at a million passages:
+# 5 us against 1 us); the chunks to look up may cost at least MIN_LOOKUPS before a list is read instead.
+LOOKUP_COST = 5
+MIN_LOOKUPS = 5_000
+BM25_WORK_MEM = "64MB"  # a query's posting lists aggregated in memory, not in temporary files
 # A lost connection, a deadlock or a serialization failure between writers: the work is run again this many
 # times, after a pause that doubles from RETRY_PAUSE seconds (0.5 + 1 + 2 + 4 + 8: about 15 s in all).
 RETRIES = 5
@@ -1070,19 +1075,26 @@ class PgStore:
             f" WHERE p.term = w.term AND p.chunk_id = ch.chunk_id) AS c FROM {chunks} AS ch(chunk_id), {self._words(q, which, name, args)}"
         )
 
-    def _phrase_rows(self, q: _Bm25, where: str = "") -> list[str]:
+    def _phrase_rows(self, q: _Bm25, chunks: str = "") -> list[str]:
+        """(chunk_id, i, c) of each phrase's matches (among table ``chunks``, if given)."""
         first = len(q.words)
+        join = f" JOIN {chunks} AS ch(chunk_id) USING (chunk_id)" if chunks else ""
         return [
             f"SELECT ph{k}.chunk_id, {first + k}, {self._part(f'ph{k}w.w', f'ph{k}.tf', f'ph{k}.dl')}"
-            f" FROM ph{k}, ph{k}w{where.format(k=k)}"
+            f" FROM ph{k}{join}, ph{k}w"
             for k in range(len(q.phrases))
         ]
 
     def _ids_part(self, q: _Bm25, ids: list[int], args: dict) -> str:
         """(chunk_id, score): the BM25 of chunks ``ids``, from their own postings (one key look-up a word)."""
         args["ids"] = ids
-        rows = [self._words_probed(q, list(range(len(q.words))), "all", args, "unnest(%(ids)s::int8[])")]
-        rows += self._phrase_rows(q, " WHERE ph{k}.chunk_id = ANY(%(ids)s)")
+        return self._scores_of(q, "unnest(%(ids)s::int8[])", args)
+
+    def _scores_of(self, q: _Bm25, chunks: str, args: dict) -> str:
+        """(chunk_id, score): the BM25 of the chunks of table ``chunks`` (one column; those holding some
+        item), from their own postings, one key look-up a word, and the phrases' matches."""
+        rows = [self._words_probed(q, list(range(len(q.words))), "all", args, chunks)]
+        rows += self._phrase_rows(q, chunks)
         return (
             f"SELECT x.chunk_id, sum(x.c ORDER BY x.i) AS score FROM ({' UNION ALL '.join(rows)}) x GROUP BY 1"
             " HAVING count(x.c) > 0"
@@ -1115,8 +1127,9 @@ class PgStore:
         partial scores is a floor under the final ``limit``-th score. When the bounds of the other words
         (common: low weight, long lists) add up to no more than that floor, a chunk holding only those words
         scores below it and cannot be among the best: their lists are not read, only looked up (by key) for
-        the chunks that can still reach the floor. Otherwise more words become essential and the step is run
-        again; with every word essential it is the plain exhaustive BM25.
+        the chunks that can still reach the floor. Otherwise (or when those chunks are so many that looking
+        them up would cost more than reading the next word's list) more words become essential and the step is
+        run again; with every word essential it is the plain exhaustive BM25.
         """
         q = self._keyword_query(expression)
         if q is None:
@@ -1130,47 +1143,55 @@ class PgStore:
             essential += 1
         while True:
             rest = sum(bound[essential:]) * (1 + 1e-9)  # (a margin for rounding)
-            floor, found = self._max_score_step(q, limit, ids, order[:essential], order[essential:], rest)
+            other = order[essential:]
+            # look-ups allowed: as many as cost what reading the next word's list would
+            budget = max(MIN_LOOKUPS, q.df[other[0]] // LOOKUP_COST) if other else 0
+            with self.conn.transaction():
+                self.conn.execute("SELECT set_config('work_mem', %s, true)", (BM25_WORK_MEM,))
+                floor, found = self._max_score_step(q, limit, ids, order[:essential], other, rest, budget)
             if found is not None:
-                self.looked_up = [q.words[i] for i in order[essential:]]
+                self.looked_up = [q.words[i] for i in other]
                 return found
+            essential += 1
+            if floor >= rest:
+                continue  # the floor held, but too many chunks to look up: one more word read instead
             # The floor only rises as words become essential: enough of them to bring the rest under today's
             # floor makes the next step the last; with no floor yet (fewer chunks than ``limit``), one more.
-            essential += 1
             while floor > 0 and essential < len(order) and sum(bound[essential:]) * (1 + 1e-9) > floor:
                 essential += 1
 
     def _max_score_step(
-        self, q: _Bm25, limit: int, ids: list[int], essential: list[int], other: list[int], rest: float
+        self, q: _Bm25, limit: int, ids: list[int], essential: list[int], other: list[int], rest: float, budget: int
     ) -> tuple[float, tuple[list[tuple[int, float]], dict[int, float]] | None]:
         """One step of ``keyword_search_and_score``: (the floor, (the best chunks, the scores of ``ids``)), or
-        (the floor, None) when the other words' bounds (``rest``) exceed it."""
+        (the floor, None) when the other words' bounds (``rest``) exceed it or their look-ups would pass
+        ``budget``."""
         args: dict = {"avgdl": q.avgdl, "rest": rest, "offset": max(limit - 1, 0), "limit": limit}
+        args |= {"others": len(q.words) if other else 0, "budget": budget}
         ctes = self._phrase_ctes(q, args)
         rows = [self._words_rows(q, essential, "ess", args), *self._phrase_rows(q)]
         ctes += [
-            f"m AS MATERIALIZED ({' UNION ALL '.join(rows)})",
-            "e AS MATERIALIZED (SELECT chunk_id, sum(c) AS s FROM m GROUP BY chunk_id)",
+            f"e AS MATERIALIZED (SELECT m.chunk_id, sum(m.c) AS s FROM ({' UNION ALL '.join(rows)}) m GROUP BY 1)",
             "th AS MATERIALIZED (SELECT coalesce((SELECT s FROM e ORDER BY s DESC LIMIT 1 OFFSET %(offset)s), 0) AS low)",
             # the chunks that can still reach the floor (with a margin for rounding: partial sums are unordered)
             "cand AS MATERIALIZED (SELECT e.chunk_id FROM e, th"
             " WHERE th.low >= %(rest)s AND e.s + %(rest)s >= th.low * (1 - 1e-9))",
+            # whether to go on: the floor held and the look-ups stay within the budget
+            "go AS MATERIALIZED (SELECT th.low >= %(rest)s AND (SELECT count(*) FROM cand) * %(others)s <= %(budget)s"
+            " AS ok FROM th)",
+            # those chunks scored on every item (their postings looked up by key), as the chunks of ``ids`` are
+            "ok AS (SELECT cand.chunk_id FROM cand WHERE (SELECT ok FROM go))",
+            f"top AS ({self._scores_of(q, 'ok', args)})",
         ]
-        parts = ["SELECT m.chunk_id, m.i, m.c FROM m JOIN cand USING (chunk_id)"]
-        if other:  # the other words' postings of those chunks, by key
-            parts.append(self._words_probed(q, other, "oth", args, "cand"))
-        ctes.append(
-            f"top AS (SELECT x.chunk_id, sum(x.c ORDER BY x.i) AS score FROM ({' UNION ALL '.join(parts)}) x GROUP BY 1)"
-        )
         sql = (
-            f"WITH {', '.join(ctes)} SELECT NULL::int8, low, 2 FROM th"
+            f"WITH {', '.join(ctes)} SELECT ok::int::int8, low, 2 FROM th, go"
             " UNION ALL (SELECT chunk_id, score, 1 FROM top ORDER BY score DESC, chunk_id LIMIT %(limit)s)"
         )
         if ids:
-            sql += f" UNION ALL SELECT i.*, 0 FROM ({self._ids_part(q, ids, args)}) i WHERE (SELECT low FROM th) >= %(rest)s"
+            sql += f" UNION ALL SELECT i.*, 0 FROM ({self._ids_part(q, ids, args)}) i WHERE (SELECT ok FROM go)"
         rows = self.conn.execute(sql, args).fetchall()
-        floor = next(float(r[1]) for r in rows if r[2] == 2)
-        if floor < rest:
+        ok, floor = next((bool(r[0]), float(r[1])) for r in rows if r[2] == 2)
+        if not ok:
             return floor, None
         best = [(int(r[0]), float(r[1])) for r in rows if r[2] == 1]
         best.sort(key=lambda x: (-x[1], x[0]))
