@@ -235,6 +235,7 @@ def cold_ms(open_code: str, search_code: str, vec: np.ndarray, text: str) -> flo
 
 
 FILL_FILES_PER_TX = 200
+EXHAUSTIVE_QUERIES = 20  # queries timed with every posting read (16 s each at a million passages)
 
 
 def _recall(exact: list[set], found: list[set]) -> float:
@@ -310,6 +311,11 @@ def pg_bulk_fill(pg, data: Data, size: int, unit: int) -> tuple[float, float, fl
             f" FROM {s}.postings WHERE chunk_id <= %s",
             (k * chunks, count),
         )
+        c.execute(
+            f"INSERT INTO {s}.terms (term, df) SELECT term, count(*) FROM {s}.postings WHERE chunk_id <= %s"
+            " GROUP BY term",
+            (count,),
+        )
         if count == unit:
             c.execute(f"INSERT INTO {s}.stats (chunks, tokens) VALUES (%s, %s)", (n0, t0))
         else:  # a part of the unit: its own counts
@@ -356,7 +362,7 @@ def bench_size(url: str, size: int, data: Data, args, stores: list[str]) -> dict
         _say(row)
     if "postgresql" in stores:
         print(f"{size} passages: PostgreSQL fill ...", flush=True)
-        postgresql_at(row, url, size, data, qtexts, qvecs, parsed, rq, args.next, args.unit)
+        postgresql_at(row, url, size, data, qtexts, qvecs, parsed, rq, args.next, args.unit, args.keep)
         _say(row)
     return row
 
@@ -404,22 +410,57 @@ def embedded_at(row: dict, size: int, data: Data, qtexts, qvecs, parsed, rq, wor
     )
 
 
-def postgresql_at(row: dict, url: str, size: int, data: Data, qtexts, qvecs, parsed, rq, after: int, unit: int) -> None:
+def _filled(url: str, name: str) -> bool:
+    """Whether a schema ``name`` holds a finished fill (its HNSW index made), from an earlier run's ``--keep``."""
+    from semsearch import storespec
+    from semsearch.storage.postgres import connect
+
+    conn = connect(storespec.parse(url))
+    try:
+        return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{name}.chunks_vector",)).fetchone()[0]
+    finally:
+        conn.close()
+
+
+def postgresql_at(
+    row: dict, url: str, size: int, data: Data, qtexts, qvecs, parsed, rq, after: int, unit: int, keep: bool = False
+) -> None:
+    from semsearch.storage import postgres as pgstore
+
     queries = len(qvecs)
     name = f"bench_{size}"
-    pg = pg_open(url, name, fresh=True)
-    written, copied, build = pg_bulk_fill(pg, data, size, unit)
-    row[f"postgresql fill: replace_files /s (first {min(unit, size):,}, no HNSW)"] = min(unit, size) / written
-    row["postgresql fill: rows copied in SQL, s"] = copied
-    row["postgresql fill: HNSW built, s"] = build
-    pg.conn.execute(f"VACUUM ANALYZE {name}.chunks")
-    pg.conn.execute(f"VACUUM ANALYZE {name}.postings")
-    seconds = write_passages(pg, data, size, after)
+    if keep and _filled(url, name):  # filled by an earlier run (opening it upgrades its format if older)
+        began = time.monotonic()
+        pg = pg_open(url, name, fresh=False)
+        row["postgresql fill"] = f"kept from an earlier run (opened in {time.monotonic() - began:.0f} s)"
+    else:
+        pg = pg_open(url, name, fresh=True)
+        written, copied, build = pg_bulk_fill(pg, data, size, unit)
+        row[f"postgresql fill: replace_files /s (first {min(unit, size):,}, no HNSW)"] = min(unit, size) / written
+        row["postgresql fill: rows copied in SQL, s"] = copied
+        row["postgresql fill: HNSW built, s"] = build
+        pg.conn.execute(f"VACUUM ANALYZE {name}.chunks")
+        pg.conn.execute(f"VACUUM ANALYZE {name}.postings")
+    total = pg.vector_total()
+    seconds = write_passages(pg, data, total, after)
     pg.sync_vectors()
     row[f"postgresql write /s, next {after}"] = after / seconds
+    pg.conn.execute(f"VACUUM ANALYZE {name}.postings")  # (as autovacuum would soon: index-only scans)
     row["postgresql warm ms (median / p95)"] = _ms(
         timed(lambda i: (pg.dense_search(qvecs[i], 100), pg.keyword_search_and_score(parsed[i], 100, [])), queries)
     )
+    row["postgresql warm BM25 ms (median / p95)"] = _ms(
+        timed(lambda i: pg.keyword_search_and_score(parsed[i], 100, []), queries)
+    )
+    # the same BM25 reading every posting of every query word (as before MaxScore), on fewer queries
+    every = min(queries, EXHAUSTIVE_QUERIES)
+    pgstore.PRUNE = False
+    try:
+        row[f"postgresql warm BM25 ms, every posting read ({every} queries)"] = _ms(
+            timed(lambda i: pg.keyword_search_and_score(parsed[i], 100, []), every)
+        )
+    finally:
+        pgstore.PRUNE = True
     row["postgresql cold ms"] = cold_ms(
         f"from semsearch import storespec\nfrom semsearch.storage.postgres import PgStore\nfrom semsearch.storage.layout import IndexPaths\n"
         f"store = PgStore.open(storespec.parse({url + ('&' if '?' in url else '?') + 'index=' + name!r}), IndexPaths(__import__('pathlib').Path('/tmp')))",
@@ -428,15 +469,13 @@ def postgresql_at(row: dict, url: str, size: int, data: Data, qtexts, qvecs, par
         qtexts[0],
     )
     # recall@10 of HNSW against exact search, at several ef_search
-    from semsearch.storage import postgres as pgstore
-
     for ef, (recall, ms) in hnsw_recall(pg, rq, (40, 100, 200, 400)).items():
         row[f"recall@10 ef_search={ef}"] = recall
         row[f"dense ms ef_search={ef}"] = ms
     row["postgresql size MB"] = pg.size_bytes() / 1e6
     pg.close()
     _say(row)
-    if size >= 500_000:  # room on the disk for what follows
+    if size >= 500_000 and not keep:  # room on the disk for what follows
         conn = pgstore.connect(__import__("semsearch.storespec", fromlist=["parse"]).parse(url))
         conn.execute(f"DROP SCHEMA {name} CASCADE")
         conn.commit()
@@ -459,6 +498,11 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=100_000,
         help="PostgreSQL fill: passages written, then copied (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep each PostgreSQL index filled (bench_SIZE) and use one an earlier --keep run filled",
     )
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "semsearch-pg-bench-work")
     args = parser.parse_args(argv)

@@ -101,6 +101,14 @@ def test_files_chunks_and_replacing(pg, tmp_path):
     n, tokens = pg.conn.execute(f"SELECT sum(chunks), sum(tokens) FROM {pg.s}.stats").fetchone()
     real = pg.conn.execute(f"SELECT count(*), sum(ntokens) FROM {pg.s}.chunks").fetchone()
     assert (n, tokens) == real
+    # and each word's chunk count (delta rows, one a write, folded into one a word)
+    assert pg.consistency_problems() == []
+    deltas = f"SELECT count(*) FROM {pg.s}.terms WHERE delta"
+    assert pg.conn.execute(deltas).fetchone()[0] > 0
+    pg.compact_stats()
+    assert pg.conn.execute(deltas).fetchone()[0] == 0
+    assert pg.conn.execute(f"SELECT count(*) = count(DISTINCT term) FROM {pg.s}.terms").fetchone()[0]
+    assert pg.consistency_problems() == []
 
 
 def test_a_failed_write_changes_nothing(pg, tmp_path):
@@ -192,6 +200,54 @@ def test_files_written_in_one_batch_are_as_written_one_by_one(pg, lite, tmp_path
     with pg.write() as gen:
         pg.replace_files(gen, [FileWrite(docs / "a.md", 2, 2, "new", again)])
     assert pg.counts()["chunks"] == 11 and pg.consistency_problems() == []
+
+
+def _zipf_texts(n: int) -> dict[str, list[str]]:
+    """``n`` chunks of 8 words from a vocabulary of 200 drawn by Zipf's law (w0x in most chunks, w5x in a
+    fifth, w100x in a few), 10 chunks a file: long posting lists for common words, as in real text."""
+    rng = np.random.default_rng(3)
+    vocab = [f"w{i}x" for i in range(200)]
+    p = 1 / np.arange(1, 201)
+    words = rng.choice(200, size=(n, 8), p=p / p.sum())
+    texts = [" ".join(vocab[w] for w in row) for row in words]
+    return {f"z{f}.txt": texts[f * 10 : f * 10 + 10] for f in range(n // 10)}
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["w0x w1x w30x", "w2x w5x w100x w0x", "w0x w1x", "w3x w3x w20x", "w7x w12x w25x w60x", '"w0x w1x" w35x', "w1x"],
+)
+def test_bm25_reads_common_words_only_when_they_can_change_the_best(pg, lite, tmp_path, query, monkeypatch):
+    """MaxScore: the best chunks and the scores asked for are exactly those of the exhaustive BM25 (every
+    posting read) and FTS5's, while a common word's postings are only looked up for the chunks that can still
+    reach the best ``limit``."""
+    from semsearch.storage import postgres
+
+    texts = _zipf_texts(600)
+    fill(pg, tmp_path / "docs", texts)
+    fill(lite, tmp_path / "docs", texts)
+    monkeypatch.setattr(postgres, "CHEAP_POSTINGS", 0)  # at this size every list is cheap: prune anyway
+    match = lexical.parse(query).match
+    asked = [cid for cid, *_ in pg.chunk_places()][::37]
+    for limit, lookups in ((1, 5000), (5, 5000), (20, 5000), (5, 0), (20, 0)):
+        # (no look-ups allowed past a fifth of the next list's length: more lists read instead)
+        monkeypatch.setattr(postgres, "MIN_LOOKUPS", lookups)
+        best, scores = pg.keyword_search_and_score(match, limit, asked)
+        pruned = pg.looked_up
+        monkeypatch.setattr(postgres, "PRUNE", False)
+        all_best, all_scores = pg.keyword_search_and_score(match, limit, asked)
+        monkeypatch.setattr(postgres, "PRUNE", True)
+        assert pg.looked_up == []
+        assert [i for i, _ in best] == [i for i, _ in all_best], (best, all_best)
+        assert [s for _, s in best] == pytest.approx([s for _, s in all_best], rel=1e-12)
+        assert scores.keys() == all_scores.keys() and all(
+            scores[i] == pytest.approx(all_scores[i], rel=1e-12) for i in scores
+        )
+        # FTS5 gives the same scores (its order among equal scores is its own)
+        want = lexical.search(lite.conn, match, limit)
+        assert [s for _, s in best] == pytest.approx([s for _, s in want], rel=1e-6)
+        if query.count(" ") >= 2 and limit <= 5 and lookups:
+            assert pruned, "a common word's postings were read in full"
 
 
 def _scored(store, pairs):
@@ -293,12 +349,25 @@ def fkeys(store) -> list[str]:
     return [r[0] for r in rows]
 
 
-def test_an_index_of_format_1_is_upgraded_when_opened(pg_url, tmp_path, model):
+def test_an_index_of_format_1_is_upgraded_when_opened(pg_url, tmp_path, model, caplog):
     old = load_format_1(pg_url, "format_one")
-    store = PgStore.open(old, IndexPaths(tmp_path / "local"), origin="build-host")
+    with caplog.at_level("WARNING", logger="semsearch"):
+        store = PgStore.open(old, IndexPaths(tmp_path / "local"), origin="build-host")
+    # the upgrades that rewrite the keyword postings say so first (minutes on a large index)
+    notices = [r.getMessage() for r in caplog.records if "upgrading" in r.getMessage()]
+    assert len(notices) == 2 and all("passages" in n and "format_one" in n for n in notices), notices
+    assert "format 3 to 4" in notices[1]
     try:
-        assert store.meta("format_version") == str(FORMAT_VERSION) == "3"
+        assert store.meta("format_version") == str(FORMAT_VERSION) == "4"
         assert fkeys(store) == ["chunks_file_id_fkey"]  # format 2: postings without a foreign key
+        # format 4: the postings' key covers frequency and length; each word's chunk count kept (and checked)
+        key = store.conn.execute("SELECT indexdef FROM pg_indexes WHERE schemaname = %s AND indexname = 'postings_pkey'",
+                                 (store.s,)).fetchone()[0]  # fmt: skip
+        assert key.endswith("(term, chunk_id) INCLUDE (tf, dl)")
+        counts = dict(store.conn.execute(f"SELECT term, df FROM {store.s}.terms").fetchall())
+        assert counts and counts == dict(
+            store.conn.execute(f"SELECT term, count(*) FROM {store.s}.postings GROUP BY 1")
+        )
         assert store.consistency_problems() == []
         # what it holds reads as before, and ranks as a fresh index of the same files does
         docs = Path("/docs")

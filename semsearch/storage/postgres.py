@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import os
 import random
 import socket
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -43,8 +46,10 @@ if TYPE_CHECKING:
 
 # 1: the first schema; 2: postings without a foreign key to chunks (a chunk's postings are deleted with it
 # explicitly; no per-row check when postings are written); 3: the parts of camelCase identifiers among a chunk's
-# terms (``keywords.columns``). One migration per version in _MIGRATIONS, below.
-FORMAT_VERSION = 3
+# terms (``keywords.columns``); 4: the postings' key holds each posting's frequency and chunk length (a word's
+# list read from the key alone), and ``terms`` keeps each word's document frequency (BM25's idf without counting
+# a common word's postings). One migration per version in _MIGRATIONS, below.
+FORMAT_VERSION = 4
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 64
 # Candidates the HNSW search keeps (hnsw.ef_search): at least this many, and at least the depth asked.
@@ -53,6 +58,16 @@ HNSW_EF_CONSTRUCTION = 64
 # passages at 15k; at 200, 0.990 or more on real embeddings at every size measured.
 EF_SEARCH = 200
 K1, B = 1.2, 0.75  # BM25 as FTS5's bm25()
+# Keyword search reads in full the postings of a query's rare words, and of any word with at most this many
+# (cheap to read); a common word's list is read only when its bound could change the best chunks (MaxScore,
+# ``PgStore.keyword_search_and_score``). PRUNE False: every list read (exhaustive; benchmarks compare).
+CHEAP_POSTINGS = 10_000
+PRUNE = True
+# A look-up by key costs about as much as reading this many postings of a list (measured at a million passages:
+# 5 us against 1 us); the chunks to look up may cost at least MIN_LOOKUPS before a list is read instead.
+LOOKUP_COST = 5
+MIN_LOOKUPS = 5_000
+BM25_WORK_MEM = "64MB"  # a query's posting lists aggregated in memory, not in temporary files
 # A lost connection, a deadlock or a serialization failure between writers: the work is run again this many
 # times, after a pause that doubles from RETRY_PAUSE seconds (0.5 + 1 + 2 + 4 + 8: about 15 s in all).
 RETRIES = 5
@@ -201,10 +216,21 @@ def _schema_sql(s: str, dim: int) -> list[str]:
         f" WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})",
         f"""CREATE TABLE {s}.postings (
             term text NOT NULL, chunk_id bigint NOT NULL,
-            tf integer NOT NULL, dl integer NOT NULL, PRIMARY KEY (term, chunk_id))""",
+            tf integer NOT NULL, dl integer NOT NULL, PRIMARY KEY (term, chunk_id) INCLUDE (tf, dl))""",
         f"CREATE INDEX postings_chunk ON {s}.postings (chunk_id)",
+        *_terms_sql(s),
         f"CREATE TABLE {s}.stats (id bigserial PRIMARY KEY, chunks bigint NOT NULL, tokens bigint NOT NULL)",
         f"CREATE TABLE {s}.embeddings (text_hash text PRIMARY KEY, vector vector({dim}) NOT NULL)",
+    ]
+
+
+def _terms_sql(s: str) -> list[str]:
+    """``terms``: how many chunks hold each word, as delta rows (each write transaction adds its own, so writers
+    never wait on one another's common words; ``compact_stats`` folds a word's rows into one, ``delta`` false)."""
+    return [
+        f"CREATE TABLE {s}.terms (term text NOT NULL, df bigint NOT NULL, delta boolean NOT NULL DEFAULT true)",
+        f"CREATE INDEX terms_term ON {s}.terms (term) INCLUDE (df)",
+        f"CREATE INDEX terms_delta ON {s}.terms (term) WHERE delta",
     ]
 
 
@@ -212,12 +238,17 @@ def _to_format_2(conn, s: str) -> None:
     conn.execute(f"ALTER TABLE {s}.postings DROP CONSTRAINT IF EXISTS postings_chunk_id_fkey")
 
 
-def _keyword_rows(ids: list[int], chunks: list[tuple[str, str]]) -> tuple[list[int], list[str], list[str]]:
+def _keyword_rows(
+    ids: list[int], chunks: list[tuple[str, str]], df: Counter | None = None
+) -> tuple[list[int], list[str], list[str]]:
     """What the keyword search keeps of chunks ``ids`` (their (heading, text)): each one's term count and
-    tsvector, and their postings as lines of COPY's text format (term, chunk, frequency, length)."""
+    tsvector, and their postings as lines of COPY's text format (term, chunk, frequency, length); each term
+    counted once a chunk in ``df``."""
     lengths, vectors, lines = [], [], []
     for cid, (body, cjk) in zip(ids, pgterms.chunks_terms(chunks), strict=True):
         counts, length = pgterms.postings(body, cjk)
+        if df is not None:
+            df.update(counts.keys())
         lengths.append(length)
         vectors.append(pgterms.tsvector_literal(body))
         tail = f"\t{cid}\t"
@@ -257,8 +288,30 @@ def _to_format_3(conn, s: str, batch: int = 2000) -> None:
     conn.execute(f"INSERT INTO {s}.stats (chunks, tokens) VALUES (0, %s)", (after - before,))
 
 
+def _to_format_4(conn, s: str) -> None:
+    """The postings' key made again with each posting's frequency and length (INCLUDE), and ``terms`` filled
+    from the postings: minutes on millions of passages (``PgStore._upgrade`` says so first)."""
+    conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
+    conn.execute(f"ALTER TABLE {s}.postings DROP CONSTRAINT postings_pkey")
+    conn.execute(f"ALTER TABLE {s}.postings ADD PRIMARY KEY (term, chunk_id) INCLUDE (tf, dl)")
+    for sql in _terms_sql(s):
+        conn.execute(sql)
+    conn.execute(
+        f"INSERT INTO {s}.terms (term, df, delta) SELECT term, count(*), false FROM {s}.postings GROUP BY term"
+    )
+
+
+def _write_terms(conn, s: str, df: Counter) -> None:
+    """A write transaction's change to the words' document frequencies, as delta rows of ``terms``."""
+    lines = [f"{_copy_text(t)}\t{n}\n" for t, n in df.items() if n]
+    if lines:
+        with conn.cursor().copy(f"COPY {s}.terms (term, df) FROM STDIN") as copy:
+            copy.write("".join(lines).encode("utf-8"))
+
+
 # version -> the statements that bring an index from the version before to it, in one transaction
-_MIGRATIONS = {2: _to_format_2, 3: _to_format_3}
+_MIGRATIONS = {2: _to_format_2, 3: _to_format_3, 4: _to_format_4}
+_REWRITES_POSTINGS = {3, 4}  # the migrations that take minutes on a large index
 
 
 def _retried(method):
@@ -272,6 +325,19 @@ def _retried(method):
         return self.retrying(lambda: method(self, *args, **kwargs))
 
     return wrapper
+
+
+@dataclass
+class _Bm25:
+    """A keyword query as BM25 scores it: the index's size and mean chunk length, the words that occur (with
+    their document frequency and weight: times given x idf) and the phrases."""
+
+    n: float
+    avgdl: float
+    phrases: list[list[str]]
+    words: list[str] = field(default_factory=list)
+    df: list[int] = field(default_factory=list)
+    weights: list[float] = field(default_factory=list)
 
 
 class PgStore:
@@ -288,10 +354,12 @@ class PgStore:
         self._meta: dict[str, str] = {}
         self._depth = 0  # nesting of snapshot()/write() transactions
         self._delta = [0, 0]  # chunks and terms a write transaction adds (negative: removes)
+        self._df: Counter = Counter()  # chunks a write transaction adds to each word's count (negative: removes)
         self._sequence_readable: bool | None = None
         self._vector_dumper = False
         self.format_version = FORMAT_VERSION
         self._reconnect_error = ""
+        self.looked_up: list[str] = []  # the last keyword search's words whose postings were not read in full
 
     # -- opening -------------------------------------------------------------------------------
 
@@ -393,6 +461,7 @@ class PgStore:
                         f"SELECT value FROM {self.s}.meta WHERE key = 'format_version'"
                     ).fetchone()[0])  # fmt: skip
                     if version < FORMAT_VERSION:
+                        self._say_upgrading(version + 1)
                         _MIGRATIONS[version + 1](self.conn, self.s)
                         self.conn.execute(
                             f"UPDATE {self.s}.meta SET value = %s WHERE key = 'format_version'", (str(version + 1),)
@@ -402,6 +471,20 @@ class PgStore:
         except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ReadOnlySqlTransaction):
             pass  # read as it is; write() says who must upgrade it
         self._meta["format_version"] = str(self.format_version)
+
+    def _say_upgrading(self, version: int) -> None:
+        """Before a migration that rewrites the keyword postings (minutes on millions of passages), one notice
+        through the ``semsearch`` logger (the command line shows it on stderr; a watcher's goes to its log)."""
+        if version not in _REWRITES_POSTINGS:
+            return
+        passages = int(self.conn.execute(f"SELECT coalesce(sum(chunks), 0) FROM {self.s}.stats").fetchone()[0])
+        if passages:
+            log.warning(
+                "upgrading the %s for this version of semsearch (once, format %d to %d): its keyword postings are "
+                "rewritten for %s, which can take a few minutes on a large index; other semsearch processes using "
+                "it wait until it is done",
+                self.where, version - 1, version, f"{passages:,} passage" + ("s" if passages > 1 else ""),
+            )  # fmt: skip
 
     def close(self) -> None:
         self.conn.close()
@@ -450,6 +533,7 @@ class PgStore:
         self._reconnect_error = ""
         self._depth = 0
         self._delta = [0, 0]
+        self._df = Counter()
         self._vector_dumper = False
         self._sequence_readable = None
 
@@ -509,14 +593,17 @@ class PgStore:
         with self.conn.transaction():
             self._depth += 1
             self._delta = [0, 0]
+            self._df = Counter()
             try:
                 gen = int(self.conn.execute(f"SELECT nextval('{self.s}.generation')").fetchone()[0])
                 yield gen
                 if self._delta != [0, 0]:
                     self.conn.execute(f"INSERT INTO {self.s}.stats (chunks, tokens) VALUES (%s, %s)", self._delta)
+                _write_terms(self.conn, self.s, self._df)
             finally:
                 self._depth -= 1
                 self._delta = [0, 0]
+                self._df = Counter()
 
     @contextmanager
     def snapshot(self) -> Iterator[int]:
@@ -543,7 +630,7 @@ class PgStore:
         """Record a new model and drop everything embedded with the old one (``--change-model``)."""
         s = self.s
         with self.write():
-            self.conn.execute(f"TRUNCATE {s}.postings, {s}.chunks, {s}.files, {s}.embeddings, {s}.stats")
+            self.conn.execute(f"TRUNCATE {s}.postings, {s}.terms, {s}.chunks, {s}.files, {s}.embeddings, {s}.stats")
             self.conn.execute(f"DROP INDEX {s}.chunks_vector")
             self.conn.execute(f"ALTER TABLE {s}.chunks ALTER COLUMN vector TYPE vector({dim})")
             self.conn.execute(f"ALTER TABLE {s}.embeddings ALTER COLUMN vector TYPE vector({dim})")
@@ -640,13 +727,20 @@ class PgStore:
 
     @_retried
     def compact_stats(self) -> None:
-        """Fold the stats delta rows into one (another writer's uncommitted rows stay as they are)."""
+        """Fold the stats delta rows into one, and each word's ``terms`` rows into one, for the words written
+        since the last fold (another writer's uncommitted rows stay as they are)."""
         with self.conn.transaction():
             self.conn.execute(
                 f"WITH d AS (DELETE FROM {self.s}.stats RETURNING chunks, tokens)"
                 f" INSERT INTO {self.s}.stats (chunks, tokens) SELECT sum(chunks), sum(tokens) FROM d"
                 " HAVING count(*) > 0"
             )
+            if self.format_version >= 4:
+                self.conn.execute(
+                    f"WITH d AS (DELETE FROM {self.s}.terms WHERE term IN (SELECT term FROM {self.s}.terms WHERE delta)"
+                    f" RETURNING term, df) INSERT INTO {self.s}.terms (term, df, delta)"
+                    " SELECT term, sum(df), false FROM d GROUP BY term HAVING sum(df) <> 0"
+                )
 
     # -- writing files (inside write()) --------------------------------------------------------------
 
@@ -698,7 +792,7 @@ class PgStore:
                 continue
             chunk_ids = ids[at : at + len(f.chunks)]
             at += len(f.chunks)
-            lengths, vectors, lines = _keyword_rows(chunk_ids, [(c.heading, c.text) for c in f.chunks])
+            lengths, vectors, lines = _keyword_rows(chunk_ids, [(c.heading, c.text) for c in f.chunks], self._df)
             terms_total += sum(lengths)
             postings.extend(lines)
             for i, (c, cid, length, tsv) in enumerate(zip(f.chunks, chunk_ids, lengths, vectors)):
@@ -722,14 +816,17 @@ class PgStore:
         self._delta[1] += terms_total
 
     def _drop_chunks(self, where: str, args) -> None:
-        n, terms = self.conn.execute(
+        n, terms, words, counts = self.conn.execute(
             f"WITH d AS (DELETE FROM {self.s}.chunks WHERE {where} RETURNING id, ntokens),"
-            f" p AS (DELETE FROM {self.s}.postings WHERE chunk_id = ANY(ARRAY(SELECT id FROM d)))"
-            " SELECT count(*), coalesce(sum(ntokens), 0) FROM d",
+            f" p AS (DELETE FROM {self.s}.postings WHERE chunk_id = ANY(ARRAY(SELECT id FROM d)) RETURNING term),"
+            " w AS (SELECT term, count(*) AS n FROM p GROUP BY term)"
+            " SELECT (SELECT count(*) FROM d), (SELECT coalesce(sum(ntokens), 0) FROM d),"
+            " (SELECT array_agg(term ORDER BY term) FROM w), (SELECT array_agg(n ORDER BY term) FROM w)",
             args,
         ).fetchone()
         self._delta[0] -= int(n)
         self._delta[1] -= int(terms)
+        self._df.subtract(dict(zip(words or [], counts or [], strict=True)))
 
     def touch_file(self, file_id: int, size: int, mtime_ns: int) -> None:
         self.conn.execute(
@@ -835,6 +932,10 @@ class PgStore:
              "{n} keyword postings disagree with their chunk's length."),
             (f"SELECT count(*) FROM {s}.postings p WHERE NOT EXISTS (SELECT 1 FROM {s}.chunks c WHERE c.id = p.chunk_id)",
              "{n} keyword postings belong to no chunk."),
+            (f"SELECT count(*) FROM (SELECT term, count(*) AS n FROM {s}.postings GROUP BY term) p"
+             f" FULL JOIN (SELECT term, sum(df) AS n FROM {s}.terms GROUP BY term HAVING sum(df) <> 0) t USING (term)"
+             " WHERE p.n IS DISTINCT FROM t.n",
+             "{n} words' chunk counts disagree with their keyword postings."),
             (f"SELECT abs((SELECT coalesce(sum(chunks), 0) FROM {s}.stats) - (SELECT count(*) FROM {s}.chunks))"
              f" + abs((SELECT coalesce(sum(tokens), 0) FROM {s}.stats) - (SELECT coalesce(sum(ntokens), 0) FROM {s}.chunks))",
              "The keyword statistics are off by {n} (chunks and terms counted)."),
@@ -843,6 +944,8 @@ class PgStore:
              "{n} of the search indexes (HNSW, GIN) are not valid; REINDEX them."),
         ]  # fmt: skip
         for sql, sentence in checks:
+            if f"{s}.terms" in sql and self.format_version < 4:
+                continue  # (an older format read as it is: no word counts kept)
             n = one(sql)
             if n:
                 problems.append(sentence.format(n=n))
@@ -879,17 +982,16 @@ class PgStore:
         )
         return {int(r[0]): float(r[1]) for r in rows}
 
-    def _bm25_sql(self, expression: str) -> tuple[str, list] | None:
-        """The scored matches of a lexical match expression: FTS5's BM25 (k1 1.2, b 0.75) in SQL.
+    def _keyword_query(self, expression: str) -> _Bm25 | None:
+        """What BM25 needs of a match expression: its words (each with how many times it is given) and
+        phrases, the index's chunk and term counts, and each word's document frequency (one round trip).
 
         Each OR'ed item counts as FTS5 counts it: a word by its frequency in the chunk, a phrase (several
-        terms) by how many times the chunk holds it (from the terms' positions in the tsvector); an item given
-        twice counts twice, as in FTS5.
+        terms) by how many times the chunk holds it; an item given twice counts twice, as in FTS5.
         """
         items = pgterms.expression_items(expression)
         if not items:
             return None
-        s = self.s
         words: dict[str, int] = {}
         phrases: list[list[str]] = []
         for item in items:
@@ -897,74 +999,203 @@ class PgStore:
                 words[item[0]] = words.get(item[0], 0) + 1
             else:
                 phrases.append(item)
-        parts, args = [], []
-        if words:
-            parts.append(
-                f"SELECT p.term AS item, w.times, p.chunk_id, p.tf, p.dl FROM {s}.postings p"
-                " JOIN unnest(%s::text[], %s::int[]) AS w(term, times) ON w.term = p.term"
-            )
-            args += [list(words), list(words.values())]
-        for i, phrase in enumerate(phrases):
+        s = self.s
+        if self.format_version >= 4:  # the kept counts
+            df = f"SELECT coalesce(sum(t.df), 0)::int8 FROM {s}.terms t WHERE t.term = w.term"
+        else:  # an older format read as it is (a read-only role): the postings counted
+            df = f"SELECT count(*) FROM {s}.postings p WHERE p.term = w.term"
+        n, t, dfs = self.conn.execute(
+            f"SELECT greatest(coalesce(sum(chunks), 0), 1)::float8, greatest(coalesce(sum(tokens), 0), 1)::float8,"
+            f" ARRAY(SELECT ({df}) FROM unnest(%s::text[]) WITH ORDINALITY AS w(term, i) ORDER BY w.i) FROM {s}.stats",
+            (list(words),),
+        ).fetchone()
+        q = _Bm25(n=float(n), avgdl=float(t) / float(n), phrases=phrases)
+        for (word, times), df in zip(words.items(), dfs, strict=True):
+            df = int(df)
+            if df:  # a word no chunk holds adds nothing
+                q.words.append(word)
+                q.df.append(int(df))
+                q.weights.append(times * max(math.log((q.n - df + 0.5) / (df + 0.5)), 1e-6))
+        return q
+
+    def _phrase_ctes(self, q: _Bm25, args: dict) -> list[str]:
+        """One CTE per phrase, ``ph{i}``: the chunks holding it (chunk_id, tf: how many times, dl), and one
+        with its weight, ``ph{i}w`` (its idf, from how many chunks hold it)."""
+        ctes = []
+        args["n"] = q.n
+        for i, phrase in enumerate(q.phrases):
             # the phrase's frequency in the chunk, as FTS5 counts it: the places of its first term followed by
             # the others, one position apart (the tsvector keeps each term's positions)
             follow = " AND ".join(
-                f"EXISTS (SELECT 1 FROM unnest(c.tsv) u{j} WHERE u{j}.lexeme = %s AND p + {j} = ANY(u{j}.positions))"
+                f"EXISTS (SELECT 1 FROM unnest(c.tsv) u{j} WHERE u{j}.lexeme = %(ph{i}_{j})s"
+                f" AND p + {j} = ANY(u{j}.positions))"
                 for j in range(1, len(phrase))
             )
-            parts.append(
-                f"SELECT %s AS item, 1 AS times, c.id AS chunk_id, greatest(1, (SELECT count(*)"
-                f" FROM unnest(c.tsv) u0, unnest(u0.positions) p WHERE u0.lexeme = %s AND {follow}))::int AS tf,"
-                f" c.ntokens AS dl FROM {s}.chunks c WHERE c.tsv @@ %s::tsquery"
+            ctes.append(
+                f"ph{i} AS MATERIALIZED (SELECT c.id AS chunk_id, greatest(1, (SELECT count(*)"
+                f" FROM unnest(c.tsv) u0, unnest(u0.positions) p WHERE u0.lexeme = %(ph{i}_0)s AND {follow}))::int"
+                f" AS tf, c.ntokens AS dl FROM {self.s}.chunks c WHERE c.tsv @@ %(ph{i})s::tsquery)"
             )
-            # the item's name is never a term: terms hold no control characters
-            args += [f"\x01phrase{i}", phrase[0], *phrase[1:], pgterms.tsquery_literal(phrase)]
-        sql = (
-            f"WITH st AS (SELECT greatest(coalesce(sum(chunks), 0), 1)::float8 AS n,"
-            f" greatest(coalesce(sum(tokens), 0), 1)::float8 AS t FROM {s}.stats),"
-            f" m AS MATERIALIZED ({' UNION ALL '.join(parts)}),"
-            " df AS (SELECT item, count(*)::float8 AS n FROM m GROUP BY item),"
-            " idf AS (SELECT df.item, greatest(ln((st.n - df.n + 0.5) / (df.n + 0.5)), 1e-6) AS w FROM df, st),"
-            f" scored AS (SELECT m.chunk_id, sum(m.times * idf.w * m.tf * {K1 + 1}"
-            f" / (m.tf + {K1} * ({1 - B} + {B} * m.dl / (st.t / st.n)))) AS score"
-            " FROM m JOIN idf USING (item), st GROUP BY m.chunk_id)"
+            ctes.append(
+                f"ph{i}w AS (SELECT greatest(ln((%(n)s - count(*) + 0.5) / (count(*) + 0.5)), 1e-6) AS w FROM ph{i})"
+            )
+            args.update({f"ph{i}_{j}": term for j, term in enumerate(phrase)})
+            args[f"ph{i}"] = pgterms.tsquery_literal(phrase)
+        return ctes
+
+    @staticmethod
+    def _part(weight: str, tf: str, dl: str) -> str:
+        """One item's part of a chunk's BM25, as FTS5's bm25() computes it. A chunk's score is the sum of its
+        items' parts, always added in the items' order (``sum(... ORDER BY i)``), so that a chunk's score is
+        the same to the last bit however it was found, and chunks of equal score are ordered by id."""
+        return f"{weight} * {tf} * {K1 + 1} / ({tf} + {K1} * ({1 - B} + {B} * {dl} / %(avgdl)s))"
+
+    @staticmethod
+    def _words(q: _Bm25, which: list[int], name: str, args: dict) -> str:
+        """Words ``which`` as a table w(term, weight, i) (i: the word's place in the query)."""
+        args[name] = [q.words[k] for k in which]
+        args[name + "_w"] = [q.weights[k] for k in which]
+        args[name + "_i"] = list(which)
+        return f"unnest(%({name})s::text[], %({name}_w)s::float8[], %({name}_i)s::int[]) AS w(term, weight, i)"
+
+    def _words_rows(self, q: _Bm25, which: list[int], name: str, args: dict) -> str:
+        """(chunk_id, i, c): every posting of words ``which`` (c: its part of the chunk's score), from the
+        postings' key (index-only)."""
+        return (
+            f"SELECT p.chunk_id, w.i, {self._part('w.weight', 'p.tf', 'p.dl')} AS c FROM {self.s}.postings p"
+            f" JOIN {self._words(q, which, name, args)} ON w.term = p.term"
         )
-        return sql, args
+
+    def _words_probed(self, q: _Bm25, which: list[int], name: str, args: dict, chunks: str) -> str:
+        """(chunk_id, i, c) for each chunk of ``chunks`` (a table with a column ``chunk_id``) and word of
+        ``which``: one look-up by key each (c NULL where the chunk lacks the word). A subquery a row, so that
+        no plan reads a common word's whole list to find a few chunks' postings."""
+        return (
+            f"SELECT ch.chunk_id, w.i, (SELECT {self._part('w.weight', 'p.tf', 'p.dl')} FROM {self.s}.postings p"
+            f" WHERE p.term = w.term AND p.chunk_id = ch.chunk_id) AS c FROM {chunks} AS ch(chunk_id), {self._words(q, which, name, args)}"
+        )
+
+    def _phrase_rows(self, q: _Bm25, chunks: str = "") -> list[str]:
+        """(chunk_id, i, c) of each phrase's matches (among table ``chunks``, if given)."""
+        first = len(q.words)
+        join = f" JOIN {chunks} AS ch(chunk_id) USING (chunk_id)" if chunks else ""
+        return [
+            f"SELECT ph{k}.chunk_id, {first + k}, {self._part(f'ph{k}w.w', f'ph{k}.tf', f'ph{k}.dl')}"
+            f" FROM ph{k}{join}, ph{k}w"
+            for k in range(len(q.phrases))
+        ]
+
+    def _ids_part(self, q: _Bm25, ids: list[int], args: dict) -> str:
+        """(chunk_id, score): the BM25 of chunks ``ids``, from their own postings (one key look-up a word)."""
+        args["ids"] = ids
+        return self._scores_of(q, "unnest(%(ids)s::int8[])", args)
+
+    def _scores_of(self, q: _Bm25, chunks: str, args: dict) -> str:
+        """(chunk_id, score): the BM25 of the chunks of table ``chunks`` (one column; those holding some
+        item), from their own postings, one key look-up a word, and the phrases' matches."""
+        rows = [self._words_probed(q, list(range(len(q.words))), "all", args, chunks)]
+        rows += self._phrase_rows(q, chunks)
+        return (
+            f"SELECT x.chunk_id, sum(x.c ORDER BY x.i) AS score FROM ({' UNION ALL '.join(rows)}) x GROUP BY 1"
+            " HAVING count(x.c) > 0"
+        )
 
     def keyword_search(self, expression: str, limit: int) -> list[tuple[int, float]]:
         """(chunk id, BM25 score) best first."""
-        built = self._bm25_sql(expression)
-        if built is None:
-            return []
-        sql, args = built
-        rows = self.conn.execute(sql + " SELECT chunk_id, score FROM scored ORDER BY score DESC, chunk_id LIMIT %s",
-                                 [*args, limit]).fetchall()  # fmt: skip
-        return [(int(r[0]), float(r[1])) for r in rows]
+        return self.keyword_search_and_score(expression, limit, [])[0]
 
     def keyword_scores(self, expression: str, ids: list[int]) -> dict[int, float]:
-        built = self._bm25_sql(expression)
-        if built is None or not ids:
+        q = self._keyword_query(expression)
+        if q is None or not ids:
             return {}
-        sql, args = built
-        rows = self.conn.execute(sql + " SELECT chunk_id, score FROM scored WHERE chunk_id = ANY(%s)",
-                                 [*args, [int(i) for i in ids]]).fetchall()  # fmt: skip
+        args: dict = {"avgdl": q.avgdl}
+        ctes = self._phrase_ctes(q, args)
+        sql = self._ids_part(q, [int(i) for i in ids], args)
+        rows = self.conn.execute((f"WITH {', '.join(ctes)} " if ctes else "") + sql, args).fetchall()
         return {int(r[0]): float(r[1]) for r in rows}
 
     def keyword_search_and_score(
         self, expression: str, limit: int, ids: list[int]
     ) -> tuple[list[tuple[int, float]], dict[int, float]]:
-        """``keyword_search`` and the BM25 scores of ``ids``, from one pass over the matches."""
-        built = self._bm25_sql(expression)
-        if built is None:
+        """The ``limit`` best chunks by BM25 (best first, ties by id) and the BM25 scores of ``ids``: exactly
+        what scoring every chunk that holds a query word gives, without reading every posting of the query's
+        common words (MaxScore, Turtle and Flood 1995).
+
+        A word adds at most its weight (times given x idf) x (k1 + 1) to a chunk's score, whatever its
+        frequency. The words are split in two: the *essential* ones (rare: high weight, short posting lists)
+        are read in full, and each chunk holding one of them is scored on them; the ``limit``-th best of those
+        partial scores is a floor under the final ``limit``-th score. When the bounds of the other words
+        (common: low weight, long lists) add up to no more than that floor, a chunk holding only those words
+        scores below it and cannot be among the best: their lists are not read, only looked up (by key) for
+        the chunks that can still reach the floor. Otherwise (or when those chunks are so many that looking
+        them up would cost more than reading the next word's list) more words become essential and the step is
+        run again; with every word essential it is the plain exhaustive BM25.
+        """
+        q = self._keyword_query(expression)
+        if q is None:
             return [], {}
-        sql, args = built
-        rows = self.conn.execute(
-            sql + " (SELECT chunk_id, score, 1 FROM scored ORDER BY score DESC, chunk_id LIMIT %s)"
-            " UNION ALL (SELECT chunk_id, score, 0 FROM scored WHERE chunk_id = ANY(%s))",
-            [*args, limit, [int(i) for i in ids]],
-        ).fetchall()
+        ids = [int(i) for i in ids]
+        order = sorted(range(len(q.words)), key=lambda i: (-q.weights[i], q.df[i]))  # highest bound first
+        bound = [q.weights[i] * (K1 + 1) for i in order]
+        # first step: the word of highest bound, and every word whose list is short anyway
+        essential = 1 if PRUNE else len(order)
+        while essential < len(order) and q.df[order[essential]] <= CHEAP_POSTINGS:
+            essential += 1
+        while True:
+            rest = sum(bound[essential:]) * (1 + 1e-9)  # (a margin for rounding)
+            other = order[essential:]
+            # look-ups allowed: as many as cost what reading the next word's list would
+            budget = max(MIN_LOOKUPS, q.df[other[0]] // LOOKUP_COST) if other else 0
+            with self.conn.transaction():
+                self.conn.execute("SELECT set_config('work_mem', %s, true)", (BM25_WORK_MEM,))
+                floor, found = self._max_score_step(q, limit, ids, order[:essential], other, rest, budget)
+            if found is not None:
+                self.looked_up = [q.words[i] for i in other]
+                return found
+            essential += 1
+            if floor >= rest:
+                continue  # the floor held, but too many chunks to look up: one more word read instead
+            # The floor only rises as words become essential: enough of them to bring the rest under today's
+            # floor makes the next step the last; with no floor yet (fewer chunks than ``limit``), one more.
+            while floor > 0 and essential < len(order) and sum(bound[essential:]) * (1 + 1e-9) > floor:
+                essential += 1
+
+    def _max_score_step(
+        self, q: _Bm25, limit: int, ids: list[int], essential: list[int], other: list[int], rest: float, budget: int
+    ) -> tuple[float, tuple[list[tuple[int, float]], dict[int, float]] | None]:
+        """One step of ``keyword_search_and_score``: (the floor, (the best chunks, the scores of ``ids``)), or
+        (the floor, None) when the other words' bounds (``rest``) exceed it or their look-ups would pass
+        ``budget``."""
+        args: dict = {"avgdl": q.avgdl, "rest": rest, "offset": max(limit - 1, 0), "limit": limit}
+        args |= {"others": len(q.words) if other else 0, "budget": budget}
+        ctes = self._phrase_ctes(q, args)
+        rows = [self._words_rows(q, essential, "ess", args), *self._phrase_rows(q)]
+        ctes += [
+            f"e AS MATERIALIZED (SELECT m.chunk_id, sum(m.c) AS s FROM ({' UNION ALL '.join(rows)}) m GROUP BY 1)",
+            "th AS MATERIALIZED (SELECT coalesce((SELECT s FROM e ORDER BY s DESC LIMIT 1 OFFSET %(offset)s), 0) AS low)",
+            # the chunks that can still reach the floor (with a margin for rounding: partial sums are unordered)
+            "cand AS MATERIALIZED (SELECT e.chunk_id FROM e, th"
+            " WHERE th.low >= %(rest)s AND e.s + %(rest)s >= th.low * (1 - 1e-9))",
+            # whether to go on: the floor held and the look-ups stay within the budget
+            "go AS MATERIALIZED (SELECT th.low >= %(rest)s AND (SELECT count(*) FROM cand) * %(others)s <= %(budget)s"
+            " AS ok FROM th)",
+            # those chunks scored on every item (their postings looked up by key), as the chunks of ``ids`` are
+            "ok AS (SELECT cand.chunk_id FROM cand WHERE (SELECT ok FROM go))",
+            f"top AS ({self._scores_of(q, 'ok', args)})",
+        ]
+        sql = (
+            f"WITH {', '.join(ctes)} SELECT ok::int::int8, low, 2 FROM th, go"
+            " UNION ALL (SELECT chunk_id, score, 1 FROM top ORDER BY score DESC, chunk_id LIMIT %(limit)s)"
+        )
+        if ids:
+            sql += f" UNION ALL SELECT i.*, 0 FROM ({self._ids_part(q, ids, args)}) i WHERE (SELECT ok FROM go)"
+        rows = self.conn.execute(sql, args).fetchall()
+        ok, floor = next((bool(r[0]), float(r[1])) for r in rows if r[2] == 2)
+        if not ok:
+            return floor, None
         best = [(int(r[0]), float(r[1])) for r in rows if r[2] == 1]
         best.sort(key=lambda x: (-x[1], x[0]))
-        return best, {int(r[0]): float(r[1]) for r in rows if r[2] == 0}
+        return floor, (best, {int(r[0]): float(r[1]) for r in rows if r[2] == 0})
 
     def keyword_matching(self, expression: str, ids: list[int] | None = None, limit: int = 1000) -> set[int]:
         """Chunks holding one exact item (a word, or a phrase in order): among ``ids``, else up to ``limit``."""
