@@ -246,7 +246,7 @@ def test_bm25_reads_common_words_only_when_they_can_change_the_best(pg, lite, tm
         # FTS5 gives the same scores (its order among equal scores is its own)
         want = lexical.search(lite.conn, match, limit)
         assert [s for _, s in best] == pytest.approx([s for _, s in want], rel=1e-6)
-        if query.count(" ") >= 2 and limit <= 5 and lookups:
+        if len(set(query.split())) >= 3 and limit <= 5 and lookups:  # (a word said twice weighs twice: no pruning)
             assert pruned, "a common word's postings were read in full"
 
 
