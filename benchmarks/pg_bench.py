@@ -20,7 +20,9 @@ table), then measured there through its normal path:
   writes a batch; HNSW maintained on every insert; the embedded store saves its FAISS file after, as ``index``
   does).
 - warm query: a dense top-100 and a BM25 top-100 through the store's calls, as one hybrid query runs them
-  (the model's query encoding, ~10 ms, not included); ``--queries`` queries, median / p95.
+  (the model's query encoding, ~10 ms, not included); ``--queries`` queries, median / p95. PostgreSQL also
+  the BM25 part alone, and the same BM25 with every posting of every query word read (MaxScore off, as
+  before format 4; 20 queries).
 - cold: a new Python process that opens the store and runs one such query (imports included).
 - recall@10: the store's approximate search against its exact search over the same vectors, at several
   hnsw.ef_search (PostgreSQL) and at the tuned nprobe (embedded, IVF past 100k; exact below).
@@ -30,6 +32,9 @@ table), then measured there through its normal path:
     python benchmarks/pg_bench.py                         # 100k passages; a PostgreSQL server of its own
     python benchmarks/pg_bench.py --sizes 100000,1000000  # and a million (about 1.5 h on 2 busy cores)
     python benchmarks/pg_bench.py --store postgresql://me@db/bench   # an existing server
+    python benchmarks/pg_bench.py --store URL --sizes 100000,1000000 --keep --embedded-up-to 100000
+        # the PostgreSQL indexes kept (and used again by the next --keep run: no fill), the embedded store
+        # measured at 100,000 only (its fill at a million takes this machine 80 minutes)
 
 Prints one table (and each size's row as soon as it is measured). Nothing here is a test: the figures depend
 on the machine.
@@ -356,7 +361,7 @@ def bench_size(url: str, size: int, data: Data, args, stores: list[str]) -> dict
     qtexts, qvecs = data.queries(size, args.queries)
     parsed = [lexical.parse(t).match for t in qtexts]
     rq = qvecs[: args.recall_queries]
-    if "embedded" in stores:
+    if "embedded" in stores and size <= args.embedded_up_to:
         print(f"{size} passages: embedded fill ...", flush=True)
         embedded_at(row, size, data, qtexts, qvecs, parsed, rq, args.work, args.next)
         _say(row)
@@ -503,6 +508,9 @@ def main(argv: list[str] | None = None) -> int:
         "--keep",
         action="store_true",
         help="keep each PostgreSQL index filled (bench_SIZE) and use one an earlier --keep run filled",
+    )
+    parser.add_argument(
+        "--embedded-up-to", type=int, default=10**12, help="measure the embedded store at sizes up to this only"
     )
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "semsearch-pg-bench-work")
     args = parser.parse_args(argv)

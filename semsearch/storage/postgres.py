@@ -1141,6 +1141,9 @@ class PgStore:
         essential = 1 if PRUNE else len(order)
         while essential < len(order) and q.df[order[essential]] <= CHEAP_POSTINGS:
             essential += 1
+        # and enough words for ``limit`` chunks at all (fewer leave no floor: the step would be run for nothing)
+        while not q.phrases and essential < len(order) and sum(q.df[i] for i in order[:essential]) < limit:
+            essential += 1
         while True:
             rest = sum(bound[essential:]) * (1 + 1e-9)  # (a margin for rounding)
             other = order[essential:]
