@@ -74,9 +74,12 @@ def test_a_file_named_after_one_word_of_a_long_question_still_counts():
 
 
 def test_repeated_passages_of_one_file_yield_to_other_files():
+    # b.py's only passage, 0.9 under a.py's second, comes before it: a file's second passage loses 1.5
     scores = [3.0, 2.9, 2.8, 2.0]
     files = ["a.py", "a.py", "a.py", "b.py"]
-    assert ranking.spread([0, 1, 2, 3], scores, files) == [0, 1, 3, 2]
+    assert ranking.spread([0, 1, 2, 3], scores, files) == [0, 3, 1, 2]
+    # a second passage far above the next file's best keeps its place
+    assert ranking.spread([0, 1, 2, 3], [3.0, 2.9, 2.8, 1.0], files) == [0, 1, 3, 2]
 
 
 def test_in_code_the_file_with_most_evidence_gains_at_its_best_passage():

@@ -35,7 +35,7 @@ from semsearch.documents import CODE_SUFFIXES
 PATH_WEIGHT = 2.0
 DEFINITION_WEIGHT = 1.0
 STEM_WEIGHT = 1.0
-REPEAT_PENALTY = 0.5
+REPEAT_PENALTY = 1.5  # each further passage of a file in the hits (0.5 before 2 December 2026: docs/ranking.md)
 SUPPORT_PENALTY = 1.5
 COHERENCE_WEIGHT = 2.0
 COHERENCE_CODE_ONLY = True  # prose documents gain nothing from it (measured: docs/ranking.md)
