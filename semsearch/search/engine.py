@@ -239,7 +239,7 @@ def evidence(index: SearchIndex, mode: str, found: list[fusion.Candidate], parse
     top_dense = max(dense, default=None)
     mean_dense = sum(dense) / len(dense) if dense else None
     top_keyword = max((c.keyword_score for c in found if c.keyword_score is not None), default=None)
-    terms = list(dict.fromkeys(parsed.terms))
+    terms = parsed.terms  # (each once; ``parsed.times`` says how often the query gives one)
     coverage = None
     if terms and found and (every or calibration.load().uses(mode, "coverage")):
         coverage = len(index.present_terms(terms)) / len(terms)

@@ -1,5 +1,6 @@
 """What both stores record about an index's model, and the checks on its format and model they make when opening
-it, in the same words (each names its index its own way: a folder, or a PostgreSQL database and schema)."""
+it (and the notice before a long upgrade), in the same words (each names its index its own way: a folder, or a
+PostgreSQL database and schema)."""
 
 from __future__ import annotations
 
@@ -62,3 +63,18 @@ def check_model(store: IndexStore, model: ModelSpec, subject: str, elsewhere: st
             f"{recorded['document_prefix']!r}; to change them, rebuild it with: semsearch index --change-model "
             f"--query-prefix TEXT --document-prefix TEXT (or use {elsewhere})."
         )
+
+
+def say_upgrading(subject: str, change: str, passages: int, once: str = "", also: str = "") -> None:
+    """Before a one-time upgrade that goes over every stored passage (minutes on millions of them), one notice
+    through the ``semsearch`` logger: the command line shows it on stderr, a background watcher's goes to its log.
+    ``subject`` names the index ("this index"), ``change`` what is done to its passages, ``once`` and ``also``
+    add to the sentence; nothing is said of an empty index."""
+    if not passages:
+        return
+    import logging  # here: opening an index of the current format never needs it
+
+    logging.getLogger("semsearch.storage").warning(
+        "upgrading %s for this version of semsearch (once%s): %s %s, which can take a few minutes on a large index%s",
+        subject, f", {once}" if once else "", change, f"{passages:,} passage" + ("s" if passages > 1 else ""), also,
+    )  # fmt: skip

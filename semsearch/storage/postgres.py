@@ -257,9 +257,15 @@ def _keyword_rows(
     return lengths, vectors, lines
 
 
+def _copy_lines(conn, target: str, lines: list[str]) -> None:
+    """Rows in COPY's text format into ``target`` (a table and its columns)."""
+    if lines:
+        with conn.cursor().copy(f"COPY {target} FROM STDIN") as copy:
+            copy.write("".join(lines).encode("utf-8"))
+
+
 def _copy_postings(conn, s: str, lines: list[str]) -> None:
-    with conn.cursor().copy(f"COPY {s}.postings (term, chunk_id, tf, dl) FROM STDIN") as copy:
-        copy.write("".join(lines).encode("utf-8"))
+    _copy_lines(conn, f"{s}.postings (term, chunk_id, tf, dl)", lines)
 
 
 def _to_format_3(conn, s: str, batch: int = 2000) -> None:
@@ -303,10 +309,7 @@ def _to_format_4(conn, s: str) -> None:
 
 def _write_terms(conn, s: str, df: Counter) -> None:
     """A write transaction's change to the words' document frequencies, as delta rows of ``terms``."""
-    lines = [f"{_copy_text(t)}\t{n}\n" for t, n in df.items() if n]
-    if lines:
-        with conn.cursor().copy(f"COPY {s}.terms (term, df) FROM STDIN") as copy:
-            copy.write("".join(lines).encode("utf-8"))
+    _copy_lines(conn, f"{s}.terms (term, df)", [f"{_copy_text(t)}\t{n}\n" for t, n in df.items() if n])
 
 
 # version -> the statements that bring an index from the version before to it, in one transaction
@@ -473,18 +476,16 @@ class PgStore:
         self._meta["format_version"] = str(self.format_version)
 
     def _say_upgrading(self, version: int) -> None:
-        """Before a migration that rewrites the keyword postings (minutes on millions of passages), one notice
-        through the ``semsearch`` logger (the command line shows it on stderr; a watcher's goes to its log)."""
-        if version not in _REWRITES_POSTINGS:
-            return
-        passages = int(self.conn.execute(f"SELECT coalesce(sum(chunks), 0) FROM {self.s}.stats").fetchone()[0])
-        if passages:
-            log.warning(
-                "upgrading the %s for this version of semsearch (once, format %d to %d): its keyword postings are "
-                "rewritten for %s, which can take a few minutes on a large index; other semsearch processes using "
-                "it wait until it is done",
-                self.where, version - 1, version, f"{passages:,} passage" + ("s" if passages > 1 else ""),
-            )  # fmt: skip
+        """Before a migration that rewrites the keyword postings, say so (``meta.say_upgrading``)."""
+        if version in _REWRITES_POSTINGS:
+            passages = int(self.conn.execute(f"SELECT coalesce(sum(chunks), 0) FROM {self.s}.stats").fetchone()[0])
+            index_meta.say_upgrading(
+                f"the {self.where}",
+                "its keyword postings are rewritten for",
+                passages,
+                once=f"format {version - 1} to {version}",
+                also="; other semsearch processes using it wait until it is done",
+            )
 
     def close(self) -> None:
         self.conn.close()
@@ -1014,7 +1015,7 @@ class PgStore:
             df = int(df)
             if df:  # a word no chunk holds adds nothing
                 q.words.append(word)
-                q.df.append(int(df))
+                q.df.append(df)
                 q.weights.append(times * max(math.log((q.n - df + 0.5) / (df + 0.5)), 1e-6))
         return q
 
@@ -1144,8 +1145,13 @@ class PgStore:
         # and enough words for ``limit`` chunks at all (fewer leave no floor: the step would be run for nothing)
         while not q.phrases and essential < len(order) and sum(q.df[i] for i in order[:essential]) < limit:
             essential += 1
+
+        def rest_of(first: int) -> float:
+            """What the words from ``first`` on can add to a chunk at most (with a margin for rounding)."""
+            return sum(bound[first:]) * (1 + 1e-9)
+
         while True:
-            rest = sum(bound[essential:]) * (1 + 1e-9)  # (a margin for rounding)
+            rest = rest_of(essential)
             other = order[essential:]
             # look-ups allowed: as many as cost what reading the next word's list would
             budget = max(MIN_LOOKUPS, q.df[other[0]] // LOOKUP_COST) if other else 0
@@ -1160,7 +1166,7 @@ class PgStore:
                 continue  # the floor held, but too many chunks to look up: one more word read instead
             # The floor only rises as words become essential: enough of them to bring the rest under today's
             # floor makes the next step the last; with no floor yet (fewer chunks than ``limit``), one more.
-            while floor > 0 and essential < len(order) and sum(bound[essential:]) * (1 + 1e-9) > floor:
+            while floor > 0 and essential < len(order) and rest_of(essential) > floor:
                 essential += 1
 
     def _max_score_step(

@@ -474,20 +474,10 @@ def _is_damage(e: sqlite3.DatabaseError) -> bool:
 
 
 def _say_keywords_rebuilt(store: Store, version: int) -> None:
-    """Before an upgrade from ``version`` that fills the keyword index again from every stored passage (minutes on
-    millions of passages), one notice through the ``semsearch`` logger: the command line shows it on stderr (a
-    background watcher's goes to its log)."""
-    if not _FILL_KEYWORDS & set(range(version + 1, FORMAT_VERSION + 1)):
-        return
-    passages = store.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
-    if passages:
-        import logging  # here: opening an index of the current format never needs it
-
-        logging.getLogger(__name__).warning(
-            "upgrading this index for this version of semsearch (once): its keyword index is rebuilt from %s, "
-            "which can take a few minutes on a large index",
-            f"{passages:,} passage" + ("s" if passages > 1 else ""),
-        )
+    """Before an upgrade from ``version`` that fills the keyword index again from every stored passage, say so."""
+    if _FILL_KEYWORDS & set(range(version + 1, FORMAT_VERSION + 1)):
+        passages = store.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        index_meta.say_upgrading("this index", "its keyword index is rebuilt from", passages)
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
