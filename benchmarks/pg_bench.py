@@ -130,25 +130,28 @@ def write_passages(store, data: Data, start: int, n: int, root: str = "/bench", 
     return time.monotonic() - began
 
 
-def hnsw_recall(pg, queries: np.ndarray, efs, k: int = 10) -> dict[int, tuple[float, float]]:
+def hnsw_recall(pg, queries: np.ndarray, efs, k: int = 10) -> dict:
     """recall@10 of the store's HNSW search against its exact search, and the median ms of one dense search,
-    at each ``hnsw.ef_search`` of ``efs`` (a search of depth ``k``, its first 10 compared)."""
+    at each ``hnsw.ef_search`` of ``efs`` (a search of depth ``k``, its first 10 compared); an item ``"store"``
+    of ``efs``: the ef_search the store itself sets for that depth at its size (``ef_search_for``)."""
     from semsearch.storage import postgres as pgstore
 
     exact = [{i for i, _ in pg.dense_search(q, 10, exact=True)} for q in queries]
     out = {}
-    default = pgstore.EF_SEARCH
+    own = pgstore.ef_search_for
     try:
         for ef in efs:
-            pgstore.EF_SEARCH = ef
+            if ef != "store":
+                pgstore.ef_search_for = lambda total, depth, ef=ef: min(pgstore.EF_SEARCH_LIMIT, max(ef, depth))
             found, ms = [], []
             for q in queries:
                 began = time.perf_counter()
                 found.append({i for i, _ in pg.dense_search(q, k)[:10]})
                 ms.append((time.perf_counter() - began) * 1000)
+            pgstore.ef_search_for = own
             out[ef] = (_recall(exact, found), statistics.median(ms))
     finally:
-        pgstore.EF_SEARCH = default
+        pgstore.ef_search_for = own
     return out
 
 
@@ -474,7 +477,9 @@ def postgresql_at(
         qtexts[0],
     )
     # recall@10 of HNSW against exact search, at several ef_search
-    for ef, (recall, ms) in hnsw_recall(pg, rq, (40, 100, 200, 400)).items():
+    own = pgstore.ef_search_for(pg.vector_total(), 10)
+    for ef, (recall, ms) in hnsw_recall(pg, rq, (40, 100, 200, 400, 800, "store")).items():
+        ef = f"{own} (the store's own at this size)" if ef == "store" else ef
         row[f"recall@10 ef_search={ef}"] = recall
         row[f"dense ms ef_search={ef}"] = ms
     row["postgresql size MB"] = pg.size_bytes() / 1e6

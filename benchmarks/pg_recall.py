@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             measured = pg_bench.hnsw_recall(pg, queries, EFS)
             row = {f"ef {ef}": v for ef, v in measured.items()}
             # what a hybrid query asks (depth 100), with the store's own setting
-            (row["store default, depth 100"],) = pg_bench.hnsw_recall(pg, queries, [pgstore.EF_SEARCH], 100).values()
+            (row["store default, depth 100"],) = pg_bench.hnsw_recall(pg, queries, ["store"], 100).values()
             rows.append((size, row))
             print(f"  {size}: {rows[-1][1]}", flush=True)
         pg.close()

@@ -267,6 +267,70 @@ def test_dense_search_finds_the_nearest(pg, tmp_path):
     assert pg.cosines(query, [exact[3][0]])[exact[3][0]] == pytest.approx(exact[3][1], abs=1e-5)
 
 
+def test_ef_search_grows_with_the_index_size():
+    from semsearch.storage import postgres as pgstore
+
+    small = pgstore.ef_search_for(1_000, 10)
+    assert small == pgstore.ef_search_for(pgstore.EF_SEARCH_FROM, 10) == pgstore.EF_SEARCH
+    assert pgstore.ef_search_for(1_000_000, 10) == pgstore.EF_SEARCH_AT_MILLION
+    middle = pgstore.ef_search_for(300_000, 10)
+    assert pgstore.EF_SEARCH < middle < pgstore.EF_SEARCH_AT_MILLION
+    ten_million = pgstore.ef_search_for(10_000_000, 10)  # as much again per tenfold size
+    assert ten_million - pgstore.EF_SEARCH_AT_MILLION == pgstore.EF_SEARCH_AT_MILLION - pgstore.EF_SEARCH
+    assert pgstore.ef_search_for(10**15, 10) == pgstore.EF_SEARCH_LIMIT == 1000  # pgvector's limit
+    assert pgstore.ef_search_for(1_000, 700) == 700  # never under the depth asked
+    assert pgstore.ef_search_for(1_000, 5_000) == 1000
+
+
+def test_the_search_sets_ef_search_from_the_index_size(pg, tmp_path):
+    from semsearch.storage import postgres as pgstore
+
+    fill(pg, tmp_path / "docs")
+    with pg.conn.transaction():
+        assert pg._set_ef_search(10) == pgstore.EF_SEARCH
+        assert pg.conn.execute("SHOW hnsw.ef_search").fetchone()[0] == str(pgstore.EF_SEARCH)
+    # the index grown to a million passages, as its kept statistics say (no million vectors written here)
+    pg.conn.execute(f"INSERT INTO {pg.s}.stats (chunks, tokens) VALUES (%s, 0)", (1_000_000 - pg.vector_total(),))
+    pg.conn.commit()
+    with pg.conn.transaction():
+        assert pg._set_ef_search(10) == pgstore.EF_SEARCH_AT_MILLION
+        assert pg.conn.execute("SHOW hnsw.ef_search").fetchone()[0] == str(pgstore.EF_SEARCH_AT_MILLION)
+        assert pg.conn.execute("SHOW hnsw.iterative_scan").fetchone()[0] == "off"
+    with pg.conn.transaction():
+        assert pg._set_ef_search(2_000) == 1000
+        assert pg.conn.execute("SHOW hnsw.iterative_scan").fetchone()[0] == "strict_order"
+    assert len(pg.dense_search(vec("bread"), 3)) == 3  # the search itself, at that setting
+
+
+def _graph_options(store) -> set[str]:
+    return set(
+        store.conn.execute(
+            f"SELECT reloptions FROM pg_class WHERE oid = '{store.s}.chunks_vector'::regclass"
+        ).fetchone()[0]
+    )
+
+
+def test_the_graph_is_built_and_rebuilt_with_the_current_parameters(pg, tmp_path):
+    from semsearch.storage import postgres as pgstore
+
+    now = {f"m={pgstore.HNSW_M}", f"ef_construction={pgstore.HNSW_EF_CONSTRUCTION}"}
+    assert _graph_options(pg) == now
+    fill(pg, tmp_path / "docs")
+    # a graph an older semsearch built with other parameters
+    pg.conn.execute(f"DROP INDEX {pg.s}.chunks_vector")
+    pg.conn.execute(
+        f"CREATE INDEX chunks_vector ON {pg.s}.chunks USING hnsw (vector vector_ip_ops) WITH (m = 4, ef_construction = 8)"
+    )
+    pg.conn.commit()
+    assert _graph_options(pg) == {"m=4", "ef_construction=8"}
+    pg.sync_vectors()  # an ordinary index run leaves it as it is
+    assert _graph_options(pg) == {"m=4", "ef_construction=8"}
+    assert "rebuilt" in pg.sync_vectors(rebuild=True)  # index --rebuild
+    assert _graph_options(pg) == now
+    query = vec("Bake in a covered cast-iron pot")
+    assert pg.dense_search(query, 3) == pg.dense_search(query, 3, exact=True)
+
+
 # -- faults: one sentence, nothing changed ----------------------------------------------------------------------
 
 

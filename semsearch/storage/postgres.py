@@ -50,13 +50,34 @@ if TYPE_CHECKING:
 # list read from the key alone), and ``terms`` keeps each word's document frequency (BM25's idf without counting
 # a common word's postings). One migration per version in _MIGRATIONS, below.
 FORMAT_VERSION = 4
+# The HNSW graph's build parameters, for indexes created (or rebuilt with ``index --rebuild``) from now on; an
+# existing graph keeps those it was built with. Measured at a million synthetic passages (200 queries,
+# docs/shared-index.md): with ef_construction 64 (the default until 2026-12-02) recall@10 stopped at 0.944
+# however large ef_search, and 48 of the 113 items missed at ef_search 1,000 could not be found even from their
+# own vector (the graph lost them, not the search); with 128, 0.999 from ef_search 200 on. m 32 with
+# ef_construction 64 reached only 0.978 and doubled a write's server time; 128 cost about the same as 64.
 HNSW_M = 16
-HNSW_EF_CONSTRUCTION = 64
-# Candidates the HNSW search keeps (hnsw.ef_search): at least this many, and at least the depth asked.
-# Measured (recall@10 against exact search, docs/shared-index.md): at 100, 0.973 to 0.996 on real embeddings
-# (benchmarks/pg_recall.py, 5k to 29k passages) but 0.940 on pg_bench.py's tightly clustered synthetic
-# passages at 15k; at 200, 0.990 or more on real embeddings at every size measured.
+HNSW_EF_CONSTRUCTION = 128
+# Candidates the HNSW search keeps (hnsw.ef_search), chosen from the index's size: EF_SEARCH up to
+# EF_SEARCH_FROM passages, growing with the logarithm of the size to EF_SEARCH_AT_MILLION at a million (and on
+# past it: 400 at ten million), never under the depth asked, never over pgvector's limit of 1,000. Measured
+# (recall@10 against exact search, docs/shared-index.md): at 200, 0.990 or more on real embeddings up to 29k
+# passages and 1.000 on synthetic ones at 100k; at a million synthetic passages (ef_construction 128) 0.928 at
+# 100 and 0.999 at 200 to 1,000: 300 keeps a margin as the graph grows, for 0.3 ms more a search.
 EF_SEARCH = 200
+EF_SEARCH_FROM = 100_000
+EF_SEARCH_AT_MILLION = 300
+EF_SEARCH_LIMIT = 1000  # pgvector's own maximum of hnsw.ef_search
+
+
+def ef_search_for(total: int, depth: int) -> int:
+    """The ``hnsw.ef_search`` a search of ``depth`` results sets on an index of ``total`` passages."""
+    ef = float(EF_SEARCH)
+    if total > EF_SEARCH_FROM:
+        ef += (EF_SEARCH_AT_MILLION - EF_SEARCH) * math.log10(total / EF_SEARCH_FROM)
+    return min(EF_SEARCH_LIMIT, max(math.ceil(ef), depth))
+
+
 K1, B = 1.2, 0.75  # BM25 as FTS5's bm25()
 # Keyword search reads in full the postings of a query's rare words, and of any word with at most this many
 # (cheap to read); a common word's list is read only when its bound could change the best chunks (MaxScore,
@@ -721,7 +742,10 @@ class PgStore:
         """After writes: the vectors are searched in the database itself (HNSW), so there is no structure to
         bring up to date; the keyword statistics' delta rows are folded into one."""
         self.compact_stats()
-        if rebuild:
+        if rebuild:  # with the current build parameters (a graph built by an older semsearch gets the new ones)
+            self.conn.execute(
+                f"ALTER INDEX {self.s}.chunks_vector SET (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})"
+            )
             self.conn.execute(f"REINDEX INDEX {self.s}.chunks_vector")
             return f"{self.vector_total()} vectors, as asked (HNSW index rebuilt)"
         return ""
@@ -965,14 +989,22 @@ class PgStore:
             if exact:
                 self.conn.execute("SET LOCAL enable_indexscan = off")
             else:
-                self.conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(min(1000, max(EF_SEARCH, k))),))
-                if k > 1000:  # past ef_search's limit: keep scanning the graph, in order
-                    self.conn.execute("SET LOCAL hnsw.iterative_scan = strict_order")
+                self._set_ef_search(k)
             rows = self.conn.execute(
                 f"SELECT id, -(vector <#> %s::vector) FROM {self.s}.chunks ORDER BY vector <#> %s::vector LIMIT %s",
                 (q, q, k),
             ).fetchall()
         return [(int(r[0]), float(r[1])) for r in rows]
+
+    def _set_ef_search(self, k: int) -> int:
+        """Set ``hnsw.ef_search`` for a search of depth ``k`` in the current transaction, from the index's size
+        (the kept statistics: one small read); returns it. No filter follows the graph's scan (the query has no
+        WHERE), so pgvector's iterative scan is only needed past ef_search's limit."""
+        ef = ef_search_for(self.vector_total(), k)
+        self.conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef),))
+        if k > EF_SEARCH_LIMIT:  # past ef_search's limit: keep scanning the graph, in order
+            self.conn.execute("SET LOCAL hnsw.iterative_scan = strict_order")
+        return ef
 
     def cosines(self, query: np.ndarray, ids: list[int]) -> dict[int, float]:
         if not ids:
