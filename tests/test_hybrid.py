@@ -199,6 +199,16 @@ def test_bm25_counts_every_passage_pad_tokens_longer():
     assert got[1] / got[0] > bm25(lengths[1], 0) / bm25(lengths[0], 0)
 
 
+def test_no_query_finds_the_padding(cli, tmp_path, isolated_home):
+    """The padding tokens ("0") are in every passage's own column, which no query searches: "0" finds only the
+    passage that says 0."""
+    write_corpus(tmp_path / "src", {"a.txt": "version 0 of the thing\n", "b.txt": "nothing numeric here\n"})
+    assert cli("index", tmp_path / "src").exit_code == 0
+    for query in ("0", '"0 0"', "0 0 0"):
+        hits = hits_json(cli("query", query, "--mode", "keyword", "--all", "--json"))
+        assert [Path(h["path"]).name for h in hits] == ["a.txt"], query
+
+
 def test_camel_case_identifiers_are_found_by_their_words(cli, tmp_path, isolated_home):
     (tmp_path / "src").mkdir()
     (tmp_path / "src/params.js").write_text("function parseParam(text) {\n  return text.split('=');\n}\n")
