@@ -427,12 +427,8 @@ class Lab:
         key = (c.name, "ftsnew")
         if key not in self.models:
             conn = sqlite3.connect(":memory:")
-            for statement in lexical._statements(lexical.SCHEMA.split("-- deletions")[0]):
-                conn.execute(statement)
-            conn.executemany(
-                "INSERT INTO chunks_fts (rowid, body, cjk) VALUES (?, ?, ?)",
-                [(n, *lexical.columns(h, t)) for n, (h, t) in enumerate(zip(c.headings, c.texts))],
-            )
+            lexical.create_table(conn)
+            lexical.add_chunks(conn, [(n, h, t) for n, (h, t) in enumerate(zip(c.headings, c.texts))])
             self.models[key] = conn
         ck = key + (qi,)
         if ck not in self.cache:

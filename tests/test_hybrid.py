@@ -4,6 +4,7 @@ batch queries, model prefixes and reranking, in-process through the CLI with the
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import sqlite3
 import subprocess
@@ -33,7 +34,7 @@ def fts_in_step(index_dir) -> None:
     """Every chunk, and nothing else, is in the keyword index, with the text the chunk holds."""
     with db(index_dir) as conn:
         chunks = {r[0]: lexical._row(*r)[1:] for r in conn.execute("SELECT id, heading, text FROM chunks")}
-        fts = {r[0]: (r[1], r[2]) for r in conn.execute("SELECT rowid, body, cjk FROM chunks_fts")}
+        fts = {r[0]: (r[1], r[2], r[3]) for r in conn.execute("SELECT rowid, body, cjk, pad FROM chunks_fts")}
     assert fts == chunks
 
 
@@ -148,6 +149,66 @@ def test_an_index_from_before_the_keyword_index_upgrades_itself_on_open(cli, cor
     fts_in_step(isolated_home)
 
 
+def old_keyword_table(conn: sqlite3.Connection) -> None:
+    """The keyword table as formats 2 and 3 made it (two columns, no padding), empty."""
+    conn.execute("DROP TRIGGER chunks_fts_delete")
+    conn.execute("DROP TABLE chunks_fts")
+    conn.execute(f"CREATE VIRTUAL TABLE chunks_fts USING fts5(body, cjk, tokenize = '{lexical.TOKENIZER}')")
+    conn.execute(
+        "CREATE TRIGGER chunks_fts_delete AFTER DELETE ON chunks BEGIN DELETE FROM chunks_fts WHERE rowid = old.id; END"
+    )
+
+
+def test_an_index_from_before_the_padding_gains_it_on_open(cli, corpus, isolated_home):
+    """Format 3's keyword table (two columns) is made anew with the padding column on open, and keeps in step."""
+    cli("index", corpus)
+    with db(isolated_home) as conn:
+        old_keyword_table(conn)
+        conn.executemany(
+            "INSERT INTO chunks_fts (rowid, body, cjk) VALUES (?, ?, ?)",
+            [lexical._row(*r)[:3] for r in conn.execute("SELECT id, heading, text FROM chunks").fetchall()],
+        )
+        conn.execute("UPDATE meta SET value = '3' WHERE key = 'format_version'")
+    result = cli("query", "metronome", "--mode", "keyword", "--json")
+    assert result.exit_code == 0 and hits_json(result)[0]["path"].endswith("guitar.txt")
+    assert json.loads(cli("status", "--json").stdout)["format_version"] == FORMAT_VERSION == 4
+    fts_in_step(isolated_home)
+    (corpus / "music/guitar.txt").unlink()
+    cli("index", corpus)
+    fts_in_step(isolated_home)
+
+
+def test_bm25_counts_every_passage_pad_tokens_longer():
+    """FTS5's bm25() with its fixed k1 1.2 and b 0.75, over lengths each PAD tokens longer: BM25 with a softer
+    length normalisation, computed here by hand. A passage four times as long as another with the same word
+    once loses less to it than plain BM25 would make it."""
+    conn = sqlite3.connect(":memory:")
+    lexical.create_table(conn)
+    texts = ["tuning the engine", "tuning notes: " + " ".join(f"word{i}" for i in range(10))]
+    texts += [f"unrelated passage {i} about gardens" for i in range(10)]
+    lexical.add_chunks(conn, [(i, "", t) for i, t in enumerate(texts)])
+    got = dict(lexical.search(conn, lexical.parse("tuning").match, 5))
+    lengths = [len(lexical._WORD.findall(t)) for t in texts]
+    n, avg = len(texts), sum(lengths) / len(texts)
+    idf = math.log((n - 2 + 0.5) / (2 + 0.5))
+
+    def bm25(dl: int, pad: int) -> float:
+        return idf * 1 * 2.2 / (1 + 1.2 * (0.25 + 0.75 * (dl + pad) / (avg + pad)))
+
+    assert got == pytest.approx({0: bm25(lengths[0], lexical.PAD), 1: bm25(lengths[1], lexical.PAD)}, rel=1e-9)
+    assert got[1] / got[0] > bm25(lengths[1], 0) / bm25(lengths[0], 0)
+
+
+def test_no_query_finds_the_padding(cli, tmp_path, isolated_home):
+    """The padding tokens ("0") are in every passage's own column, which no query searches: "0" finds only the
+    passage that says 0."""
+    write_corpus(tmp_path / "src", {"a.txt": "version 0 of the thing\n", "b.txt": "nothing numeric here\n"})
+    assert cli("index", tmp_path / "src").exit_code == 0
+    for query in ("0", '"0 0"', "0 0 0"):
+        hits = hits_json(cli("query", query, "--mode", "keyword", "--all", "--json"))
+        assert [Path(h["path"]).name for h in hits] == ["a.txt"], query
+
+
 def test_camel_case_identifiers_are_found_by_their_words(cli, tmp_path, isolated_home):
     (tmp_path / "src").mkdir()
     (tmp_path / "src/params.js").write_text("function parseParam(text) {\n  return text.split('=');\n}\n")
@@ -162,8 +223,8 @@ def test_an_index_from_before_identifier_parts_gains_them_on_open(cli, tmp_path,
     (tmp_path / "src").mkdir()
     (tmp_path / "src/params.js").write_text("function parseParam(text) {\n  return text.split('=');\n}\n")
     cli("index", tmp_path / "src")
-    with db(isolated_home) as conn:  # the keyword index as format 2 wrote it: the text alone
-        conn.execute("DELETE FROM chunks_fts")
+    with db(isolated_home) as conn:  # the keyword index as format 2 wrote it: the text alone, two columns
+        old_keyword_table(conn)
         conn.execute("INSERT INTO chunks_fts (rowid, body, cjk) SELECT id, text, '' FROM chunks")
         conn.execute("UPDATE meta SET value = '2' WHERE key = 'format_version'")
     assert cli("query", "parse param", "--mode", "keyword", "--json").exit_code == 0
@@ -271,14 +332,13 @@ def test_a_word_the_query_says_twice_weighs_twice():
     """BM25's query-term frequency (as Lucene and bm25s count it): "memory" twice outweighs "pool" once where
     it did not once, in FTS5 itself; each distinct word is still one term of the query."""
     conn = sqlite3.connect(":memory:")
-    conn.execute(f"CREATE VIRTUAL TABLE chunks_fts USING fts5(body, cjk, tokenize = '{lexical.TOKENIZER}')")
+    lexical.create_table(conn)
     texts = [
         "memory allocation in the runtime",
         "a pool of threads for the runtime",
         "some notes on memory for another day",
     ] + [f"another note {i} about other things" for i in range(9)]
-    conn.executemany("INSERT INTO chunks_fts (rowid, body, cjk) VALUES (?, ?, ?)",
-                     [lexical._row(i, "", t) for i, t in enumerate(texts)])  # fmt: skip
+    lexical.add_chunks(conn, [(i, "", t) for i, t in enumerate(texts)])
 
     def best(query: str) -> str:
         return texts[lexical.search(conn, lexical.parse(query).match, 1)[0][0]]
@@ -305,11 +365,8 @@ def test_a_word_the_query_says_twice_weighs_twice():
 )
 def test_no_query_text_is_an_fts5_syntax_error(text):
     conn = sqlite3.connect(":memory:")
-    conn.execute(f"CREATE VIRTUAL TABLE chunks_fts USING fts5(body, cjk, tokenize = '{lexical.TOKENIZER}')")
-    conn.executemany(
-        "INSERT INTO chunks_fts (rowid, body, cjk) VALUES (?, ?, ?)",
-        [lexical._row(1, "", 'near and or not "x" 数据库'), lexical._row(2, "h", "body text * ^")],
-    )
+    lexical.create_table(conn)
+    lexical.add_chunks(conn, [(1, "", 'near and or not "x" 数据库'), (2, "h", "body text * ^")])
     parsed = lexical.parse(text)
     lexical.search(conn, parsed.match, 10)
     for expression in parsed.exact:

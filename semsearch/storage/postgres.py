@@ -38,6 +38,7 @@ from semsearch.model.spec import ModelSpec
 from semsearch.storage import meta as index_meta
 from semsearch.storage import pgterms
 from semsearch.storage.interface import ChunkRow, FileRow, FileWrite, text_hash
+from semsearch.storage.keywords import PAD
 from semsearch.storage.layout import IndexPaths
 from semsearch.storespec import PgSpec, mask
 
@@ -1078,10 +1079,11 @@ class PgStore:
 
     @staticmethod
     def _part(weight: str, tf: str, dl: str) -> str:
-        """One item's part of a chunk's BM25, as FTS5's bm25() computes it. A chunk's score is the sum of its
-        items' parts, always added in the items' order (``sum(... ORDER BY i)``), so that a chunk's score is
-        the same to the last bit however it was found, and chunks of equal score are ordered by id."""
-        return f"{weight} * {tf} * {K1 + 1} / ({tf} + {K1} * ({1 - B} + {B} * {dl} / %(avgdl)s))"
+        """One item's part of a chunk's BM25, as FTS5's bm25() computes it over the embedded store's padded
+        lengths (every chunk ``keywords.PAD`` tokens longer). A chunk's score is the sum of its items' parts,
+        always added in the items' order (``sum(... ORDER BY i)``), so that a chunk's score is the same to the
+        last bit however it was found, and chunks of equal score are ordered by id."""
+        return f"{weight} * {tf} * {K1 + 1} / ({tf} + {K1} * ({1 - B} + {B} * ({dl} + {PAD}) / (%(avgdl)s + {PAD})))"
 
     @staticmethod
     def _words(q: _Bm25, which: list[int], name: str, args: dict) -> str:

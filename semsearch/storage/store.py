@@ -23,7 +23,7 @@ from semsearch.system import PRIVATE_FILE, make_private
 if TYPE_CHECKING:  # numpy is imported where vectors are handled, so status stays light
     import numpy as np
 
-FORMAT_VERSION = 3  # 1: the foundation schema below; then one migration per version in _MIGRATIONS
+FORMAT_VERSION = 4  # 1: the foundation schema below; then one migration per version in _MIGRATIONS
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -61,11 +61,12 @@ CREATE INDEX tombstones_gen ON tombstones(gen);
 
 # Append-only: the function that brings an index of version N-1 to version N, applied in order on open.
 # Each runs inside the transaction that records its version.
-_MIGRATIONS = {
-    2: lexical.create,  # the FTS5 keyword index of the chunks, filled from the chunks already stored
-    3: lexical.rebuild,  # the keyword index again: the parts of camelCase identifiers added to each chunk
+_MIGRATIONS = {  # the keyword index is made anew from the stored chunks by the last of these an index needs
+    2: lexical.create,  # the FTS5 keyword index of the chunks
+    3: lexical.create,  # again: the parts of camelCase identifiers added to each chunk
+    4: lexical.create,  # again: each chunk counted keywords.PAD tokens longer (BM25's length normalisation)
 }
-_FILL_KEYWORDS = {2, 3}  # the migrations that index every stored chunk's words (the user is told: it takes a while)
+_FILL_KEYWORDS = {2, 3, 4}  # the migrations that index every stored chunk's words (the user is told: it takes a while)
 
 
 def encode_path(path: Path | str) -> bytes:
@@ -489,7 +490,8 @@ def _migrate(conn: sqlite3.Connection) -> None:
             if version >= FORMAT_VERSION:
                 conn.execute("COMMIT")
                 return
-            _MIGRATIONS[version + 1](conn)
+            if not (version + 1 in _FILL_KEYWORDS and _FILL_KEYWORDS & set(range(version + 2, FORMAT_VERSION + 1))):
+                _MIGRATIONS[version + 1](conn)  # (a keyword index a later migration makes anew is not made twice)
             conn.execute("UPDATE meta SET value = ? WHERE key = 'format_version'", (str(version + 1),))
         except BaseException:
             if conn.in_transaction:  # SQLite may have rolled back by itself (a full disk, an I/O error)
