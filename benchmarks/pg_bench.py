@@ -13,7 +13,7 @@ table), then measured there through its normal path:
   the FAISS file built and saved once at the end (exact below 100k vectors, IVF above, as ``index`` does).
 - fill, PostgreSQL: the store's own ``replace_files`` (200 files per transaction), with the HNSW index
   dropped during the fill and created once afterwards (the schema's own parameters, m 16, ef_construction
-  64; ``maintenance_work_mem`` 4 GB, one parallel worker), then ``VACUUM ANALYZE``. Writing a million
+  128 since 2026-12-02, 64 before; ``maintenance_work_mem`` 4 GB, one parallel worker), then ``VACUUM ANALYZE``. Writing a million
   passages one transaction at a time into a live HNSW graph would take this machine 4 h or more.
 - **write /s, next N**: the marginal rate a user sees: the next ``--next`` passages written through the normal
   path into the index that already holds the size (20 files of 10 passages per transaction, as the indexer
@@ -25,7 +25,7 @@ table), then measured there through its normal path:
   before format 4; 20 queries).
 - cold: a new Python process that opens the store and runs one such query (imports included).
 - recall@10: the store's approximate search against its exact search over the same vectors, at several
-  hnsw.ef_search (PostgreSQL) and at the tuned nprobe (embedded, IVF past 100k; exact below).
+  hnsw.ef_search and at the store's own for its size (PostgreSQL), and at the tuned nprobe (embedded, IVF past 100k; exact below).
 - writers: 1, 2 and 4 processes writing their own files into one fresh PostgreSQL index at once (live HNSW),
   ``--writers-passages`` each, passages per second all together.
 
