@@ -63,8 +63,8 @@ HNSW_EF_CONSTRUCTION = 128
 # EF_SEARCH_FROM passages, growing with the logarithm of the size to EF_SEARCH_AT_MILLION at a million (and on
 # past it: 400 at ten million), never under the depth asked, never over pgvector's limit of 1,000. Measured
 # (recall@10 against exact search, docs/shared-index.md): at 200, 0.990 or more on real embeddings up to 29k
-# passages and 1.000 on synthetic ones at 100k; at a million synthetic passages (ef_construction 128) 0.928 at
-# 100 and 0.999 at 200 to 1,000: 300 keeps a margin as the graph grows, for 0.3 ms more a search.
+# passages and 1.000 on synthetic ones at 100k; at a million synthetic passages (ef_construction 128, two builds)
+# 0.928 / 0.944 at 100, 0.999 / 0.990 at 200, 0.999 / 1.000 at 300: 300 keeps a margin from build to build.
 EF_SEARCH = 200
 EF_SEARCH_FROM = 100_000
 EF_SEARCH_AT_MILLION = 300
