@@ -141,14 +141,14 @@ def hnsw_recall(pg, queries: np.ndarray, efs, k: int = 10) -> dict:
     own = pgstore.ef_search_for
     try:
         for ef in efs:
-            if ef != "store":
-                pgstore.ef_search_for = lambda total, depth, ef=ef: min(pgstore.EF_SEARCH_LIMIT, max(ef, depth))
+            pgstore.ef_search_for = (
+                own if ef == "store" else lambda total, depth, ef=ef: min(pgstore.EF_SEARCH_LIMIT, max(ef, depth))
+            )
             found, ms = [], []
             for q in queries:
                 began = time.perf_counter()
                 found.append({i for i, _ in pg.dense_search(q, k)[:10]})
                 ms.append((time.perf_counter() - began) * 1000)
-            pgstore.ef_search_for = own
             out[ef] = (_recall(exact, found), statistics.median(ms))
     finally:
         pgstore.ef_search_for = own

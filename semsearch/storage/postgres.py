@@ -500,11 +500,10 @@ class PgStore:
     def _say_upgrading(self, version: int) -> None:
         """Before a migration that rewrites the keyword postings, say so (``meta.say_upgrading``)."""
         if version in _REWRITES_POSTINGS:
-            passages = int(self.conn.execute(f"SELECT coalesce(sum(chunks), 0) FROM {self.s}.stats").fetchone()[0])
             index_meta.say_upgrading(
                 f"the {self.where}",
                 "its keyword postings are rewritten for",
-                passages,
+                self.vector_total(),
                 once=f"format {version - 1} to {version}",
                 also="; other semsearch processes using it wait until it is done",
             )

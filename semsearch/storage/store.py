@@ -66,7 +66,13 @@ _MIGRATIONS = {  # the keyword index is made anew from the stored chunks by the 
     3: lexical.create,  # again: the parts of camelCase identifiers added to each chunk
     4: lexical.create,  # again: each chunk counted keywords.PAD tokens longer (BM25's length normalisation)
 }
-_FILL_KEYWORDS = {2, 3, 4}  # the migrations that index every stored chunk's words (the user is told: it takes a while)
+# the migrations that index every stored chunk's words (the user is told first: it takes a while)
+_FILL_KEYWORDS = {version for version, step in _MIGRATIONS.items() if step is lexical.create}
+
+
+def _fills_keywords_after(version: int) -> bool:
+    """Whether a migration past ``version`` makes the keyword index anew from every stored chunk."""
+    return any(v > version for v in _FILL_KEYWORDS)
 
 
 def encode_path(path: Path | str) -> bytes:
@@ -476,7 +482,7 @@ def _is_damage(e: sqlite3.DatabaseError) -> bool:
 
 def _say_keywords_rebuilt(store: Store, version: int) -> None:
     """Before an upgrade from ``version`` that fills the keyword index again from every stored passage, say so."""
-    if _FILL_KEYWORDS & set(range(version + 1, FORMAT_VERSION + 1)):
+    if _fills_keywords_after(version):
         passages = store.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
         index_meta.say_upgrading("this index", "its keyword index is rebuilt from", passages)
 
@@ -490,7 +496,7 @@ def _migrate(conn: sqlite3.Connection) -> None:
             if version >= FORMAT_VERSION:
                 conn.execute("COMMIT")
                 return
-            if not (version + 1 in _FILL_KEYWORDS and _FILL_KEYWORDS & set(range(version + 2, FORMAT_VERSION + 1))):
+            if not (version + 1 in _FILL_KEYWORDS and _fills_keywords_after(version + 1)):
                 _MIGRATIONS[version + 1](conn)  # (a keyword index a later migration makes anew is not made twice)
             conn.execute("UPDATE meta SET value = ? WHERE key = 'format_version'", (str(version + 1),))
         except BaseException:
