@@ -348,6 +348,68 @@ def test_a_word_the_query_says_twice_weighs_twice():
     parsed = lexical.parse("memory pool, memory")
     assert parsed.terms == ['body : "memory"', 'body : "pool"'] and parsed.times == {'body : "memory"': 2}
     assert parsed.match.count('"memory"') == 2
+    assert parsed.repeating_only([]).match.count('"memory"') == 1
+
+
+def _common_word_index(cli, tmp_path, rare: int = 0) -> Path:
+    """An index of 120 passages (one a file), built by the command line: "bone" in 6 (5%, common),
+    "somatotropin" and "marrow" in one each; "tomatoes" in ``rare`` of the fillers."""
+    texts = [
+        "somatotropin and the growth of the skeleton",  # the answer: the point of the question
+        "bone marrow and the density of bone in the aged",
+    ] + [f"bone studies, part {i}" for i in range(5)]
+    texts += [
+        f"filler passage {i} about mulch" + (" and tomatoes" if i < rare else "") for i in range(120 - len(texts))
+    ]
+    docs = tmp_path / "docs"
+    docs.mkdir(parents=True)
+    for i, t in enumerate(texts):
+        (docs / f"p{i:03}.txt").write_text(t + "\n")
+    folder = tmp_path / "index"
+    assert cli("index", docs, "--index", folder).exit_code == 0
+    return folder
+
+
+def test_a_repeated_common_word_weighs_once(cli, tmp_path):
+    """A word the index holds in 2% of its passages or more (``keywords.COMMON_SHARE``) weighs once however
+    often the question says it: the passage about somatotropin ranks first for a question that names bone three
+    times, where counting every "bone" put the bone passage first. A rare word said twice still weighs twice."""
+    from semsearch.search import engine
+    from semsearch.storage.access import open_for_search, open_store
+
+    folder = _common_word_index(cli, tmp_path)
+    text = "somatotropin as it affects bone, bone development, bone cells"
+    store = open_store(folder)
+    try:
+        index = open_for_search(store, with_vectors=False)
+        parsed = lexical.parse(text)
+        assert parsed.times == {'body : "bone"': 3}
+        with index.snapshot():
+            assert index.common_terms(['body : "bone"', 'body : "somatotropin"'], 0.02) == {'body : "bone"'}
+            assert engine.keyword_expression(index, parsed).count('"bone"') == 1
+            rare = lexical.parse("marrow, marrow and somatotropin")
+            assert engine.keyword_expression(index, rare).count('"marrow"') == 2
+            # counted three times (as before), the bone passage would win: the rule is what changes the order
+            by_all = index.keyword_search(parsed.match, 1, [])[0][0][0]
+            assert index.chunk_rows([by_all])[by_all].text.startswith("bone marrow")
+    finally:
+        store.close()
+    first = hits_json(cli("query", text, "--index", folder, "--mode", "keyword", "--json", "-k", "1"))[0]
+    assert first["path"].endswith("p000.txt")
+
+
+def test_common_share_counts_passages(cli, tmp_path):
+    """A word in 2 of 120 passages (1.7%) is not common, in 3 (2.5%) it is; a phrase is counted alike."""
+    from semsearch.storage.access import open_store
+
+    items = ['body : "tomatoes"', 'body : "filler passage"', 'body : "zyxwvut"']
+    for rare, common in ((2, {'body : "filler passage"'}), (3, {'body : "tomatoes"', 'body : "filler passage"'})):
+        store = open_store(_common_word_index(cli, tmp_path / str(rare), rare))
+        try:
+            assert lexical.common(store.conn, items) == common
+            assert lexical.common(store.conn, items, share=0.5) == {'body : "filler passage"'}
+        finally:
+            store.close()
 
 
 # -- no query can break the keyword search --------------------------------------------------------------------------

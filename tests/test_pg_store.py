@@ -538,3 +538,17 @@ def test_a_deadlock_with_another_writer_is_run_again(pg, pg_url, tmp_path):
     sizes = dict(pg.conn.execute(f"SELECT id, size FROM {pg.s}.files WHERE id = ANY(%s)", ([x, y],)).fetchall())
     assert sizes == {x: 7, y: 7}  # ours ran again after the other writer committed, and landed last
     assert pg.consistency_problems() == []
+
+
+def test_common_terms_match_fts5(pg, lite, tmp_path):
+    """Which of a query's repeated words the index holds too often to count twice (in ``share`` of its chunks or
+    more; ``keywords.COMMON_SHARE`` by default): as FTS5 says, at several shares."""
+    fill(pg, tmp_path / "docs")
+    fill(lite, tmp_path / "docs")
+    parsed = lexical.parse("every keys, keys and tokens: tokens 天気 天気 zyxwvut mulch")
+    items = parsed.terms + parsed.exact
+    assert lexical.common(lite.conn, items, 0.2) == {'body : "every"'}  # 3 of 12 chunks; keys and tokens 2
+    assert lexical.common(lite.conn, items, 0.15) == {'body : "every"', 'body : "keys"', 'body : "tokens"'}
+    for share in (0.01, 0.15, 0.2, 0.5, lexical.COMMON_SHARE):
+        assert pg.common_terms(items, share) == lexical.common(lite.conn, items, share), share
+    assert pg.common_terms(items, 0.01) == pg.present_terms(items)  # at 1% of 12 chunks: every word held

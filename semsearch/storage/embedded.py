@@ -87,5 +87,8 @@ class EmbeddedIndex:
     def present_terms(self, expressions: list[str]) -> set[str]:
         return keywords.present(self.store.conn, expressions)
 
+    def common_terms(self, expressions: list[str], share: float) -> set[str]:
+        return keywords.common(self.store.conn, expressions, share)
+
     def chunk_rows(self, ids: list[int]) -> dict[int, ChunkRow]:
         return self.store.chunk_rows(ids)

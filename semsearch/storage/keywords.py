@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import re
 import sqlite3
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 # unicode61 splits on anything but letters and digits (so ERR_SSL_PROTOCOL is the tokens err ssl protocol,
 # matched in order as a phrase), folds case and diacritics; porter stems English words (measured on SciFact
@@ -24,6 +25,13 @@ TOKENIZER = "porter unicode61 remove_diacritics 2"
 # 0.550 -> 0.575, MED 0.789 -> 0.786.
 PAD = 75
 _PAD_TEXT = " ".join(["0"] * PAD)
+
+# A word the query says twice weighs twice (BM25's query-term frequency), unless the index holds it in at least
+# this share of its passages: a repeated rare word is the question's point ("texture analysis ... texture
+# synthesis ... perception of texture"), a repeated common one its setting ("somatotropin as it affects bone,
+# bone development, bone cells"). Measured (docs/ranking.md, 2 December 2026, afternoon; 0.5% to 5% swept):
+# MED 0.786 -> 0.795, full NPL 0.523 -> 0.528, CACM 0.573 -> 0.568, code 0.883 -> 0.884 (lab, no cut-off).
+COMMON_SHARE = 0.02
 
 TABLE = f"CREATE VIRTUAL TABLE chunks_fts USING fts5(body, cjk, pad, tokenize = '{TOKENIZER}')"
 
@@ -160,6 +168,11 @@ class ParsedQuery:
     exact: list[str] = field(default_factory=list)  # quoted phrases and identifiers: each must match as written
     exact_labels: list[str] = field(default_factory=list)  # the same, as the user wrote them
     times: dict[str, int] = field(default_factory=dict)  # how often the query says a term, if more than once
+
+    def repeating_only(self, terms: Iterable[str]) -> ParsedQuery:
+        """The same query with only these terms' repeats counted (each other term given once)."""
+        keep = set(terms)
+        return replace(self, times={t: n for t, n in self.times.items() if t in keep})
 
     @property
     def match(self) -> str:
@@ -316,6 +329,20 @@ def matching(conn: sqlite3.Connection, expression: str, ids: list[int] | None = 
     if ids is None:
         return {i for i, _ in search(conn, expression, limit)}
     return set(scores_for(conn, expression, ids))
+
+
+def common(conn: sqlite3.Connection, expressions: list[str], share: float = COMMON_SHARE) -> set[str]:
+    """The keyword items that occur in at least ``share`` of the chunks (reading no more matches than that)."""
+    total = conn.execute("SELECT count(*) FROM chunks_fts_docsize").fetchone()[0]
+    enough = max(1, math.ceil(share * total))
+    found = set()
+    for expression in dict.fromkeys(expressions):
+        held = conn.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ? LIMIT ?)", (expression, enough)
+        ).fetchone()[0]
+        if total and held >= enough:
+            found.add(expression)
+    return found
 
 
 def present(conn: sqlite3.Connection, expressions: list[str]) -> set[str]:

@@ -1272,6 +1272,29 @@ class PgStore:
         out |= {e for e, item in items.items() if len(item) > 1 and self.keyword_matching(e, limit=1)}
         return out
 
+    def common_terms(self, expressions: list[str], share: float) -> set[str]:
+        """The keyword items that occur in at least ``share`` of the chunks, as ``keywords.common`` says for FTS5:
+        a word by its kept count, a phrase by counting its chunks up to the share."""
+        items = {e: pgterms.expression_item(e) for e in dict.fromkeys(expressions)}
+        words = sorted({item[0] for item in items.values() if len(item) == 1})
+        total = self.vector_total()
+        enough = max(1, math.ceil(share * total))
+        found: set[str] = set()
+        if words and total:
+            if self.format_version >= 4:  # the kept counts
+                df = f"SELECT coalesce(sum(t.df), 0) FROM {self.s}.terms t WHERE t.term = w"
+            else:  # an older format read as it is (a read-only role): the postings counted
+                df = f"SELECT count(*) FROM {self.s}.postings p WHERE p.term = w"
+            rows = self.conn.execute(f"SELECT w FROM unnest(%s::text[]) AS w WHERE ({df}) >= %s", (words, enough))
+            found = {r[0] for r in rows}
+        out = {e for e, item in items.items() if len(item) == 1 and item[0] in found}
+        out |= {
+            e
+            for e, item in items.items()
+            if len(item) > 1 and total and len(self.keyword_matching(e, limit=enough)) >= enough
+        }
+        return out
+
 
 class PgSearchIndex:
     """``SearchIndex`` over a PostgreSQL store: HNSW for meaning, BM25 in SQL for keywords, one snapshot."""
@@ -1321,6 +1344,9 @@ class PgSearchIndex:
 
     def present_terms(self, expressions: list[str]) -> set[str]:
         return self.store.present_terms(expressions)
+
+    def common_terms(self, expressions: list[str], share: float) -> set[str]:
+        return self.store.common_terms(expressions, share)
 
     def chunk_rows(self, ids: list[int]) -> dict[int, ChunkRow]:
         return self.store.chunk_rows(ids)
