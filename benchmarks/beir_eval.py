@@ -236,6 +236,7 @@ MODES = [
     ("semantic", {"mode": "semantic"}),
     ("hybrid RRF", {"mode": "hybrid", "fusion": "rrf"}),
     ("hybrid (default)", {"mode": "hybrid"}),
+    ("hybrid --all", {"mode": "hybrid", "show_all": True}),  # without the calibrated cut-off and "no match"
 ]
 
 

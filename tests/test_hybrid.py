@@ -294,6 +294,18 @@ def test_quoted_phrase_ranks_exact_matches_first(ask):
     assert hits[1]["explain"]["exact"] == []
 
 
+def test_one_quoted_word_is_a_word_of_the_query():
+    """Quotes around one word of a question are emphasis ("restrict this to "extensible" languages", CACM):
+    forcing every passage that holds the word first put the answers of two CACM questions out of the first ten.
+    The word still counts through BM25; a phrase of two words or more still ranks its passages first, and an
+    identifier in quotes is still an identifier."""
+    parsed = lexical.parse('languages that allow "extensible" definitions')
+    assert parsed.exact == [] and 'body : "extensible"' in parsed.terms
+    assert lexical.parse('find "getUserById" now').exact_labels == ["getUserById"]
+    assert lexical.parse('"connection pool" sizing').exact_labels == ['"connection pool"']
+    assert lexical.parse("“tomato seedlings” in july").exact_labels == ['"tomato seedlings"']
+
+
 def test_paraphrase_is_found_in_hybrid_mode_where_keyword_alone_misses_it(ask):
     query = "baking a loaf of bread at home"  # none of these words is in kitchen/sourdough.txt
     keyword = hits_json(ask("query", query, "--mode", "keyword", "--json", "-k", "50"))

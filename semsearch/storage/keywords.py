@@ -29,7 +29,7 @@ _PAD_TEXT = " ".join(["0"] * PAD)
 # A word the query says twice weighs twice (BM25's query-term frequency), unless the index holds it in at least
 # this share of its passages: a repeated rare word is the question's point ("texture analysis ... texture
 # synthesis ... perception of texture"), a repeated common one its setting ("somatotropin as it affects bone,
-# bone development, bone cells"). Measured (docs/ranking.md, 2 December 2026, afternoon; 0.5% to 5% swept):
+# bone development, bone cells"). Measured (docs/ranking.md, 2 December 2026, late morning; 0.5% to 5% swept):
 # MED 0.786 -> 0.795, full NPL 0.523 -> 0.528, CACM 0.573 -> 0.568, code 0.883 -> 0.884 (lab, no cut-off).
 COMMON_SHARE = 0.02
 
@@ -242,9 +242,11 @@ def parse(query: str, identifiers: bool = True) -> ParsedQuery:
         phrase = next(g for g in m.groups() if g is not None)
         rest_parts.append(query[last : m.start()])
         last = m.end()
-        if _tokens(phrase):
+        if len(_tokens(phrase)) > 1:
             parsed.exact.append(_body_phrase(phrase))
             parsed.exact_labels.append(f'"{phrase.strip()}"')
+        else:  # one word in quotes is a word of the query (quotes around a word in a question are emphasis)
+            rest_parts.append(f" {phrase} ")
     rest_parts.append(query[last:])
     rest = " ".join(rest_parts).replace('"', " ")
     if identifiers:
