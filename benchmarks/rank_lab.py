@@ -8,6 +8,7 @@ again through the real pipeline with beir_eval.py and code_eval.py.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -73,7 +74,14 @@ def load_all(base: Path, cache: EmbeddingCache, tag: str = "") -> list[Corpus]:
             done += (base / log).read_text()
     other = Path(os.environ.get("RANK_LAB_OTHER", "/work/cache-calib"))
     for folder in beir_eval.collections():
-        found = [
+        # the index beir_eval.py measures by default (its sample, or the whole collection), else one a log names
+        digest = hashlib.sha256((folder / "corpus.jsonl").read_bytes()).hexdigest()[:12]
+        size = beir_eval.SAMPLE.get(folder.name)
+        named = (
+            base / "beir" / (f"{folder.name}-{size}-{digest}" if size else f"{folder.name}-{digest}") / f"index{tag}"
+        )
+        found = [named] if (named / "index.sqlite3").exists() else []
+        found = found or [
             p
             for p in (base / "beir").glob(f"{folder.name}-*/index{tag}")
             if re.search(rf"^{folder.name}[: ]", done, re.M)
@@ -205,7 +213,9 @@ def features(c: Corpus) -> list[Query]:
             rows = conn.execute("SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?", (expression,)).fetchall()
             exact.append({pos[r[0]] for r in rows if r[0] in pos})
         quoted = [label.startswith('"') for label in parsed.exact_labels]
-        out.append(Query(text, c.vectors @ c.qvecs[qi], fts_scores(c, text, parsed.match), exact, quoted))
+        common = lexical.common(conn, list(parsed.times)) if parsed.times else set()
+        match = parsed.repeating_only(t for t in parsed.times if t not in common).match  # engine.keyword_expression
+        out.append(Query(text, c.vectors @ c.qvecs[qi], fts_scores(c, text, match), exact, quoted))
     conn.close()
     return out
 
@@ -529,7 +539,17 @@ def main() -> int:
             defcache[key] = [i for i in range(len(c.texts)) if syms and any(R.defines(c.texts[i], s) for s in syms)]
         return defcache[key]
 
-    def layer(variant="fts", own=False, wd=0.5, exact_first=False, div=True, ident=0.0, defs=False, **weights):
+    def layer(
+        variant="fts",
+        own=False,
+        wd=0.5,
+        exact_first=False,
+        div=True,
+        ident=0.0,
+        defs=False,
+        quoted_first=False,
+        **weights,
+    ):
         def rank(c, q):
             saved = {k: getattr(R, k) for k in weights}
             for k, v in weights.items():
@@ -550,6 +570,9 @@ def main() -> int:
                 if exact_first:
                     nex = [sum(i in s for s in q.exact) for i in pool]
                     scores = [s + 100 * n for s, n in zip(scores, nex)]
+                if quoted_first:  # as the pipeline orders: passages holding more quoted phrases first
+                    nq = [sum(i in s for s, qu in zip(q.exact, q.quoted) if qu) for i in pool]
+                    scores = [s + 100 * n for s, n in zip(scores, nq)]
                 if ident:
                     nid = [sum(i in s for s, qu in zip(q.exact, q.quoted) if not qu) for i in pool]
                     nq = [sum(i in s for s, qu in zip(q.exact, q.quoted) if qu) for i in pool]
@@ -566,6 +589,7 @@ def main() -> int:
 
     rankers.update(
         {
+            "pipeline": layer(quoted_first=True),  # what semsearch query does (the index's own keyword table)
             "L": layer(),
             "L new": layer("ftsnew"),
             "L coh1.5": layer(COHERENCE_WEIGHT=1.5),
