@@ -386,3 +386,23 @@ def test_a_root_name_records_and_removes_its_own_files(cli, corpus, pg_store):
     removed = cli("remove", str(corpus / "kitchen"), "--root-name", "fileserver")
     assert removed.exit_code == 0 and "1 files" in removed.stdout
     assert json.loads(cli("status", "--json").stdout)["files"] == 5
+
+
+def test_check_notes_a_graph_an_older_version_built(cli, corpus, pg_server, pg_store):
+    """A vector graph built with older parameters (ef_construction 64 until 2026-12-02) is not an inconsistency:
+    ``check`` says so in a note (exit 0) with what to run, and ``index --rebuild`` makes the note go."""
+    assert cli("index", str(corpus)).exit_code == 0
+    fresh = cli("check")
+    assert fresh.exit_code == 0 and "note:" not in fresh.stdout, fresh.stdout
+    db = pg_store.split("/")[3].split("?")[0]
+    pg_server.psql(
+        "DROP INDEX semsearch.chunks_vector; CREATE INDEX chunks_vector ON semsearch.chunks"
+        " USING hnsw (vector vector_ip_ops)",  # pgvector's own defaults: m 16, ef_construction 64
+        database=db,
+    )
+    old = cli("check")
+    assert old.exit_code == 0 and "OK: the index is consistent." in old.stdout
+    assert "note: The vector graph was built with m=16 and ef_construction=64" in old.stdout
+    assert "semsearch index --rebuild" in old.stdout
+    assert json.loads(cli("check", "--json").stdout)["notes"] and cli("index", "--rebuild").exit_code == 0
+    assert "note:" not in cli("check").stdout

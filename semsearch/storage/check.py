@@ -56,6 +56,7 @@ def check_index(index_dir: Path) -> CheckReport:
                     )
                     report.vectors = counts["chunks"]  # each chunk row holds its vector
                     report.problems.extend(store.consistency_problems())
+                    report.notes.extend(store.graph_notes())
                 return report
             finally:
                 store.close()

@@ -59,6 +59,7 @@ FORMAT_VERSION = 4
 # ef_construction 64 reached only 0.978 and doubled a write's server time; 128 cost about the same as 64.
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 128
+PGVECTOR_DEFAULT_M, PGVECTOR_DEFAULT_EF_CONSTRUCTION = 16, 64  # what a graph built without options has
 # Candidates the HNSW search keeps (hnsw.ef_search), chosen from the index's size: EF_SEARCH up to
 # EF_SEARCH_FROM passages, growing with the logarithm of the size to EF_SEARCH_AT_MILLION at a million (and on
 # past it: 400 at ten million), never under the depth asked, never over pgvector's limit of 1,000. Measured
@@ -975,6 +976,23 @@ class PgStore:
             if n:
                 problems.append(sentence.format(n=n))
         return problems
+
+    def graph_notes(self) -> list[str]:
+        """What ``check`` should say of the vector graph: that an older semsearch built it with other parameters
+        (not an inconsistency: searches work, and find fewer true neighbours at a large size)."""
+        row = self.conn.execute(
+            f"SELECT reloptions FROM pg_class WHERE oid = '{self.s}.chunks_vector'::regclass"
+        ).fetchone()
+        options = dict(o.split("=", 1) for o in ((row[0] if row else None) or []))
+        m = int(options.get("m", PGVECTOR_DEFAULT_M))
+        ef = int(options.get("ef_construction", PGVECTOR_DEFAULT_EF_CONSTRUCTION))
+        if (m, ef) == (HNSW_M, HNSW_EF_CONSTRUCTION):
+            return []
+        return [
+            f"The vector graph was built with m={m} and ef_construction={ef} (this version builds m={HNSW_M} and "
+            f"ef_construction={HNSW_EF_CONSTRUCTION}), so searches of a large index can miss near passages; run "
+            "semsearch index --rebuild to rebuild it from the stored vectors (nothing is embedded again)."
+        ]
 
     # -- search ------------------------------------------------------------------------------------
 
