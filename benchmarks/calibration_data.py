@@ -236,8 +236,8 @@ def raw_hits(searcher: Searcher, text: str, mode: str, k: int) -> list[RawHit]:
 
     engine = _engine()
     query = searcher.encoder.encode_queries([text]) if mode != "keyword" else None
-    parsed = lexical.parse(text)
     with searcher.index.snapshot():
+        parsed = engine.for_index(searcher.index, lexical.parse(text))
         found = engine.candidates(searcher.index, query, parsed, mode, max(CANDIDATE_DEPTH, 2 * k), text=text).ranked
         of = engine.evidence(searcher.index, mode, found, parsed, every=True)
         rows = searcher.index.chunk_rows([c.chunk_id for c in found[: 2 * k]])

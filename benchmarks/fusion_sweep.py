@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
     from semsearch.model.spec import resolve_model
-    from semsearch.search.engine import candidates, load_query_encoder
+    from semsearch.search.engine import candidates, for_index, load_query_encoder
     from semsearch.storage import keywords as lexical
     from semsearch.storage import vectors
     from semsearch.storage.embedded import EmbeddedIndex
@@ -104,8 +104,9 @@ def main(argv: list[str] | None = None) -> int:
         doc_of[cid] = names[os.fsdecode(raw).rsplit("/", 1)[-1]]
     gathered = {}
     for qid, text in queries.items():
-        parsed = lexical.parse(text, identifiers=not args.no_exact)
-        found = candidates(EmbeddedIndex(store, vi), encoder.encode_queries([text]), parsed, "hybrid", args.depth)
+        index = EmbeddedIndex(store, vi)
+        parsed = for_index(index, lexical.parse(text, identifiers=not args.no_exact))
+        found = candidates(index, encoder.encode_queries([text]), parsed, "hybrid", args.depth)
         gathered[qid] = found.ranked
     store.close()
 

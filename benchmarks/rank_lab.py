@@ -213,8 +213,7 @@ def features(c: Corpus) -> list[Query]:
             rows = conn.execute("SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?", (expression,)).fetchall()
             exact.append({pos[r[0]] for r in rows if r[0] in pos})
         quoted = [label.startswith('"') for label in parsed.exact_labels]
-        common = lexical.common(conn, list(parsed.times)) if parsed.times else set()
-        match = parsed.repeating_only(t for t in parsed.times if t not in common).match  # engine.keyword_expression
+        match = parsed.once(lexical.common(conn, list(parsed.times))).match  # as engine.for_index
         out.append(Query(text, c.vectors @ c.qvecs[qi], fts_scores(c, text, match), exact, quoted))
     conn.close()
     return out

@@ -360,7 +360,7 @@ def test_a_word_the_query_says_twice_weighs_twice():
     parsed = lexical.parse("memory pool, memory")
     assert parsed.terms == ['body : "memory"', 'body : "pool"'] and parsed.times == {'body : "memory"': 2}
     assert parsed.match.count('"memory"') == 2
-    assert parsed.repeating_only([]).match.count('"memory"') == 1
+    assert parsed.once(['body : "memory"']).match.count('"memory"') == 1
 
 
 def _common_word_index(cli, tmp_path, rare: int = 0) -> Path:
@@ -398,9 +398,9 @@ def test_a_repeated_common_word_weighs_once(cli, tmp_path):
         assert parsed.times == {'body : "bone"': 3}
         with index.snapshot():
             assert index.common_terms(['body : "bone"', 'body : "somatotropin"'], 0.02) == {'body : "bone"'}
-            assert engine.keyword_expression(index, parsed).count('"bone"') == 1
+            assert engine.for_index(index, parsed).match.count('"bone"') == 1
             rare = lexical.parse("marrow, marrow and somatotropin")
-            assert engine.keyword_expression(index, rare).count('"marrow"') == 2
+            assert engine.for_index(index, rare).match.count('"marrow"') == 2
             # counted three times (as before), the bone passage would win: the rule is what changes the order
             by_all = index.keyword_search(parsed.match, 1, [])[0][0][0]
             assert index.chunk_rows([by_all])[by_all].text.startswith("bone marrow")

@@ -545,8 +545,9 @@ def test_common_terms_match_fts5(pg, lite, tmp_path):
     more; ``keywords.COMMON_SHARE`` by default): as FTS5 says, at several shares."""
     fill(pg, tmp_path / "docs")
     fill(lite, tmp_path / "docs")
-    parsed = lexical.parse("every keys, keys and tokens: tokens 天気 天気 zyxwvut mulch")
+    parsed = lexical.parse('every keys, keys and tokens: tokens 天気 天気 zyxwvut mulch "access tokens"')
     items = parsed.terms + parsed.exact
+    assert 'body : "access tokens"' in items  # a phrase, in 1 of 12 chunks: common at 1%, not at 15%
     assert lexical.common(lite.conn, items, 0.2) == {'body : "every"'}  # 3 of 12 chunks; keys and tokens 2
     assert lexical.common(lite.conn, items, 0.15) == {'body : "every"', 'body : "keys"', 'body : "tokens"'}
     for share in (0.01, 0.15, 0.2, 0.5, lexical.COMMON_SHARE):

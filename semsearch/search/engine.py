@@ -118,15 +118,15 @@ class Candidates:
     rows: dict = field(default_factory=dict)  # chunk rows already read (by the ranking layer), by chunk id
 
 
-def keyword_expression(index: SearchIndex, parsed: lexical.ParsedQuery) -> str:
-    """The query's BM25 expression for this index: a word said twice weighs twice unless the index holds it in
-    ``COMMON_SHARE`` of its passages or more (see ``keywords.COMMON_SHARE``)."""
+def for_index(index: SearchIndex, parsed: lexical.ParsedQuery) -> lexical.ParsedQuery:
+    """The query as this index's keyword search reads it: a word said twice weighs twice unless the index holds
+    it in ``COMMON_SHARE`` of its passages or more (see ``keywords.COMMON_SHARE``). Once per query, inside the
+    snapshot its candidates are read in."""
     from semsearch.storage import keywords as lexical
 
     if not parsed.times:
-        return parsed.match
-    common = index.common_terms(list(parsed.times), lexical.COMMON_SHARE)
-    return parsed.repeating_only(t for t in parsed.times if t not in common).match
+        return parsed
+    return parsed.once(index.common_terms(list(parsed.times), lexical.COMMON_SHARE))
 
 
 def candidates(
@@ -155,8 +155,7 @@ def candidates(
     if use_keyword:
         # the dense candidates' BM25 scores come from the same pass over the matches as the keyword list
         asked = list(found)
-        match = keyword_expression(index, parsed)
-        keyword, known = index.keyword_search(match, depth, asked)
+        keyword, known = index.keyword_search(parsed.match, depth, asked)
         for rank, (cid, score) in enumerate(keyword, 1):
             c = found.setdefault(cid, fusion.Candidate(cid))
             c.keyword_rank, c.keyword_score = rank, score
@@ -174,7 +173,7 @@ def candidates(
         asked_set = set(asked)  # (a dense candidate missing from ``known`` matches no query word: 0)
         missing = [cid for cid, c in found.items() if c.keyword_score is None and cid not in asked_set]
         if missing:  # exact matches outside both lists
-            known.update(index.keyword_scores(match, missing))
+            known.update(index.keyword_scores(parsed.match, missing))
         for c in found.values():
             if c.keyword_score is None:
                 c.keyword_score = known.get(c.chunk_id, 0.0)
@@ -301,7 +300,7 @@ def _collect(index: SearchIndex, query, options: QueryOptions) -> list[Hit]:
     gated = options.min_score is None and not options.show_all  # the default: "no match" when the gate says so
     filtered = options.path_glob or options.files_only or floor is not None
     depth = max(options.depth, wanted * (4 if filtered else 2))
-    parsed = lexical.parse(options.text)
+    parsed = for_index(index, lexical.parse(options.text))
     mode = options.mode
     if mode != "keyword" and (index.vector_count == 0 or query is None):
         return []

@@ -169,10 +169,10 @@ class ParsedQuery:
     exact_labels: list[str] = field(default_factory=list)  # the same, as the user wrote them
     times: dict[str, int] = field(default_factory=dict)  # how often the query says a term, if more than once
 
-    def repeating_only(self, terms: Iterable[str]) -> ParsedQuery:
-        """The same query with only these terms' repeats counted (each other term given once)."""
-        keep = set(terms)
-        return replace(self, times={t: n for t, n in self.times.items() if t in keep})
+    def once(self, terms: Iterable[str]) -> ParsedQuery:
+        """The same query with these terms given once however often it says them."""
+        drop = set(terms)
+        return replace(self, times={t: n for t, n in self.times.items() if t not in drop})
 
     @property
     def match(self) -> str:
@@ -335,6 +335,8 @@ def matching(conn: sqlite3.Connection, expression: str, ids: list[int] | None = 
 
 def common(conn: sqlite3.Connection, expressions: list[str], share: float = COMMON_SHARE) -> set[str]:
     """The keyword items that occur in at least ``share`` of the chunks (reading no more matches than that)."""
+    if not expressions:
+        return set()
     total = conn.execute("SELECT count(*) FROM chunks_fts_docsize").fetchone()[0]
     enough = max(1, math.ceil(share * total))
     found = set()
@@ -342,7 +344,7 @@ def common(conn: sqlite3.Connection, expressions: list[str], share: float = COMM
         held = conn.execute(
             "SELECT count(*) FROM (SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ? LIMIT ?)", (expression, enough)
         ).fetchone()[0]
-        if total and held >= enough:
+        if held >= enough:
             found.add(expression)
     return found
 

@@ -980,10 +980,10 @@ class PgStore:
     def graph_notes(self) -> list[str]:
         """What ``check`` should say of the vector graph: that an older semsearch built it with other parameters
         (not an inconsistency: searches work, and find fewer true neighbours at a large size)."""
-        row = self.conn.execute(
+        (reloptions,) = self.conn.execute(
             f"SELECT reloptions FROM pg_class WHERE oid = '{self.s}.chunks_vector'::regclass"
         ).fetchone()
-        options = dict(o.split("=", 1) for o in ((row[0] if row else None) or []))
+        options = dict(o.split("=", 1) for o in reloptions or [])
         m = int(options.get("m", PGVECTOR_DEFAULT_M))
         ef = int(options.get("ef_construction", PGVECTOR_DEFAULT_EF_CONSTRUCTION))
         if (m, ef) == (HNSW_M, HNSW_EF_CONSTRUCTION):
@@ -1051,10 +1051,7 @@ class PgStore:
             else:
                 phrases.append(item)
         s = self.s
-        if self.format_version >= 4:  # the kept counts
-            df = f"SELECT coalesce(sum(t.df), 0)::int8 FROM {s}.terms t WHERE t.term = w.term"
-        else:  # an older format read as it is (a read-only role): the postings counted
-            df = f"SELECT count(*) FROM {s}.postings p WHERE p.term = w.term"
+        df = self._df_sql("w.term")
         n, t, dfs = self.conn.execute(
             f"SELECT greatest(coalesce(sum(chunks), 0), 1)::float8, greatest(coalesce(sum(tokens), 0), 1)::float8,"
             f" ARRAY(SELECT ({df}) FROM unnest(%s::text[]) WITH ORDINALITY AS w(term, i) ORDER BY w.i) FROM {s}.stats",
@@ -1068,6 +1065,12 @@ class PgStore:
                 q.df.append(df)
                 q.weights.append(times * max(math.log((q.n - df + 0.5) / (df + 0.5)), 1e-6))
         return q
+
+    def _df_sql(self, word: str) -> str:
+        """A scalar subquery: how many chunks hold the word in column ``word``."""
+        if self.format_version >= 4:  # the kept counts
+            return f"SELECT coalesce(sum(t.df), 0)::int8 FROM {self.s}.terms t WHERE t.term = {word}"
+        return f"SELECT count(*) FROM {self.s}.postings p WHERE p.term = {word}"  # an older format, read as it is
 
     def _phrase_ctes(self, q: _Bm25, args: dict) -> list[str]:
         """One CTE per phrase, ``ph{i}``: the chunks holding it (chunk_id, tf: how many times, dl), and one
@@ -1299,10 +1302,7 @@ class PgStore:
         enough = max(1, math.ceil(share * total))
         found: set[str] = set()
         if words and total:
-            if self.format_version >= 4:  # the kept counts
-                df = f"SELECT coalesce(sum(t.df), 0) FROM {self.s}.terms t WHERE t.term = w"
-            else:  # an older format read as it is (a read-only role): the postings counted
-                df = f"SELECT count(*) FROM {self.s}.postings p WHERE p.term = w"
+            df = self._df_sql("w")
             rows = self.conn.execute(f"SELECT w FROM unnest(%s::text[]) AS w WHERE ({df}) >= %s", (words, enough))
             found = {r[0] for r in rows}
         out = {e for e, item in items.items() if len(item) == 1 and item[0] in found}
